@@ -1,0 +1,157 @@
+"""PettingZoo adapters: a ParallelEnv lifted into the marl_sf env contract (see ``contract.py``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from pettingzoo import AECEnv, ParallelEnv
+
+from marl_sf.envs.contract import as_dict_space
+from marl_sf.envs.episode import EpisodeAccumulator
+
+
+def _pz_obs_to_dict(obs: Any) -> dict[str, Any]:
+    """PettingZoo obs -> marl_sf obs dict; classic games' ``{"observation", "action_mask"}`` keep the mask."""
+    if isinstance(obs, dict):
+        out = dict(obs)
+        if "observation" in out and "obs" not in out:
+            out["obs"] = out.pop("observation")
+        return out
+    return {"obs": obs}
+
+
+def _obs_space_to_dict(space: gym.Space) -> gym.spaces.Dict:
+    """The Dict space matching ``_pz_obs_to_dict``."""
+    if isinstance(space, gym.spaces.Dict) and "observation" in space.spaces and "obs" not in space.spaces:
+        spaces = dict(space.spaces)
+        spaces["obs"] = spaces.pop("observation")
+        return gym.spaces.Dict(spaces)
+    return as_dict_space(space)
+
+
+def _zeros_like_space(space: gym.spaces.Dict) -> dict[str, np.ndarray]:
+    """An all-zero observation for an agent that has left (its action mask is all zero too)."""
+    return {k: np.zeros(s.shape, dtype=s.dtype) for k, s in space.spaces.items()}
+
+
+class PettingZooParallelEnv:
+    """A PettingZoo ``ParallelEnv`` in the marl_sf contract: lists over ``possible_agents``, auto-reset.
+
+    * Agent order is ``parallel_env.possible_agents``.
+    * An agent that has left gets a zero observation, zero reward and ``is_active=False`` until the reset.
+    * ``state()`` is the env's own global state when it has one (``state_space``), else the concatenation
+      of all agents' flattened observations (``joint_obs``), ``[state_dim]`` float32 either way.
+    * ``action_mask`` stays in the obs dict; each agent's episode return and length are reported in
+      ``infos[i]["episode"]`` when the episode ends.
+
+    Args:
+        parallel_env: a ``pettingzoo.ParallelEnv``.
+
+    Raises:
+        TypeError: ``parallel_env`` is an AEC env (turn-based; a later adapter handles those).
+        ValueError: agents have different observation or action spaces (agent groups are a later issue).
+    """
+
+    is_multiagent = True
+
+    def __init__(self, parallel_env: ParallelEnv):
+        if isinstance(parallel_env, AECEnv):
+            raise TypeError(
+                f"{type(parallel_env).__name__} is a PettingZoo AEC env, PettingZooParallelEnv needs a "
+                "ParallelEnv: use the module's parallel_env() or pettingzoo.utils.aec_to_parallel(env)"
+            )
+        self.env = parallel_env
+        self.agent_names = list(parallel_env.possible_agents)
+        self.num_agents = len(self.agent_names)
+        self.render_mode = getattr(parallel_env, "render_mode", None)
+        obs_spaces = {a: parallel_env.observation_space(a) for a in self.agent_names}
+        act_spaces = {a: parallel_env.action_space(a) for a in self.agent_names}
+        _check_same_spaces("observation", obs_spaces)
+        _check_same_spaces("action", act_spaces)
+        self.observation_space = _obs_space_to_dict(obs_spaces[self.agent_names[0]])
+        self.action_space = act_spaces[self.agent_names[0]]
+        self.has_native_state = getattr(parallel_env, "state_space", None) is not None
+        if self.has_native_state:
+            self.state_space = parallel_env.state_space
+        else:
+            flat = gym.spaces.flatdim(self.observation_space["obs"]) * self.num_agents
+            self.state_space = gym.spaces.Box(-np.inf, np.inf, (flat,), np.float32)
+        self._zero_obs = _zeros_like_space(self.observation_space)
+        self._last_obs: list[dict[str, Any]] = []
+        self._episode = EpisodeAccumulator(1, self.num_agents)
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        """Reset every agent; returns ``(obs[A], infos[A])``."""
+        obs, infos = self.env.reset(seed=seed, options=options)
+        self._episode.reset()
+        return self._collect(obs, infos)
+
+    def step(self, actions):
+        """Step the agents still in the episode with ``actions[i]``; auto-resets when all have left.
+
+        Args:
+            actions: ``A`` actions in ``possible_agents`` order; those of inactive agents are ignored.
+        """
+        live = set(self.env.agents)
+        act = {a: actions[i] for i, a in enumerate(self.agent_names) if a in live}
+        obs, rew, term, trunc, infos = self.env.step(act)
+        rewards = [float(rew.get(a, 0.0)) for a in self.agent_names]
+        terminated = [bool(term.get(a, False)) for a in self.agent_names]
+        truncated = [bool(trunc.get(a, False)) for a in self.agent_names]
+        episode_over = not self.env.agents
+        if episode_over:
+            # agents that left earlier end the episode too: every flag set marks the env's episode end
+            terminated = [t or not (t or tr) for t, tr in zip(terminated, truncated, strict=True)]
+        active = np.array([[a in live for a in self.agent_names]])
+        returns, lengths = self._episode.step(np.array([rewards]), active, np.array([episode_over]))
+        obs_list, info_list = self._collect(obs, infos)
+        if episode_over:
+            final_state = self.state()
+            for i, info in enumerate(info_list):
+                info["final_obs"] = obs_list[i]
+                info["final_state"] = final_state
+                info["episode"] = {"r": float(returns[0, i]), "l": int(lengths[0, i])}
+            reset_obs, reset_infos = self.env.reset()
+            obs_list, reset_info_list = self._collect(reset_obs, reset_infos)
+            for info, reset_info in zip(info_list, reset_info_list, strict=True):
+                info["is_active"] = reset_info["is_active"]
+        return obs_list, rewards, terminated, truncated, info_list
+
+    def _collect(self, obs: dict, infos: dict):
+        """Dicts keyed by agent name -> lists in ``possible_agents`` order, zero obs for absent agents."""
+        obs_list, info_list = [], []
+        for a in self.agent_names:
+            present = a in obs
+            obs_list.append(_pz_obs_to_dict(obs[a]) if present else self._zero_obs)
+            info_list.append({**infos.get(a, {}), "is_active": present and a in self.env.agents})
+        self._last_obs = obs_list
+        return obs_list, info_list
+
+    def state(self) -> np.ndarray:
+        """The global state, ``[state_dim]`` float32: ``env.state()`` or all agents' observations joined."""
+        if self.has_native_state:
+            return np.asarray(self.env.state(), dtype=np.float32)
+        return np.concatenate([np.asarray(o["obs"], np.float32).ravel() for o in self._last_obs])
+
+    def render(self):
+        """Render the wrapped env."""
+        return self.env.render()
+
+    def close(self) -> None:
+        """Close the wrapped env."""
+        self.env.close()
+
+
+def _check_same_spaces(kind: str, spaces: dict[str, gym.Space]) -> None:
+    """Raise a ValueError naming the agents whose ``kind`` spaces differ from the first agent's."""
+    first_agent, first = next(iter(spaces.items()))
+    differing = {a: s for a, s in spaces.items() if s != first}
+    if differing:
+        listed = "; ".join(f"{a}: {s}" for a, s in {first_agent: first, **differing}.items())
+        raise ValueError(
+            f"agents have different {kind} spaces ({listed}). PettingZooParallelEnv needs one {kind} space "
+            "for all agents: pad them (supersuit.pad_observations_v0 / pad_action_space_v0) or wait for "
+            "agent groups, which give each set of spaces its own policy"
+        )

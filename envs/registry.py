@@ -1,0 +1,103 @@
+"""The env registry (Sample Factory's ``register_env``) and ``create_env``, which returns contract envs.
+
+The registry is the one documented piece of global mutable state in marl_sf.envs: a mapping
+from env name to how to build it (and, optionally, how to add and default its command-line options).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pettingzoo import AECEnv, ParallelEnv
+
+from marl_sf.envs.contract import DictObsWrapper, SingleAgentEnvWrapper
+from marl_sf.envs.pettingzoo import PettingZooParallelEnv
+
+MakeEnvFunc = Callable[..., Any]
+
+
+@dataclass
+class EnvRegistryEntry:
+    """How to build one registered env.
+
+    Attributes:
+        make_env_func: ``(full_env_name, cfg=None, env_config=None, render_mode=None) -> env``.
+        add_extra_params_func: optional ``(env_name, parser, evaluation)`` adding env-specific options.
+        override_default_params_func: optional ``(env_name, parser)`` setting defaults for this env.
+    """
+
+    make_env_func: MakeEnvFunc
+    add_extra_params_func: Callable[[str, argparse.ArgumentParser, bool], None] | None = None
+    override_default_params_func: Callable[[str, argparse.ArgumentParser], None] | None = None
+
+
+_ENV_REGISTRY: dict[str, EnvRegistryEntry] = {}
+
+
+def register_env(
+    env_name: str,
+    make_env_func: MakeEnvFunc,
+    add_extra_params_func: Callable | None = None,
+    override_default_params_func: Callable | None = None,
+) -> None:
+    """Register ``env_name`` so that ``--env=env_name`` builds it with ``make_env_func``.
+
+    ``make_env_func(full_env_name, cfg=None, env_config=None, render_mode=None)`` may return a contract env,
+    a PettingZoo ``ParallelEnv`` or a single-agent gymnasium env; ``create_env`` adapts the latter two.
+    Registering a name again replaces the earlier entry.
+    """
+    if not callable(make_env_func):
+        raise TypeError(f"register_env({env_name!r}, ...): make_env_func must be callable")
+    _ENV_REGISTRY[env_name] = EnvRegistryEntry(make_env_func, add_extra_params_func, override_default_params_func)
+
+
+def env_registry() -> dict[str, EnvRegistryEntry]:
+    """The registered envs by name (the live mapping)."""
+    return _ENV_REGISTRY
+
+
+def registry_entry(env_name: str) -> EnvRegistryEntry:
+    """The entry for ``env_name``.
+
+    Raises:
+        ValueError: the name is not registered; the message lists the registered names.
+    """
+    if env_name not in _ENV_REGISTRY:
+        known = ", ".join(sorted(_ENV_REGISTRY)) or "(none)"
+        raise ValueError(
+            f"unknown env {env_name!r}. Registered envs: {known}. "
+            "Register your own with marl_sf.register_env(name, make_env_func) before parsing the config."
+        )
+    return _ENV_REGISTRY[env_name]
+
+
+def create_env(full_env_name: str, cfg: Any = None, env_config: Any = None, render_mode: str | None = None):
+    """Build a registered env and adapt it to the marl_sf contract (lists over ``num_agents``, dict obs).
+
+    Raises:
+        ValueError: unknown env name.
+        TypeError: the factory returned a PettingZoo AEC env (turn-based games come with the AEC adapter).
+    """
+    env = registry_entry(full_env_name).make_env_func(
+        full_env_name, cfg=cfg, env_config=env_config, render_mode=render_mode
+    )
+    return to_contract_env(env)
+
+
+def to_contract_env(env: Any):
+    """Adapt ``env`` to the contract: PettingZoo ParallelEnv, single-agent gymnasium env or list-API env."""
+    if isinstance(env, AECEnv):
+        raise TypeError(
+            f"{type(env).__name__} is a PettingZoo AEC env; return its parallel_env() from make_env_func "
+            "(turn-based AEC games get their own adapter in a later release)"
+        )
+    if isinstance(env, ParallelEnv):
+        return PettingZooParallelEnv(env)
+    if not hasattr(env, "num_agents"):
+        return SingleAgentEnvWrapper(env)
+    if not hasattr(env.observation_space, "spaces"):
+        return DictObsWrapper(env)
+    return env

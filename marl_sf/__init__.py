@@ -1,0 +1,46 @@
+"""marl_sf: multi-agent, centralized-critic reinforcement learning in the spirit of Sample Factory.
+
+The Sample Factory extension API is re-exported here (see DESIGN.md's map): ``register_env``,
+``global_model_factory``, ``Encoder``, ``ModelCore``, ``Decoder``, ``ActorCritic``, ``parse_sf_args``,
+``parse_full_cfg``, ``run_rl`` and ``enjoy``.
+"""
+
+from marl_sf.cfg.arguments import parse_full_cfg, parse_sf_args
+from marl_sf.envs.contract import is_multiagent_env
+from marl_sf.envs.registry import register_env
+from marl_sf.models.actor_critic import ActorCritic
+from marl_sf.models.core import ModelCore
+from marl_sf.models.decoder import Decoder
+from marl_sf.models.encoder import Encoder
+from marl_sf.models.factory import global_model_factory
+
+__version__ = "0.1.0"
+
+
+def run_rl(cfg):
+    """Train as configured (``marl_sf.train.run_rl``)."""
+    from marl_sf.train import run_rl as _run_rl
+
+    return _run_rl(cfg)
+
+
+def enjoy(cfg):
+    """Evaluate and write the report (``marl_sf.enjoy.enjoy``)."""
+    from marl_sf.enjoy import enjoy as _enjoy
+
+    return _enjoy(cfg)
+
+
+__all__ = [
+    "ActorCritic",
+    "Decoder",
+    "Encoder",
+    "ModelCore",
+    "enjoy",
+    "global_model_factory",
+    "is_multiagent_env",
+    "parse_full_cfg",
+    "parse_sf_args",
+    "register_env",
+    "run_rl",
+]

@@ -1,0 +1,1 @@
+"""The learning algorithm: GAE, PPO losses, value normalization, rollout storage, sampler and learner."""

@@ -1,0 +1,207 @@
+"""The PPO learner of one policy, with MAPPO's practice (Yu et al. 2022).
+
+Per rollout: GAE per agent (``compute_gae``), value targets folded into the running ``ValueNorm``,
+advantage normalization, then ``num_epochs`` passes of minibatches of ``batch_size`` agent-steps with the
+clipped surrogate, the clipped value loss and the entropy bonus; Adam with grad-norm clipping and a
+constant or linearly decaying learning rate. Inactive agent-steps are masked out of every loss.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from marl_sf.algo.gae import compute_gae
+from marl_sf.algo.losses import entropy_bonus, masked_mean, normalize_advantages, policy_loss, value_loss
+from marl_sf.algo.storage import RolloutStorage
+from marl_sf.algo.value_norm import ValueNorm
+
+
+def check_batch_size(cfg, storage: RolloutStorage, policy_id: int) -> int:
+    """Number of minibatches per epoch.
+
+    Raises:
+        ValueError: ``batch_size`` does not divide ``rollout * num_envs * A_p`` (or, with an RNN, is not a
+            whole number of ``rollout``-long trajectories).
+    """
+    rows = storage.rollout * storage.num_envs * storage.num_agents
+    unit = storage.rollout if cfg.get("use_rnn", False) else 1
+    if cfg.batch_size <= 0 or rows % cfg.batch_size or cfg.batch_size % unit:
+        divisors = [d for d in range(unit, rows + 1, unit) if rows % d == 0]
+        raise ValueError(
+            f"--batch_size={cfg.batch_size} does not divide policy {policy_id}'s rollout of {rows} agent-steps "
+            f"(rollout={storage.rollout} x num_envs={storage.num_envs} x agents={storage.num_agents})"
+            + (f" into whole {storage.rollout}-step trajectories" if unit > 1 else "")
+            + f"; valid sizes include {divisors[-6:]}"
+        )
+    return rows // cfg.batch_size
+
+
+class Learner:
+    """Optimizes one policy's actor-critic on its rollouts.
+
+    Args:
+        cfg: config (the ``ppo`` options).
+        model: the policy's ``ActorCritic``.
+        device: where the model lives.
+    """
+
+    def __init__(self, cfg, model, device: torch.device):
+        self.cfg, self.model, self.device = cfg, model, device
+        self.value_norm = ValueNorm().to(device) if cfg.normalize_returns else None
+        self.optimizer = torch.optim.Adam(
+            model.parameters(), lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps
+        )
+        self.train_step = 0
+
+    def state_dict(self) -> dict:
+        """Model, optimizer and value-normalizer state (what a checkpoint keeps)."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "value_norm": self.value_norm.state_dict() if self.value_norm is not None else None,
+            "train_step": self.train_step,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what ``state_dict`` returned."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.value_norm is not None and state.get("value_norm") is not None:
+            self.value_norm.load_state_dict(state["value_norm"])
+        self.train_step = state.get("train_step", 0)
+
+    def set_learning_rate(self, progress: float) -> float:
+        """Apply ``lr_schedule`` at training progress in [0, 1]; returns the learning rate used."""
+        lr = self.cfg.learning_rate
+        if self.cfg.lr_schedule == "linear_decay":
+            lr *= max(1.0 - progress, 0.0)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def denormalize(self, values: torch.Tensor) -> torch.Tensor:
+        """Model value outputs -> return units."""
+        return self.value_norm.denormalize(values) if self.value_norm is not None else values
+
+    def compute_targets(self, st: RolloutStorage) -> tuple[torch.Tensor, torch.Tensor]:
+        """Advantages and value targets ``[T, E, A_p]`` (return units) for the rollout in ``st``."""
+        with torch.no_grad():
+            return compute_gae(
+                st.rewards,
+                self.denormalize(st.values),
+                st.terminated,
+                st.truncated,
+                self.denormalize(st.bootstrap_values),
+                st.active[:-1],
+                self.cfg.gamma,
+                self.cfg.gae_lambda,
+            )
+
+    def train(self, st: RolloutStorage, policy_id: int = 0) -> dict[str, float]:
+        """One PPO update on the rollout in ``st``; returns averaged training statistics."""
+        num_minibatches = check_batch_size(self.cfg, st, policy_id)
+        advantages, returns = self.compute_targets(st)
+        active = st.active[:-1]  # [T, E, A_p]
+        if self.value_norm is not None:
+            self.value_norm.update(returns[active])
+            targets = self.value_norm.normalize(returns)
+        else:
+            targets = returns
+        if self.cfg.normalize_advantages:
+            advantages = normalize_advantages(advantages, active)
+        data = {
+            "inputs": st.flat_inputs(slice(0, st.rollout), self.cfg.obs_scale),  # [T * E * A_p, ...]
+            "actions": st.actions.reshape(-1, *st.actions.shape[3:]),  # [T * E * A_p, ...]
+            "old_log_probs": st.log_probs.reshape(-1),
+            "old_values": st.values[:-1].reshape(-1),
+            "advantages": advantages.reshape(-1),
+            "targets": targets.reshape(-1),
+            "mask": active.reshape(-1),
+        }
+        totals: dict[str, float] = {}
+        for _ in range(self.cfg.num_epochs):
+            for rows in self._minibatches(st, num_minibatches):
+                for k, v in self._update({k: _take(v, rows) for k, v in data.items()}, st, rows).items():
+                    totals[k] = totals.get(k, 0.0) + v / (self.cfg.num_epochs * num_minibatches)
+        self.train_step += 1
+        totals["explained_variance"] = _explained_variance(self.denormalize(st.values[:-1]), returns, active)
+        return totals
+
+    def _minibatches(self, st: RolloutStorage, num_minibatches: int):
+        """Random row indices per minibatch; with an RNN, whole (env, agent) trajectories in time order."""
+        if not self.cfg.get("use_rnn", False):
+            perm = torch.randperm(st.rollout * st.num_envs * st.num_agents, device=self.device)
+            yield from perm.chunk(num_minibatches)
+            return
+        columns = st.num_envs * st.num_agents
+        steps = torch.arange(st.rollout, device=self.device).unsqueeze(1) * columns  # [T, 1]
+        for cols in torch.randperm(columns, device=self.device).chunk(num_minibatches):
+            yield (steps + cols.unsqueeze(0)).reshape(-1)  # [T * n_cols] rows, time-major
+
+    def _forward(self, inputs, st: RolloutStorage, rows: torch.Tensor):
+        """Model outputs on the minibatch; an RNN is unrolled over T from the stored initial states."""
+        if not self.cfg.get("use_rnn", False):
+            return self.model(inputs, st.rnn_states.new_zeros(rows.shape[0], 0))
+        columns = st.num_envs * st.num_agents
+        cols = rows[: rows.shape[0] // st.rollout]  # the minibatch's (env, agent) columns, slot 0
+        h = st.rnn_states[0].reshape(columns, -1)[cols]  # [n_cols, R]
+        starts = st.episode_start[: st.rollout].unsqueeze(-1).expand(-1, -1, st.num_agents)  # [T, E, A_p]
+        starts = starts.reshape(st.rollout, columns)[:, cols]  # [T, n_cols]
+        outs = []
+        for t, step_inputs in enumerate(_split_steps(inputs, st.rollout)):
+            h = h * (~starts[t]).unsqueeze(-1)
+            out = self.model(step_inputs, h)
+            h = out["new_rnn_states"]
+            outs.append(out)
+        return {k: torch.cat([o[k] for o in outs]) for k in ("values", "action_logits")}
+
+    def _update(self, mb: dict, st: RolloutStorage, rows: torch.Tensor) -> dict[str, float]:
+        """One gradient step on a minibatch; returns its statistics."""
+        cfg = self.cfg
+        out = self._forward(mb["inputs"], st, rows)
+        dist = self.model.action_distribution(out["action_logits"], mb["inputs"].get("action_mask"))
+        log_probs = dist.log_prob(mb["actions"])
+        mask = mb["mask"]
+        pi_loss, clip_fraction, approx_kl = policy_loss(
+            log_probs, mb["old_log_probs"], mb["advantages"], cfg.ppo_clip_ratio, mask
+        )
+        v_loss = value_loss(out["values"], mb["old_values"], mb["targets"], cfg.ppo_clip_value, mask)
+        entropy = entropy_bonus(dist.entropy(), mask)
+        loss = pi_loss + cfg.value_loss_coeff * v_loss - cfg.exploration_loss_coeff * entropy
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            self.model.parameters(), cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")
+        )
+        self.optimizer.step()
+        return {
+            "loss": loss.item(),
+            "policy_loss": pi_loss.item(),
+            "value_loss": v_loss.item(),
+            "entropy": entropy.item(),
+            "approx_kl": approx_kl.item(),
+            "clip_fraction": clip_fraction.item(),
+            "grad_norm": grad_norm.item(),
+            "active_fraction": masked_mean(mask.float(), torch.ones_like(mask)).item(),
+        }
+
+
+def _take(value, rows: torch.Tensor):
+    """Rows of a tensor, or of every tensor in a dict."""
+    if isinstance(value, dict):
+        return {k: v[rows] for k, v in value.items()}
+    return value[rows]
+
+
+def _split_steps(inputs: dict[str, torch.Tensor], num_steps: int):
+    """Time-major rows ``[T * n, ...]`` -> T dicts of ``[n, ...]``."""
+    chunks = {k: v.chunk(num_steps) for k, v in inputs.items()}
+    for t in range(num_steps):
+        yield {k: c[t] for k, c in chunks.items()}
+
+
+def _explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
+    """``1 - Var[R - V] / Var[R]`` over active steps (1 is perfect, 0 is no better than a constant)."""
+    v, r = values[mask], returns[mask]
+    var_r = r.var() if r.numel() > 1 else torch.tensor(0.0)
+    return float("nan") if var_r.item() == 0 else float(1.0 - (r - v).var() / var_r)

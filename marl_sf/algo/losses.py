@@ -1,0 +1,71 @@
+"""PPO losses with masks for inactive agent-steps.
+
+Schulman et al. 2017, "Proximal Policy Optimization Algorithms": clipped surrogate (eq. 7) and entropy
+bonus (eq. 9). The clipped value loss is the one of Yu et al. 2022, "The Surprising Effectiveness of PPO in
+Cooperative Multi-Agent Games" (MAPPO), section 4 / appendix: ``max((V - R)^2, (V_clip - R)^2)``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``x`` over entries where ``mask`` is true (0 when none is); same shapes ``[B]``."""
+    mask = mask.to(x.dtype)
+    return (x * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def policy_loss(
+    log_prob: torch.Tensor,
+    old_log_prob: torch.Tensor,
+    advantages: torch.Tensor,
+    clip_ratio: float,
+    mask: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Clipped surrogate loss ``-E[min(r A, clip(r, 1-eps, 1+eps) A)]`` with ``r = exp(logp - old_logp)``.
+
+    Args: all ``[B]``; ``mask`` bool selects the active agent-steps.
+
+    Returns:
+        ``(loss, clip_fraction, approx_kl)``; ``approx_kl`` is the ``(r - 1) - log r`` estimator.
+    """
+    log_ratio = log_prob - old_log_prob
+    ratio = log_ratio.exp()
+    surrogate = torch.min(ratio * advantages, ratio.clamp(1.0 - clip_ratio, 1.0 + clip_ratio) * advantages)
+    loss = -masked_mean(surrogate, mask)
+    with torch.no_grad():
+        clip_fraction = masked_mean(((ratio - 1.0).abs() > clip_ratio).float(), mask)
+        approx_kl = masked_mean((ratio - 1.0) - log_ratio, mask)
+    return loss, clip_fraction, approx_kl
+
+
+def value_loss(
+    values: torch.Tensor,
+    old_values: torch.Tensor,
+    targets: torch.Tensor,
+    clip_value: float,
+    mask: torch.Tensor,
+) -> torch.Tensor:
+    """Clipped value loss ``0.5 * E[max((V - R)^2, (V_old + clip(V - V_old, -c, c) - R)^2)]``.
+
+    Args: all ``[B]``, in the same (normalized) units; ``clip_value <= 0`` turns clipping off.
+    """
+    unclipped = (values - targets) ** 2
+    if clip_value <= 0:
+        return 0.5 * masked_mean(unclipped, mask)
+    clipped_values = old_values + (values - old_values).clamp(-clip_value, clip_value)
+    clipped = (clipped_values - targets) ** 2
+    return 0.5 * masked_mean(torch.max(unclipped, clipped), mask)
+
+
+def entropy_bonus(entropy: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean policy entropy over active steps; the total loss subtracts ``coeff * entropy_bonus``."""
+    return masked_mean(entropy, mask)
+
+
+def normalize_advantages(advantages: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """``(A - mean) / (std + eps)`` over active entries; inactive entries become 0."""
+    mean = masked_mean(advantages, mask)
+    var = masked_mean((advantages - mean) ** 2, mask)
+    return torch.where(mask, (advantages - mean) / (var.sqrt() + eps), torch.zeros_like(advantages))

@@ -1,0 +1,87 @@
+"""Time-major rollout storage for one policy, with the agent axis explicit (DESIGN.md "Data layout").
+
+Per-agent tensors are ``[T, E, A_p, ...]`` (``T + 1`` where the step after the rollout is kept for
+bootstrapping); the global state is stored once per env, ``[T + 1, E, state_dim]``, and gathered per
+agent only when a critic reads it.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import torch
+
+from marl_sf.algo.policy_mapping import PolicySpec
+
+_TORCH_DTYPES = {"uint8": torch.uint8, "int8": torch.int8, "int64": torch.int64, "bool": torch.bool}
+
+
+def torch_dtype(space: gym.spaces.Box) -> torch.dtype:
+    """Storage dtype of a Box space: integer/bool dtypes are kept (uint8 images stay uint8), else float32."""
+    return _TORCH_DTYPES.get(str(space.dtype), torch.float32)
+
+
+class RolloutStorage:
+    """Buffers of one rollout of one policy.
+
+    Args:
+        spec: the policy (its agents ``A_p``, spaces).
+        rollout: T.
+        num_envs: E.
+        rnn_state_size: the model's flat recurrent state size (0 for feed-forward).
+        device: where the buffers live (the inference/learning device).
+    """
+
+    def __init__(self, spec: PolicySpec, rollout: int, num_envs: int, rnn_state_size: int, device: torch.device):
+        t, e, a = rollout, num_envs, len(spec.agent_indices)
+        self.rollout, self.num_envs, self.num_agents = t, e, a
+
+        def zeros(shape, dtype=torch.float32):
+            return torch.zeros(shape, dtype=dtype, device=device)
+
+        agent_keys = {k: s for k, s in spec.obs_space.spaces.items() if k != "state"}
+        self.obs = {k: zeros((t + 1, e, a, *s.shape), torch_dtype(s)) for k, s in agent_keys.items()}
+        self.state = zeros((t + 1, e, *spec.obs_space["state"].shape)) if "state" in spec.obs_space.spaces else None
+        act_space = spec.action_space
+        if isinstance(act_space, gym.spaces.Discrete):
+            self.actions = zeros((t, e, a), torch.int64)
+        else:
+            self.actions = zeros((t, e, a, *act_space.shape))
+        self.log_probs = zeros((t, e, a))
+        self.values = zeros((t + 1, e, a))  # model outputs (normalized units when value normalization is on)
+        self.bootstrap_values = zeros((t, e, a))  # V(final obs) where truncated
+        self.rewards = zeros((t, e, a))
+        self.terminated = zeros((t, e, a), torch.bool)
+        self.truncated = zeros((t, e, a), torch.bool)
+        self.active = zeros((t + 1, e, a), torch.bool)
+        self.rnn_states = zeros((t + 1, e, a, max(rnn_state_size, 1)))
+        self.episode_start = zeros((t + 1, e), torch.bool)  # the env started a new episode at step t
+
+    def carry_last_step(self) -> None:
+        """Copy the step after the rollout (slot T) to slot 0, where the next rollout starts."""
+        for buf in (*self.obs.values(), self.active, self.rnn_states, self.episode_start, self.values):
+            buf[0] = buf[-1]
+        if self.state is not None:
+            self.state[0] = self.state[-1]
+
+    def flat_inputs(self, steps: slice, obs_scale: float = 1.0) -> dict[str, torch.Tensor]:
+        """Model inputs for ``steps``, flattened to rows ``[n * E * A_p, ...]`` in (t, e, a) order.
+
+        The per-env state ``[n, E, S]`` is broadcast to the policy's agents here, on the device, only
+        when a critic reads it.
+        """
+        inputs = {}
+        for k, v in self.obs.items():
+            x = v[steps]  # [n, E, A_p, ...]
+            inputs[k] = x.reshape(-1, *x.shape[3:])  # [n * E * A_p, ...]
+        if self.state is not None:
+            s = self.state[steps]  # [n, E, S]
+            s = s.unsqueeze(2).expand(*s.shape[:2], self.num_agents, s.shape[-1])  # [n, E, A_p, S]
+            inputs["state"] = s.reshape(-1, s.shape[-1])  # [n * E * A_p, S]
+        return normalize_obs(inputs, obs_scale)
+
+
+def normalize_obs(obs: dict[str, torch.Tensor], obs_scale: float = 1.0) -> dict[str, torch.Tensor]:
+    """Observations as the model sees them: ``"obs"`` as float divided by ``obs_scale``."""
+    if obs_scale != 1.0 or obs["obs"].dtype != torch.float32:
+        obs = {**obs, "obs": obs["obs"].float() / obs_scale}
+    return obs

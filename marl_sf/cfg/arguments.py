@@ -1,0 +1,84 @@
+"""Sample Factory's two-step parsing: ``parse_sf_args`` then (env hooks) then ``parse_full_cfg``.
+
+``parse_full_cfg`` merges the experiment's saved ``config.json`` (resuming): saved values win over
+defaults, values given explicitly on the command line win over saved ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from marl_sf.cfg.options import add_all_args
+from marl_sf.utils.attr_dict import AttrDict
+
+
+def experiment_dir(cfg) -> Path:
+    """``train_dir/experiment``."""
+    return Path(cfg.train_dir) / cfg.experiment
+
+
+def parse_sf_args(argv: list[str] | None = None, evaluation: bool = False):
+    """Build the parser with every marl_sf option and the registered env's own options.
+
+    Returns:
+        ``(parser, partial_cfg)``: ``partial_cfg.env`` names the env so that scripts can add env-specific
+        options (``add_custom_env_args(partial_cfg.env, parser)``) before ``parse_full_cfg``.
+    """
+    import marl_sf.envs  # noqa: F401  (registers the built-in envs)
+    from marl_sf.envs.registry import env_registry
+
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(
+        prog="marl_sf", add_help=False, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    add_all_args(parser)
+    partial_cfg, _ = parser.parse_known_args(argv)
+    entry = env_registry().get(partial_cfg.env)
+    if entry is not None:
+        if entry.add_extra_params_func is not None:
+            entry.add_extra_params_func(partial_cfg.env, parser, evaluation)
+        if entry.override_default_params_func is not None:
+            entry.override_default_params_func(partial_cfg.env, parser)
+    return parser, partial_cfg
+
+
+def _explicit_keys(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """Destinations of the options that ``argv`` sets explicitly."""
+    keys = set()
+    for token in argv:
+        if token.startswith("-"):
+            action = parser._option_string_actions.get(token.split("=", 1)[0])
+            if action is not None:
+                keys.add(action.dest)
+    return keys
+
+
+def parse_full_cfg(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> AttrDict:
+    """Parse everything; when the experiment has a saved ``config.json`` (and we resume), merge it.
+
+    Raises:
+        SystemExit: bad or missing options (argparse's message), including a missing ``--env``.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    if not any(a.dest == "help" for a in parser._actions):
+        parser.add_argument("-h", "--help", action="help", help="show every option with its default and exit")
+    cfg = AttrDict(vars(parser.parse_args(argv)))
+    if cfg.env is None:
+        parser.error("--env is required: the name of a registered env (python -m marl_sf.envs lists them)")
+    saved_path = experiment_dir(cfg) / "config.json"
+    if saved_path.exists() and cfg.restart_behavior == "resume":
+        explicit = _explicit_keys(parser, argv)
+        saved = json.loads(saved_path.read_text())
+        for key, value in saved.items():
+            if key not in explicit and key not in (
+                "command_line",
+                "restart_behavior",
+                "train_dir",
+                "experiment",
+            ):
+                cfg[key] = value
+    cfg.command_line = " ".join(argv)
+    return cfg

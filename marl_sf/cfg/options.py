@@ -1,0 +1,136 @@
+"""Every command-line option of marl_sf with its default (``--help`` prints them all)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def str2bool(v: str | bool) -> bool:
+    """``True``/``true``/``1``/``yes`` -> True, ``False``/``false``/``0``/``no`` -> False.
+
+    Raises:
+        argparse.ArgumentTypeError: anything else.
+    """
+    if isinstance(v, bool):
+        return v
+    if v.lower() in ("true", "1", "yes", "y", "t"):
+        return True
+    if v.lower() in ("false", "0", "no", "n", "f"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected a boolean (True/False), got {v!r}")
+
+
+def add_basic_args(p: argparse.ArgumentParser) -> None:
+    """The experiment: env, name, where it lives, device, seed."""
+    g = p.add_argument_group("experiment")
+    g.add_argument("--env", type=str, default=None, help="registered env name (python -m marl_sf.envs lists them)")
+    g.add_argument("--experiment", type=str, default="default_experiment", help="experiment name (folder)")
+    g.add_argument("--train_dir", type=str, default=os.path.join(os.getcwd(), "train_dir"), help="experiments root")
+    g.add_argument(
+        "--restart_behavior",
+        default="resume",
+        choices=["resume", "restart", "overwrite"],
+        help="if the experiment folder exists: resume it, restart (keep the old folder under a new name) "
+        "or overwrite (delete it)",
+    )
+    g.add_argument("--device", default="gpu", choices=["gpu", "cpu"], help="gpu (falls back to cpu) or cpu")
+    g.add_argument("--seed", type=int, default=None, help="random seed (None: drawn and saved in config.json)")
+    g.add_argument("--torch_threads", type=int, default=1, help="torch intra-op threads in the main process")
+
+
+def add_sampling_args(p: argparse.ArgumentParser) -> None:
+    """Sampling: how many envs, how long a rollout, which policy acts for which agent."""
+    g = p.add_argument_group("sampling")
+    g.add_argument("--num_envs", type=int, default=16, help="envs stepped together by the sampler (E)")
+    g.add_argument("--rollout", type=int, default=32, help="env steps per rollout per env (T)")
+    g.add_argument(
+        "--policy_mapping",
+        default="shared",
+        choices=["shared", "per_agent"],
+        help="agent -> policy: one shared policy (parameter sharing) or one policy per agent",
+    )
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """The model: weights sharing, critic input, encoder/core/decoder sizes."""
+    g = p.add_argument_group("model")
+    g.add_argument("--actor_critic_share_weights", type=str2bool, default=True, help="one trunk for policy and value")
+    g.add_argument(
+        "--critic_input",
+        default="local",
+        choices=["local", "state"],
+        help="local: the agent's own observation (IPPO); state: the env's global state (MAPPO)",
+    )
+    g.add_argument("--encoder_mlp_layers", type=int, nargs="*", default=[64, 64], help="MLP encoder sizes")
+    g.add_argument("--decoder_mlp_layers", type=int, nargs="*", default=[], help="MLP decoder sizes")
+    g.add_argument("--nonlinearity", default="tanh", choices=["tanh", "relu", "elu"], help="activation")
+    g.add_argument(
+        "--encoder_conv_architecture",
+        default="convnet_simple",
+        choices=["convnet_simple", "convnet_atari", "convnet_impala"],
+        help="conv encoder for image observations (image envs come with the PettingZoo-breadth release)",
+    )
+    g.add_argument("--obs_scale", type=float, default=1.0, help="observations are divided by this")
+    g.add_argument("--use_rnn", type=str2bool, default=False, help="GRU core instead of feed-forward")
+    g.add_argument("--rnn_type", default="gru", choices=["gru"], help="recurrent core type")
+    g.add_argument("--rnn_size", type=int, default=64, help="recurrent state size per layer")
+    g.add_argument("--rnn_num_layers", type=int, default=1, help="recurrent layers")
+
+
+def add_ppo_args(p: argparse.ArgumentParser) -> None:
+    """PPO / MAPPO learning options."""
+    g = p.add_argument_group("ppo")
+    g.add_argument("--gamma", type=float, default=0.99, help="discount factor")
+    g.add_argument("--gae_lambda", type=float, default=0.95, help="GAE lambda")
+    g.add_argument("--num_epochs", type=int, default=4, help="passes over each rollout")
+    g.add_argument(
+        "--batch_size",
+        type=int,
+        default=1024,
+        help="minibatch size in agent-steps; must divide rollout * num_envs * agents of the policy",
+    )
+    g.add_argument("--learning_rate", type=float, default=3e-4, help="Adam learning rate")
+    g.add_argument("--lr_schedule", default="constant", choices=["constant", "linear_decay"], help="lr schedule")
+    g.add_argument("--adam_eps", type=float, default=1e-5, help="Adam epsilon")
+    g.add_argument("--adam_beta1", type=float, default=0.9, help="Adam beta1")
+    g.add_argument("--adam_beta2", type=float, default=0.999, help="Adam beta2")
+    g.add_argument("--ppo_clip_ratio", type=float, default=0.2, help="surrogate clip epsilon")
+    g.add_argument(
+        "--ppo_clip_value",
+        type=float,
+        default=0.2,
+        help="value clip (normalized units when normalize_returns)",
+    )
+    g.add_argument("--value_loss_coeff", type=float, default=1.0, help="value loss weight")
+    g.add_argument("--exploration_loss_coeff", type=float, default=0.01, help="entropy bonus weight")
+    g.add_argument("--max_grad_norm", type=float, default=10.0, help="gradient norm clip (0: off)")
+    g.add_argument("--normalize_advantages", type=str2bool, default=True, help="advantage normalization")
+    g.add_argument("--normalize_returns", type=str2bool, default=True, help="value normalization (MAPPO ValueNorm)")
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    """How long to train, checkpoints, logging."""
+    g = p.add_argument_group("run")
+    g.add_argument("--train_for_env_steps", type=int, default=10_000_000, help="stop after this many agent-steps")
+    g.add_argument("--train_for_seconds", type=float, default=1e10, help="stop after this much wall time")
+    g.add_argument("--save_every_sec", type=float, default=120.0, help="checkpoint period")
+    g.add_argument("--keep_checkpoints", type=int, default=2, help="latest checkpoints kept (plus the best)")
+    g.add_argument("--stats_avg", type=int, default=100, help="episodes averaged for stats and the best model")
+    g.add_argument("--status_every_sec", type=float, default=5.0, help="status line period")
+    g.add_argument("--progress_bar", type=str2bool, default=True, help="show a progress bar")
+
+
+def add_eval_args(p: argparse.ArgumentParser) -> None:
+    """Evaluation (``python -m marl_sf.enjoy``)."""
+    g = p.add_argument_group("evaluation")
+    g.add_argument("--max_num_episodes", type=int, default=100, help="episodes to evaluate")
+    g.add_argument("--eval_deterministic", type=str2bool, default=True, help="argmax/mean actions, not sampled")
+    g.add_argument("--load_checkpoint_kind", default="latest", choices=["latest", "best"], help="which checkpoint")
+    g.add_argument("--eval_seed", type=int, default=12345, help="seed of the evaluation envs")
+
+
+def add_all_args(p: argparse.ArgumentParser) -> None:
+    """Every option group."""
+    for add in (add_basic_args, add_sampling_args, add_model_args, add_ppo_args, add_run_args, add_eval_args):
+        add(p)

@@ -1,0 +1,61 @@
+"""What training and evaluation share: device choice, env creation, policies and their models."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+import numpy as np
+import torch
+
+from marl_sf.algo.policy_mapping import PolicySpec, build_policy_specs
+from marl_sf.algo.storage import RolloutStorage
+from marl_sf.envs.registry import create_env
+from marl_sf.models.actor_critic import create_actor_critic
+from marl_sf.utils.attr_dict import AttrDict
+
+log = logging.getLogger("marl_sf")
+
+
+def resolve_device(cfg) -> torch.device:
+    """``cuda`` for ``--device=gpu`` when CUDA is available (else cpu, with a warning); ``cpu`` otherwise."""
+    if cfg.device == "gpu":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        log.warning("--device=gpu but CUDA is not available: running on the CPU")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def make_envs(cfg, num_envs: int, render_mode: str | None = None) -> list:
+    """``num_envs`` contract envs of ``cfg.env``; env i gets ``env_config`` with ``env_id = i``."""
+    return [
+        create_env(
+            cfg.env,
+            cfg=cfg,
+            env_config=AttrDict(worker_index=0, vector_index=i, env_id=i),
+            render_mode=render_mode,
+        )
+        for i in range(num_envs)
+    ]
+
+
+def build_policies(cfg, env, device: torch.device) -> tuple[list[PolicySpec], list[torch.nn.Module]]:
+    """The policy specs of ``cfg.policy_mapping`` on ``env`` and one actor-critic per policy, on ``device``."""
+    specs = build_policy_specs(cfg, env)
+    models = [create_actor_critic(cfg, spec.obs_space, spec.action_space).to(device) for spec in specs]
+    return specs, models
+
+
+def build_storages(cfg, specs, models, num_envs: int, rollout: int, device) -> list[RolloutStorage]:
+    """One rollout storage per policy."""
+    return [
+        RolloutStorage(spec, rollout, num_envs, model.rnn_state_size(), device)
+        for spec, model in zip(specs, models, strict=True)
+    ]

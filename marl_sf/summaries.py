@@ -1,0 +1,81 @@
+"""Training logs: tensorboardX summaries, a periodic status line and a progress bar in agent-steps."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tensorboardX import SummaryWriter
+from tqdm import tqdm
+
+log = logging.getLogger("marl_sf")
+
+
+class TrainingLogger:
+    """Collects episode statistics and writes summaries under ``<experiment>/.summary``.
+
+    Args:
+        cfg: config (``stats_avg``, ``status_every_sec``, ``progress_bar``, ``train_for_env_steps``).
+        exp_dir: the experiment folder.
+        agent_names: A names; agent_policy: A policy ids.
+        start_steps: agent-steps already done (resuming).
+    """
+
+    def __init__(self, cfg, exp_dir: Path, agent_names: list[str], agent_policy: list[int], start_steps: int):
+        self.cfg, self.agent_names, self.agent_policy = cfg, agent_names, agent_policy
+        self.writer = SummaryWriter(str(Path(exp_dir) / ".summary"), flush_secs=10)
+        self.recent = collections.deque(maxlen=cfg.stats_avg)  # per-episode [A] returns
+        self.last_status = time.time()
+        self.start_time, self.start_steps = time.time(), start_steps
+        self.progress = tqdm(
+            total=cfg.train_for_env_steps,
+            initial=start_steps,
+            unit="agent-steps",
+            unit_scale=True,
+            disable=not cfg.progress_bar,
+            mininterval=1.0 if sys.stderr.isatty() else 30.0,
+            dynamic_ncols=True,
+        )
+
+    def mean_agent_return(self) -> float | None:
+        """Mean per-agent episode return over the last ``stats_avg`` episodes (None before any)."""
+        return float(np.mean(self.recent)) if self.recent else None
+
+    def log_iteration(self, agent_steps: int, new_steps: int, episodes: list, train_stats: dict, lr: float):
+        """Write one training iteration's summaries; print the status line when due."""
+        self.recent.extend(episodes)
+        self.progress.update(new_steps)
+        w, step = self.writer, agent_steps
+        if episodes:
+            returns = np.stack(episodes)  # [n, A]
+            for i, name in enumerate(self.agent_names):
+                w.add_scalar(f"agents/{name}/episode_return", returns[:, i].mean(), step)
+            for pid in sorted(set(self.agent_policy)):
+                cols = [i for i, p in enumerate(self.agent_policy) if p == pid]
+                w.add_scalar(f"policy_{pid}/episode_return", returns[:, cols].mean(), step)
+            w.add_scalar("team/episode_return", returns.sum(axis=1).mean(), step)
+        for pid, stats in train_stats.items():
+            for k, v in stats.items():
+                w.add_scalar(f"policy_{pid}/train/{k}", v, step)
+        fps = (agent_steps - self.start_steps) / max(time.time() - self.start_time, 1e-9)
+        w.add_scalar("perf/agent_steps_per_sec", fps, step)
+        w.add_scalar("perf/learning_rate", lr, step)
+        if time.time() - self.last_status >= self.cfg.status_every_sec:
+            self.last_status = time.time()
+            mean = self.mean_agent_return()
+            shown = "n/a" if mean is None else f"{mean:.2f}"
+            ent = np.mean([s.get("entropy", np.nan) for s in train_stats.values()])
+            self.progress.write(
+                f"agent-steps {agent_steps:,} | {fps:,.0f} agent-steps/s | mean agent return "
+                f"(last {len(self.recent)} episodes) {shown} | entropy {ent:.3f}",
+                file=sys.stderr,
+            )
+
+    def close(self) -> None:
+        """Flush and close the writer and the progress bar."""
+        self.progress.close()
+        self.writer.close()

@@ -1,0 +1,168 @@
+"""Training entry point: ``run_rl(cfg)`` and ``python -m marl_sf.train --env=<name> --experiment=<name>``."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from marl_sf.algo.learner import Learner, check_batch_size
+from marl_sf.algo.sampler import SerialSampler
+from marl_sf.cfg.arguments import experiment_dir, parse_full_cfg, parse_sf_args
+from marl_sf.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from marl_sf.experiment import build_policies, build_storages, make_envs, resolve_device, seed_everything
+from marl_sf.summaries import TrainingLogger
+from marl_sf.utils.io import write_json
+
+log = logging.getLogger("marl_sf")
+
+SUCCESS, FAILURE, INTERRUPTED = 0, 1, 2
+
+
+def prepare_experiment_dir(cfg) -> Path:
+    """Apply ``--restart_behavior`` to an existing experiment folder and save ``config.json``.
+
+    resume: keep it (checkpoints are loaded); restart: rename it to ``<name>_old_<time>``; overwrite: delete it.
+    """
+    exp_dir = experiment_dir(cfg)
+    if exp_dir.exists() and cfg.restart_behavior != "resume":
+        if cfg.restart_behavior == "restart":
+            old = exp_dir.with_name(f"{exp_dir.name}_old_{time.strftime('%Y%m%d_%H%M%S')}")
+            exp_dir.rename(old)
+            log.info("restart: previous experiment moved to %s", old)
+        else:
+            shutil.rmtree(exp_dir)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.seed is None:
+        cfg.seed = int(torch.randint(0, 2**31 - 1, ()).item())
+    write_json(exp_dir / "config.json", dict(cfg))
+    return exp_dir
+
+
+def agent_names(env) -> list[str]:
+    """The env's agent names, or ``agent_<i>``."""
+    return list(getattr(env, "agent_names", [f"agent_{i}" for i in range(env.num_agents)]))
+
+
+class Trainer:
+    """Owns one training run: envs, policies, learners, the sampler, logs and checkpoints."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.exp_dir = prepare_experiment_dir(cfg)
+        seed_everything(cfg.seed)
+        torch.set_num_threads(cfg.torch_threads)
+        self.device = resolve_device(cfg)
+        self.envs = make_envs(cfg, cfg.num_envs)
+        self.specs, self.models = build_policies(cfg, self.envs[0], self.device)
+        self.learners = [Learner(cfg, m, self.device) for m in self.models]
+        self.storages = build_storages(cfg, self.specs, self.models, cfg.num_envs, cfg.rollout, self.device)
+        for spec, st in zip(self.specs, self.storages, strict=True):
+            check_batch_size(cfg, st, spec.policy_id)
+        self.agent_steps, self.best_metric = 0, None
+        self._maybe_resume()
+        self.sampler = SerialSampler(cfg, self.envs, self.specs, self.models, self.storages, seed=cfg.seed)
+        self.names = agent_names(self.envs[0])
+        self.agent_policy = [0] * len(self.names)
+        for spec in self.specs:
+            for i in spec.agent_indices:
+                self.agent_policy[i] = spec.policy_id
+        self.logger = TrainingLogger(cfg, self.exp_dir, self.names, self.agent_policy, self.agent_steps)
+
+    def _maybe_resume(self) -> None:
+        """Load each policy's latest checkpoint when resuming."""
+        for spec, learner in zip(self.specs, self.learners, strict=True):
+            path = find_checkpoint(self.exp_dir, spec.policy_id)
+            if path is None:
+                continue
+            state = load_checkpoint(path, self.device)
+            learner.load_state_dict(state["learner"])
+            self.agent_steps = state["agent_steps"]
+            self.best_metric = state.get("best_metric")
+            log.info("resumed policy %d from %s (%d agent-steps)", spec.policy_id, path, self.agent_steps)
+
+    def save(self) -> None:
+        """Checkpoint every policy; also as the best when the recent mean agent return is a new best."""
+        metric = self.logger.mean_agent_return()
+        is_best = metric is not None and (self.best_metric is None or metric > self.best_metric)
+        if is_best:
+            self.best_metric = metric
+        for spec, learner in zip(self.specs, self.learners, strict=True):
+            state = {
+                "learner": learner.state_dict(),
+                "policy_id": spec.policy_id,
+                "agent_steps": self.agent_steps,
+                "train_step": learner.train_step,
+                "best_metric": self.best_metric,
+                "cfg": dict(self.cfg),
+            }
+            save_checkpoint(self.exp_dir, spec.policy_id, state, self.cfg.keep_checkpoints, metric if is_best else None)
+
+    def train(self) -> int:
+        """The loop: rollout, PPO update per policy, logs; checkpoints periodically, on exit and on Ctrl-C."""
+        cfg, start, last_save = self.cfg, time.time(), time.time()
+        status = SUCCESS
+        try:
+            while self.agent_steps < cfg.train_for_env_steps and time.time() - start < cfg.train_for_seconds:
+                rollout = self.sampler.collect()
+                self.agent_steps += rollout.agent_steps
+                progress = self.agent_steps / cfg.train_for_env_steps
+                train_stats = {}
+                for spec, learner, st in zip(self.specs, self.learners, self.storages, strict=True):
+                    lr = learner.set_learning_rate(progress)
+                    train_stats[spec.policy_id] = learner.train(st, spec.policy_id)
+                    st.carry_last_step()
+                self.logger.log_iteration(
+                    self.agent_steps, rollout.agent_steps, rollout.episode_returns, train_stats, lr
+                )
+                if time.time() - last_save >= cfg.save_every_sec:
+                    self.save()
+                    last_save = time.time()
+        except KeyboardInterrupt:
+            log.warning("interrupted: saving a checkpoint before exiting")
+            status = INTERRUPTED
+        finally:
+            self.save()
+            self.close()
+        log.info("done: %d agent-steps in %.1f s", self.agent_steps, time.time() - start)
+        return status
+
+    def close(self) -> None:
+        """Close the logger and the envs."""
+        self.logger.close()
+        for env in self.envs:
+            env.close()
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run_rl(cfg) -> int:
+    """Train ``cfg.env`` as configured; returns 0 on success, 2 when interrupted (Ctrl-C or SIGTERM)."""
+    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        return Trainer(cfg).train()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def parse_args(argv: list[str] | None = None, evaluation: bool = False):
+    """The full config from the command line (marl_sf options plus the env's own)."""
+    parser, _ = parse_sf_args(argv, evaluation=evaluation)
+    return parse_full_cfg(parser, argv)
+
+
+def main() -> int:
+    """``python -m marl_sf.train``."""
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
+    return run_rl(parse_args())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

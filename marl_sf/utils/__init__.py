@@ -1,0 +1,1 @@
+"""Small shared helpers: attribute dictionaries and atomic file writes."""

@@ -1,0 +1,147 @@
+"""Actor-critics: Sample Factory's ``ActorCritic`` contract plus shared- and separate-weights models.
+
+Every actor-critic is called as ``model(normalized_obs_dict, rnn_states, values_only=False)`` and returns
+a dict of tensors over a batch of B (env, agent) rows:
+
+* ``"values"``: ``[B]`` state values (normalized units when value normalization is on);
+* ``"action_logits"``: ``[B, num_action_params]`` distribution parameters (absent if ``values_only``);
+* ``"new_rnn_states"``: ``[B, rnn_state_size]`` (the input states unchanged for feed-forward models).
+
+``normalized_obs_dict`` holds the actor's keys (``"obs"``, optional ``"action_mask"``), and ``"state"``,
+the env's global state gathered per row ``[B, state_dim]``, when ``--critic_input`` is not ``local``.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import torch
+from torch import nn
+
+from marl_sf.models.action_distribution import ActionParameterization, action_distribution
+from marl_sf.models.core import rnn_state_size
+from marl_sf.models.model_utils import init_orthogonal
+
+
+class ActorCritic(nn.Module):
+    """Base class: ``__init__(obs_space, action_space, cfg)``; subclasses build the layers and ``forward``.
+
+    Args:
+        obs_space: one agent's Dict observation space (with ``"state"`` for a centralized critic).
+        action_space: one agent's action space.
+        cfg: the config.
+    """
+
+    def __init__(self, obs_space: gym.spaces.Dict, action_space: gym.Space, cfg):
+        super().__init__()
+        self.obs_space = obs_space
+        self.action_space = action_space
+        self.cfg = cfg
+
+    def get_action_parameterization(self, decoder_output_size: int) -> ActionParameterization:
+        """The action head for this model's action space, from ``[B, decoder_output_size]`` features."""
+        return ActionParameterization(self.cfg, decoder_output_size, self.action_space)
+
+    def action_distribution(self, action_logits: torch.Tensor, action_mask: torch.Tensor | None = None):
+        """The (masked) action distribution for ``action_logits [B, P]`` (see ``action_distribution``)."""
+        return action_distribution(self.action_space, action_logits, action_mask)
+
+    def rnn_state_size(self) -> int:
+        """Flat recurrent state size per row (0 for feed-forward models)."""
+        return rnn_state_size(self.cfg)
+
+    def critic_obs(self, obs_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The critic's input dict: ``{"obs": state}`` for a centralized critic, else the actor's dict."""
+        return {"obs": obs_dict["state"]} if "state" in self.obs_space.spaces else obs_dict
+
+    def critic_obs_space(self) -> gym.spaces.Dict:
+        """The space of ``critic_obs``."""
+        if "state" in self.obs_space.spaces:
+            return gym.spaces.Dict({"obs": self.obs_space["state"]})
+        return self.obs_space
+
+
+class ActorCriticSharedWeights(ActorCritic):
+    """One encoder -> core -> decoder trunk feeds both the policy head and the value head.
+
+    With a centralized critic (``"state"`` in the obs space) the actor still sees only its own
+    observation: a critic-only encoder embeds the state and the value head reads
+    ``concat(trunk_output, state_embedding)``.
+    """
+
+    def __init__(self, model_factory, obs_space, action_space, cfg):
+        super().__init__(obs_space, action_space, cfg)
+        self.encoder = model_factory.make_encoder_func(cfg, obs_space)
+        self.core = model_factory.make_model_core_func(cfg, self.encoder.get_out_size())
+        self.decoder = model_factory.make_decoder_func(cfg, self.core.get_out_size())
+        value_input = self.decoder.get_out_size()
+        self.state_encoder = None
+        if "state" in obs_space.spaces:
+            self.state_encoder = model_factory.make_encoder_func(cfg, self.critic_obs_space())
+            value_input += self.state_encoder.get_out_size()
+        init_orthogonal(self, gain=2**0.5)
+        self.critic_linear = nn.Linear(value_input, 1)
+        init_orthogonal(self.critic_linear, gain=1.0)
+        self.action_parameterization = self.get_action_parameterization(self.decoder.get_out_size())
+
+    def forward(self, normalized_obs_dict, rnn_states, values_only: bool = False):
+        """See the module docstring for inputs and outputs."""
+        x = self.encoder(normalized_obs_dict)
+        x, new_rnn_states = self.core(x, rnn_states)
+        x = self.decoder(x)
+        value_in = x
+        if self.state_encoder is not None:
+            value_in = torch.cat([x, self.state_encoder(self.critic_obs(normalized_obs_dict))], dim=-1)
+        out = {"values": self.critic_linear(value_in).squeeze(-1), "new_rnn_states": new_rnn_states}
+        if not values_only:
+            out["action_logits"] = self.action_parameterization(x)
+        return out
+
+
+class ActorCriticSeparateWeights(ActorCritic):
+    """Separate actor and critic networks (each encoder -> core -> decoder); the MAPPO layout.
+
+    The critic's encoder sees ``critic_obs``: the global state for a centralized critic. The recurrent
+    state is ``[B, 2 * core_state]``: the actor's half first, then the critic's.
+    """
+
+    def __init__(self, model_factory, obs_space, action_space, cfg):
+        super().__init__(obs_space, action_space, cfg)
+        self.actor_encoder = model_factory.make_encoder_func(cfg, obs_space)
+        self.actor_core = model_factory.make_model_core_func(cfg, self.actor_encoder.get_out_size())
+        self.actor_decoder = model_factory.make_decoder_func(cfg, self.actor_core.get_out_size())
+        self.critic_encoder = model_factory.make_encoder_func(cfg, self.critic_obs_space())
+        self.critic_core = model_factory.make_model_core_func(cfg, self.critic_encoder.get_out_size())
+        self.critic_decoder = model_factory.make_decoder_func(cfg, self.critic_core.get_out_size())
+        init_orthogonal(self, gain=2**0.5)
+        self.critic_linear = nn.Linear(self.critic_decoder.get_out_size(), 1)
+        init_orthogonal(self.critic_linear, gain=1.0)
+        self.action_parameterization = self.get_action_parameterization(self.actor_decoder.get_out_size())
+
+    def rnn_state_size(self) -> int:
+        """Two cores: twice one core's state."""
+        return 2 * rnn_state_size(self.cfg)
+
+    def forward(self, normalized_obs_dict, rnn_states, values_only: bool = False):
+        """See the module docstring for inputs and outputs."""
+        actor_h, critic_h = rnn_states.chunk(2, dim=-1) if rnn_states.shape[-1] else (rnn_states, rnn_states)
+        c = self.critic_encoder(self.critic_obs(normalized_obs_dict))
+        c, new_critic_h = self.critic_core(c, critic_h)
+        out = {"values": self.critic_linear(self.critic_decoder(c)).squeeze(-1)}
+        new_actor_h = actor_h
+        if not values_only:
+            a = self.actor_encoder(normalized_obs_dict)
+            a, new_actor_h = self.actor_core(a, actor_h)
+            out["action_logits"] = self.action_parameterization(self.actor_decoder(a))
+        out["new_rnn_states"] = torch.cat([new_actor_h, new_critic_h], dim=-1)
+        return out
+
+
+def create_actor_critic(cfg, obs_space: gym.spaces.Dict, action_space: gym.Space) -> ActorCritic:
+    """Build the registered actor-critic, else shared or separate weights (``--actor_critic_share_weights``)."""
+    from marl_sf.models.factory import global_model_factory
+
+    factory = global_model_factory()
+    if factory.make_actor_critic_func is not None:
+        return factory.make_actor_critic_func(factory, obs_space, action_space, cfg)
+    cls = ActorCriticSharedWeights if cfg.get("actor_critic_share_weights", True) else ActorCriticSeparateWeights
+    return cls(factory, obs_space, action_space, cfg)

@@ -1,0 +1,32 @@
+"""Shared fixtures: headless rendering, a fresh model factory per test, configs in a temp train_dir."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+from marl_sf.cfg.arguments import parse_full_cfg, parse_sf_args  # noqa: E402
+from marl_sf.models.factory import global_model_factory  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def fresh_model_factory():
+    """Tests that register custom models must not leak them into other tests."""
+    global_model_factory().reset()
+    yield
+    global_model_factory().reset()
+
+
+@pytest.fixture
+def make_cfg(tmp_path):
+    """``make_cfg(*argv)`` -> full config whose train_dir is the test's temp folder, on the CPU."""
+
+    def _make(*argv: str, evaluation: bool = False):
+        argv = [f"--train_dir={tmp_path}", "--device=cpu", "--progress_bar=False", *argv]
+        parser, _ = parse_sf_args(argv, evaluation=evaluation)
+        return parse_full_cfg(parser, argv)
+
+    return _make

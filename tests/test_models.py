@@ -1,0 +1,101 @@
+"""Actor-critics: shared vs separate weights, local vs state critic, GRU core, the model factory."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from marl_sf.models.actor_critic import (
+    ActorCriticSeparateWeights,
+    ActorCriticSharedWeights,
+    create_actor_critic,
+)
+from marl_sf.utils.attr_dict import AttrDict
+
+OBS = gym.spaces.Box(-1.0, 1.0, (6,), np.float32)
+STATE = gym.spaces.Box(-1.0, 1.0, (10,), np.float32)
+
+
+def _cfg(**kw):
+    base = dict(encoder_mlp_layers=[32, 32], decoder_mlp_layers=[], nonlinearity="tanh", use_rnn=False, rnn_size=16)
+    return AttrDict({**base, **kw})
+
+
+def _obs(batch, with_state):
+    obs = {"obs": torch.randn(batch, 6)}
+    if with_state:
+        obs["state"] = torch.randn(batch, 10)
+    return obs
+
+
+@pytest.mark.parametrize("share", [True, False])
+@pytest.mark.parametrize("critic_input", ["local", "state"])
+@pytest.mark.parametrize("use_rnn", [False, True])
+def test_output_shapes(share, critic_input, use_rnn):
+    space = gym.spaces.Dict({"obs": OBS, **({"state": STATE} if critic_input == "state" else {})})
+    model = create_actor_critic(_cfg(actor_critic_share_weights=share, use_rnn=use_rnn), space, gym.spaces.Discrete(5))
+    assert isinstance(model, ActorCriticSharedWeights if share else ActorCriticSeparateWeights)
+    rnn = torch.zeros(7, model.rnn_state_size())
+    out = model(_obs(7, critic_input == "state"), rnn)
+    assert out["values"].shape == (7,)
+    assert out["action_logits"].shape == (7, 5)
+    assert out["new_rnn_states"].shape == (7, model.rnn_state_size())
+    assert model.rnn_state_size() == (0 if not use_rnn else 16 * (1 if share else 2))
+    assert set(model(_obs(7, critic_input == "state"), rnn, values_only=True)) >= {"values"}
+
+
+def test_shared_weights_share_the_trunk_and_separate_do_not():
+    space = gym.spaces.Dict({"obs": OBS})
+    shared = create_actor_critic(_cfg(actor_critic_share_weights=True), space, gym.spaces.Discrete(3))
+    separate = create_actor_critic(_cfg(actor_critic_share_weights=False), space, gym.spaces.Discrete(3))
+    # a value-only loss moves the policy logits only when the trunk is shared
+    for model, moves in ((shared, True), (separate, False)):
+        obs = _obs(4, False)
+        before = model(obs, torch.zeros(4, 0))["action_logits"].detach()
+        model(obs, torch.zeros(4, 0))["values"].sum().backward()
+        with torch.no_grad():
+            for p in model.parameters():
+                if p.grad is not None:
+                    p -= 0.1 * p.grad
+        after = model(obs, torch.zeros(4, 0))["action_logits"].detach()
+        assert (not torch.allclose(before, after)) == moves
+
+
+@pytest.mark.parametrize("share", [True, False])
+def test_state_critic_reads_the_state_and_the_actor_never_does(share):
+    space = gym.spaces.Dict({"obs": OBS, "state": STATE})
+    model = create_actor_critic(_cfg(actor_critic_share_weights=share), space, gym.spaces.Discrete(4))
+    obs = _obs(3, True)
+    other_state = {**obs, "state": torch.randn(3, 10)}
+    out_a, out_b = model(obs, torch.zeros(3, 0)), model(other_state, torch.zeros(3, 0))
+    assert not torch.allclose(out_a["values"], out_b["values"])
+    assert torch.allclose(out_a["action_logits"], out_b["action_logits"])
+
+
+def test_local_critic_ignores_the_state():
+    space = gym.spaces.Dict({"obs": OBS})
+    model = create_actor_critic(_cfg(actor_critic_share_weights=False), space, gym.spaces.Discrete(4))
+    obs = _obs(3, True)
+    out_a, out_b = (
+        model(obs, torch.zeros(3, 0)),
+        model({**obs, "state": torch.randn(3, 10)}, torch.zeros(3, 0)),
+    )
+    assert torch.allclose(out_a["values"], out_b["values"])
+
+
+def test_action_mask_removes_illegal_actions_and_box_actions_are_gaussian():
+    space = gym.spaces.Dict({"obs": OBS, "action_mask": gym.spaces.Box(0, 1, (4,), np.int8)})
+    model = create_actor_critic(_cfg(), space, gym.spaces.Discrete(4))
+    logits = model({"obs": torch.randn(64, 6)}, torch.zeros(64, 0))["action_logits"]
+    mask = torch.tensor([[1, 0, 1, 0]]).expand(64, 4)
+    dist = model.action_distribution(logits, mask)
+    assert set(dist.sample().tolist()) <= {0, 2}
+    assert torch.allclose(dist.probs[:, [1, 3]], torch.zeros(64, 2))
+    with pytest.raises(ValueError, match="action_mask has 3 entries but the action space has 4"):
+        model.action_distribution(logits, torch.ones(64, 3))
+    box = create_actor_critic(_cfg(), gym.spaces.Dict({"obs": OBS}), gym.spaces.Box(-1, 1, (2,), np.float32))
+    out = box({"obs": torch.randn(5, 6)}, torch.zeros(5, 0))
+    assert out["action_logits"].shape == (5, 4)
+    assert box.action_distribution(out["action_logits"]).sample().shape == (5, 2)

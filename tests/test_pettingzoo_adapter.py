@@ -1,0 +1,97 @@
+"""The PettingZoo ParallelEnv adapter, on envs that pass PettingZoo's own parallel_api_test."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mpe2 import simple_spread_v3
+from pettingzoo.test import parallel_api_test
+
+from marl_sf.envs.pettingzoo import PettingZooParallelEnv
+from marl_sf.envs.registry import create_env
+from tests.pz_envs import LeavingAgentsEnv, MixedSpacesEnv
+
+
+@pytest.mark.parametrize("make", [lambda: simple_spread_v3.parallel_env(N=3, max_cycles=25), LeavingAgentsEnv])
+def test_underlying_envs_pass_pettingzoo_parallel_api_test(make):
+    parallel_api_test(make(), num_cycles=100)
+
+
+def test_simple_spread_adapter_contract():
+    env = PettingZooParallelEnv(simple_spread_v3.parallel_env(N=3, max_cycles=5))
+    assert env.num_agents == 3 and env.is_multiagent
+    assert env.agent_names == ["agent_0", "agent_1", "agent_2"]
+    obs, infos = env.reset(seed=3)
+    assert len(obs) == 3 and obs[0]["obs"].shape == (18,)
+    assert all(info["is_active"] for info in infos)
+    assert env.state().shape == env.state_space.shape == (54,)
+    returns = np.zeros(3)
+    for _ in range(5):
+        obs, rewards, terminated, truncated, infos = env.step([0, 1, 2])
+        returns += rewards
+    # the 5th step truncates every agent: the env reset itself and reports the episode
+    assert truncated == [True] * 3 and terminated == [False] * 3
+    assert [info["episode"]["l"] for info in infos] == [5, 5, 5]
+    assert [info["episode"]["r"] for info in infos] == pytest.approx(returns.tolist())
+    assert all("final_obs" in info and info["final_state"].shape == (54,) for info in infos)
+    assert all(info["is_active"] for info in infos)  # the returned obs start the next episode
+
+
+def test_agents_that_leave_get_zero_obs_zero_reward_and_are_inactive():
+    env = PettingZooParallelEnv(LeavingAgentsEnv())
+    obs, _ = env.reset()
+    obs, rewards, terminated, _, infos = env.step([0, 0, 0])
+    assert terminated == [True, False, False]
+    assert [i["is_active"] for i in infos] == [False, True, True]
+    assert obs[1]["obs"].tolist() == [1.0, 1.0]
+    obs, rewards, terminated, _, infos = env.step([0, 0, 0])
+    assert rewards == [0.0, 1.0, 1.0]  # agent_0 has left: zero reward and zero observation
+    assert np.all(obs[0]["obs"] == 0) and obs[2]["obs"].tolist() == [2.0, 2.0]
+    assert [i["is_active"] for i in infos] == [False, False, True]
+    obs, rewards, terminated, truncated, infos = env.step([0, 0, 0])
+    # all have left: every flag is set (episode end), returns/lengths count only the active steps
+    assert all(t or tr for t, tr in zip(terminated, truncated, strict=True))
+    assert [i["episode"]["r"] for i in infos] == [1.0, 2.0, 3.0]
+    assert [i["episode"]["l"] for i in infos] == [1, 2, 3]
+    assert [i["is_active"] for i in infos] == [True, True, True]  # auto-reset
+
+
+def test_state_falls_back_to_joint_observations():
+    env = PettingZooParallelEnv(LeavingAgentsEnv())
+    obs, _ = env.reset()
+    assert env.state_space.shape == (6,)
+    assert env.state().tolist() == np.concatenate([o["obs"] for o in obs]).tolist()
+
+
+def test_agents_with_different_spaces_raise_a_clear_error():
+    with pytest.raises(ValueError, match=r"different action spaces.*agent_0: Discrete\(2\).*agent_2: Discrete\(3\)"):
+        PettingZooParallelEnv(MixedSpacesEnv())
+
+
+def test_aec_env_is_refused_with_a_pointer_to_parallel_env():
+    with pytest.raises(TypeError, match="AEC env"):
+        PettingZooParallelEnv(simple_spread_v3.env())
+
+
+def test_unknown_env_lists_the_registered_ones():
+    with pytest.raises(ValueError, match="unknown env 'nope'.*mpe_simple_spread"):
+        create_env("nope")
+
+
+def test_create_env_lifts_gymnasium_and_pettingzoo_envs():
+    import gymnasium as gym
+
+    from marl_sf.envs import register_env
+
+    register_env("cartpole_test", lambda name, cfg=None, env_config=None, render_mode=None: gym.make("CartPole-v1"))
+    env = create_env("cartpole_test")
+    assert env.num_agents == 1 and not env.is_multiagent
+    obs, infos = env.reset(seed=0)
+    assert obs[0]["obs"].shape == (4,) and infos[0]["is_active"]
+    for _ in range(600):  # CartPole ends well before: the wrapper resets by itself
+        obs, rewards, term, trunc, infos = env.step([0])
+        if term[0] or trunc[0]:
+            assert infos[0]["episode"]["l"] > 0 and "final_obs" in infos[0]
+            break
+    else:
+        pytest.fail("CartPole never ended")

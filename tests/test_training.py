@@ -1,0 +1,130 @@
+"""Short real training runs: learning, checkpoints, resume, evaluation report, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from examples.train_custom_env import parse_args, register_custom_env_envs
+from marl_sf.checkpoint import find_checkpoint, load_checkpoint
+from marl_sf.enjoy import enjoy
+from marl_sf.envs.registry import register_env
+from marl_sf.train import Trainer, run_rl
+from tests.pz_envs import LeavingAgentsEnv
+
+CUE = ("--env=cue_match", "--experiment=cue", "--seed=1")
+
+
+@pytest.fixture(autouse=True)
+def _register_envs():
+    register_custom_env_envs()
+    register_env("leaving_agents", lambda name, cfg=None, env_config=None, render_mode=None: LeavingAgentsEnv())
+
+
+def _cue_cfg(make_cfg, *extra, evaluation=False):
+    """The custom env template's own parsing (its extra option and overridden defaults)."""
+    train_dir = make_cfg("--env=cue_match").train_dir
+    argv = [f"--train_dir={train_dir}", "--device=cpu", "--progress_bar=False", *CUE]
+    return parse_args([*argv, "--train_for_env_steps=12000", "--save_every_sec=1000", *extra], evaluation)
+
+
+@pytest.mark.parametrize("share", ["True", "False"])
+@pytest.mark.parametrize("critic_input", ["local", "state"])
+def test_short_training_run_learns_the_cue_game(make_cfg, share, critic_input):
+    cfg = _cue_cfg(make_cfg, f"--actor_critic_share_weights={share}", f"--critic_input={critic_input}")
+    trainer = Trainer(cfg)
+    assert trainer.train() == 0
+    # random play earns 8 / 4 = 2 per agent and episode, a perfect policy 8
+    assert trainer.logger.mean_agent_return() > 5.0
+    assert find_checkpoint(trainer.exp_dir, 0) is not None
+    assert list((trainer.exp_dir / ".summary").iterdir())
+
+
+def test_short_simple_spread_run_writes_checkpoint_and_report(make_cfg):
+    argv = ("--env=mpe_simple_spread", "--experiment=spread", "--num_envs=4", "--batch_size=300", "--seed=0")
+    assert run_rl(make_cfg(*argv, "--train_for_env_steps=3000")) == 0
+    cfg = make_cfg(*argv, "--max_num_episodes=6", evaluation=True)
+    assert enjoy(cfg) == 0
+    eval_dir = Path(cfg.train_dir) / "spread" / "eval"
+    report = json.loads((eval_dir / "report.json").read_text())
+    assert [a["name"] for a in report["agents"]] == ["agent_0", "agent_1", "agent_2"]
+    for key in (
+        "episodes",
+        "return_mean",
+        "return_std",
+        "return_min",
+        "return_max",
+        "return_ci95",
+        "length_mean",
+    ):
+        assert key in report["agents"][0] and key in report["policies"][0] and key in report["team"]
+    assert report["agents"][0]["episodes"] == 6 and report["agents"][0]["length_mean"] == 25
+    assert report["team"]["return_mean"] == pytest.approx(sum(a["return_mean"] for a in report["agents"]))
+    assert report["env"] == "mpe_simple_spread" and "checkpoint_p0" in report["checkpoint"]
+    assert "| agent_0 |" in (eval_dir / "report.md").read_text()
+
+
+def test_resume_continues_from_the_checkpoint(make_cfg):
+    first = Trainer(_cue_cfg(make_cfg, "--train_for_env_steps=1000"))
+    first.train()
+    steps, saved = first.agent_steps, first.learners[0].model.state_dict()
+    second = Trainer(_cue_cfg(make_cfg, "--train_for_env_steps=2000"))
+    assert second.agent_steps == steps
+    for k, v in second.learners[0].model.state_dict().items():
+        assert torch.equal(v, saved[k])
+    assert second.learners[0].train_step == first.learners[0].train_step
+    second.train()
+    state = load_checkpoint(find_checkpoint(second.exp_dir, 0), torch.device("cpu"))
+    assert state["agent_steps"] >= 2000 and state["train_step"] > first.learners[0].train_step
+
+
+def test_restart_moves_the_old_experiment_aside(make_cfg, tmp_path):
+    Trainer(_cue_cfg(make_cfg, "--train_for_env_steps=100")).train()
+    fresh = Trainer(_cue_cfg(make_cfg, "--train_for_env_steps=100", "--restart_behavior=restart"))
+    assert fresh.agent_steps == 0
+    assert any(p.name.startswith("cue_old_") for p in tmp_path.iterdir())
+
+
+def test_dead_agent_steps_are_masked_out_of_the_rollout(make_cfg):
+    cfg = make_cfg("--env=leaving_agents", "--experiment=leave", "--num_envs=2", "--rollout=6", "--batch_size=36")
+    trainer = Trainer(cfg)
+    stats = trainer.sampler.collect()
+    st = trainer.storages[0]
+    # agent i acts at steps 0..i of each 3-step episode: 1 + 2 + 3 = 6 agent-steps per episode per env
+    assert stats.agent_steps == 2 * 2 * 6
+    assert st.active[:6, 0].tolist() == [[True] * 3, [False, True, True], [False, False, True]] * 2
+    assert [r.tolist() for r in stats.episode_returns] == [[1.0, 2.0, 3.0]] * 4
+    advantages, _ = trainer.learners[0].compute_targets(st)
+    assert torch.all(advantages[~st.active[:-1]] == 0)
+    trainer.learners[0].train(st)
+    trainer.close()
+
+
+def test_batch_size_that_does_not_divide_is_a_clear_error(make_cfg):
+    cfg = _cue_cfg(make_cfg, "--batch_size=100")
+    with pytest.raises(ValueError, match=r"--batch_size=100 does not divide policy 0's rollout of 128 agent-steps"):
+        Trainer(cfg)
+
+
+def test_enjoy_without_checkpoint_is_a_clear_error(make_cfg):
+    with pytest.raises(FileNotFoundError, match="no latest checkpoint in .*checkpoint_p0: train first"):
+        enjoy(_cue_cfg(make_cfg, evaluation=True))
+
+
+def test_corrupt_checkpoint_is_a_clear_error(make_cfg):
+    trainer = Trainer(_cue_cfg(make_cfg, "--train_for_env_steps=100"))
+    trainer.train()
+    find_checkpoint(trainer.exp_dir, 0).write_bytes(b"not a checkpoint")
+    with pytest.raises(RuntimeError, match="corrupt or unreadable"):
+        Trainer(_cue_cfg(make_cfg, "--train_for_env_steps=200"))
+
+
+def test_gru_core_trains(make_cfg):
+    cfg = _cue_cfg(make_cfg, "--use_rnn=True", "--train_for_env_steps=1500")
+    trainer = Trainer(cfg)
+    assert trainer.train() == 0
+    assert np.isfinite(trainer.logger.mean_agent_return())
