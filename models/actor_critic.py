@@ -93,7 +93,7 @@ class ActorCriticSharedWeights(ActorCritic):
             value_in = torch.cat([x, self.state_encoder(self.critic_obs(normalized_obs_dict))], dim=-1)
         out = {"values": self.critic_linear(value_in).squeeze(-1), "new_rnn_states": new_rnn_states}
         if not values_only:
-            out["action_logits"] = self.action_parameterization(x)
+            out["action_logits"], _ = self.action_parameterization(x)
         return out
 
 
@@ -131,7 +131,7 @@ class ActorCriticSeparateWeights(ActorCritic):
         if not values_only:
             a = self.actor_encoder(normalized_obs_dict)
             a, new_actor_h = self.actor_core(a, actor_h)
-            out["action_logits"] = self.action_parameterization(self.actor_decoder(a))
+            out["action_logits"], _ = self.action_parameterization(self.actor_decoder(a))
         out["new_rnn_states"] = torch.cat([new_actor_h, new_critic_h], dim=-1)
         return out
 

@@ -5,20 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-
-def str2bool(v: str | bool) -> bool:
-    """``True``/``true``/``1``/``yes`` -> True, ``False``/``false``/``0``/``no`` -> False.
-
-    Raises:
-        argparse.ArgumentTypeError: anything else.
-    """
-    if isinstance(v, bool):
-        return v
-    if v.lower() in ("true", "1", "yes", "y", "t"):
-        return True
-    if v.lower() in ("false", "0", "no", "n", "f"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected a boolean (True/False), got {v!r}")
+from marl_sf.utils.types import str2bool
 
 
 def add_basic_args(p: argparse.ArgumentParser) -> None:
