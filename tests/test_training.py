@@ -128,3 +128,16 @@ def test_gru_core_trains(make_cfg):
     trainer = Trainer(cfg)
     assert trainer.train() == 0
     assert np.isfinite(trainer.logger.mean_agent_return())
+
+
+def test_per_agent_policies_have_their_own_learners_checkpoints_and_report_rows(make_cfg):
+    trainer = Trainer(_cue_cfg(make_cfg, "--policy_mapping=per_agent", "--train_for_env_steps=1000", "--batch_size=32"))
+    assert [s.agent_indices for s in trainer.specs] == [[0], [1]]
+    assert trainer.models[0] is not trainer.models[1]
+    trainer.train()
+    assert find_checkpoint(trainer.exp_dir, 0) and find_checkpoint(trainer.exp_dir, 1)
+    cfg = _cue_cfg(make_cfg, "--policy_mapping=per_agent", "--max_num_episodes=4", evaluation=True)
+    assert enjoy(cfg) == 0
+    report = json.loads((Path(cfg.train_dir) / "cue" / "eval" / "report.json").read_text())
+    assert [p["policy_id"] for p in report["policies"]] == [0, 1]
+    assert [a["policy_id"] for a in report["agents"]] == [0, 1]
