@@ -32,17 +32,22 @@ def _obs(batch, with_state):
 
 @pytest.mark.parametrize("share", [True, False])
 @pytest.mark.parametrize("critic_input", ["local", "state"])
-@pytest.mark.parametrize("use_rnn", [False, True])
-def test_output_shapes(share, critic_input, use_rnn):
+@pytest.mark.parametrize("use_rnn,rnn_type,layers", [(False, "gru", 1), (True, "gru", 1), (True, "lstm", 2)])
+def test_output_shapes(share, critic_input, use_rnn, rnn_type, layers):
     space = gym.spaces.Dict({"obs": OBS, **({"state": STATE} if critic_input == "state" else {})})
-    model = create_actor_critic(_cfg(actor_critic_share_weights=share, use_rnn=use_rnn), space, gym.spaces.Discrete(5))
+    cfg = _cfg(actor_critic_share_weights=share, use_rnn=use_rnn, rnn_type=rnn_type, rnn_num_layers=layers)
+    model = create_actor_critic(cfg, space, gym.spaces.Discrete(5))
     assert isinstance(model, ActorCriticSharedWeights if share else ActorCriticSeparateWeights)
     rnn = torch.zeros(7, model.rnn_state_size())
     out = model(_obs(7, critic_input == "state"), rnn)
     assert out["values"].shape == (7,)
     assert out["action_logits"].shape == (7, 5)
     assert out["new_rnn_states"].shape == (7, model.rnn_state_size())
-    assert model.rnn_state_size() == (0 if not use_rnn else 16 * (1 if share else 2))
+    per_core = 16 * layers * (2 if rnn_type == "lstm" else 1)
+    assert model.rnn_state_size() == (0 if not use_rnn else per_core * (1 if share else 2))
+    if use_rnn:  # the state carries memory: a second step from the new state differs from one from zeros
+        again = model(_obs(7, critic_input == "state"), out["new_rnn_states"])
+        assert not torch.allclose(again["new_rnn_states"], out["new_rnn_states"])
     assert set(model(_obs(7, critic_input == "state"), rnn, values_only=True)) >= {"values"}
 
 

@@ -123,8 +123,9 @@ def test_corrupt_checkpoint_is_a_clear_error(make_cfg):
         Trainer(_cue_cfg(make_cfg, "--train_for_env_steps=200"))
 
 
-def test_gru_core_trains(make_cfg):
-    cfg = _cue_cfg(make_cfg, "--use_rnn=True", "--train_for_env_steps=1500")
+@pytest.mark.parametrize("rnn_type", ["gru", "lstm"])
+def test_recurrent_core_trains(make_cfg, rnn_type):
+    cfg = _cue_cfg(make_cfg, "--use_rnn=True", f"--rnn_type={rnn_type}", "--train_for_env_steps=1500")
     trainer = Trainer(cfg)
     assert trainer.train() == 0
     assert np.isfinite(trainer.logger.mean_agent_return())
@@ -141,3 +142,58 @@ def test_per_agent_policies_have_their_own_learners_checkpoints_and_report_rows(
     report = json.loads((Path(cfg.train_dir) / "cue" / "eval" / "report.json").read_text())
     assert [p["policy_id"] for p in report["policies"]] == [0, 1]
     assert [a["policy_id"] for a in report["agents"]] == [0, 1]
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cmd = [sys.executable, "-m", "marl_sf.train", "--env=mpe_simple_spread", "--experiment=intr", "--device=cpu"]
+    cmd += [f"--train_dir={tmp_path}", "--num_envs=4", "--batch_size=300", "--train_for_env_steps=10000000"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    summary = tmp_path / "intr" / ".summary"
+    deadline = time.time() + 120
+    while not (summary.exists() and any(summary.iterdir())) and time.time() < deadline:
+        time.sleep(0.5)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert "interrupted: saving a checkpoint" in err
+    assert find_checkpoint(tmp_path / "intr", 0) is not None
+
+
+@pytest.mark.parametrize("critic_input", ["state_local", "joint_obs"])
+def test_critic_input_variants_reach_the_critic(make_cfg, critic_input):
+    trainer = Trainer(
+        _cue_cfg(make_cfg, f"--critic_input={critic_input}", "--add_agent_id=True", "--train_for_env_steps=600")
+    )
+    spec, st = trainer.specs[0], trainer.storages[0]
+    # cue_match: 2 agents, 4-dim observations, an 8-dim state
+    expected = {"state_local": 8 + 4 + 2, "joint_obs": 2 * 4}[critic_input]
+    assert spec.obs_space["state"].shape == (expected,) and spec.obs_space["agent_id"].shape == (2,)
+    trainer.sampler.collect()
+    inputs = st.flat_inputs(slice(0, 1))  # rows in (e, a) order
+    assert inputs["state"].shape == (trainer.cfg.num_envs * 2, expected)
+    assert inputs["agent_id"][:2].tolist() == [[1.0, 0.0], [0.0, 1.0]]
+    if critic_input == "joint_obs":
+        joint = torch.cat([st.obs["obs"][0, 0, 0], st.obs["obs"][0, 0, 1]])
+        assert torch.equal(inputs["state"][0], joint) and torch.equal(inputs["state"][1], joint)
+    else:
+        assert torch.equal(inputs["state"][1, 8:12], st.obs["obs"][0, 0, 1])  # agent 1's own observation
+        assert inputs["state"][1, 12:].tolist() == [0.0, 1.0]
+    assert trainer.train() == 0
+
+
+def test_state_critic_on_an_env_without_state_is_a_clear_error(make_cfg):
+    with pytest.raises(ValueError, match="needs an env with a global state.*joint_obs"):
+        Trainer(_no_state_cfg(make_cfg))
+
+
+def _no_state_cfg(make_cfg):
+    import gymnasium as gym
+
+    register_env("cartpole_state_test", lambda n, cfg=None, env_config=None, render_mode=None: gym.make("CartPole-v1"))
+    return make_cfg("--env=cartpole_state_test", "--experiment=nostate", "--critic_input=state")

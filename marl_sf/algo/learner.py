@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from marl_sf.algo.gae import compute_gae
-from marl_sf.algo.losses import entropy_bonus, masked_mean, normalize_advantages, policy_loss, value_loss
+from marl_sf.algo.losses import entropy_bonus, normalize_advantages, policy_loss, value_loss
 from marl_sf.algo.storage import RolloutStorage
 from marl_sf.algo.value_norm import ValueNorm
 
@@ -182,7 +182,7 @@ class Learner:
             "approx_kl": approx_kl.item(),
             "clip_fraction": clip_fraction.item(),
             "grad_norm": grad_norm.item(),
-            "active_fraction": masked_mean(mask.float(), torch.ones_like(mask)).item(),
+            "active_fraction": mask.float().mean().item(),
         }
 
 

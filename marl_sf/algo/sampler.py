@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from marl_sf.algo.policy_mapping import PolicySpec
-from marl_sf.algo.storage import RolloutStorage, normalize_obs
+from marl_sf.algo.storage import RolloutStorage
 from marl_sf.envs.episode import EpisodeAccumulator
 from marl_sf.models.action_distribution import deterministic_actions
 
@@ -49,12 +49,13 @@ class SerialSampler:
         self.cfg, self.envs, self.specs, self.models, self.storages = cfg, envs, specs, models, storages
         self.num_envs, self.num_agents = len(envs), envs[0].num_agents
         self.with_state = any(st.state is not None for st in storages)
+        self.joint_obs = specs[0].critic_input == "joint_obs"
         self.obs_keys = list(storages[0].obs)
         self.discrete = isinstance(specs[0].action_space, gym.spaces.Discrete)
         self.episodes = EpisodeAccumulator(self.num_envs, self.num_agents)
         results = [env.reset(seed=None if seed is None else seed + e) for e, env in enumerate(envs)]
         obs, active = self._stack_obs([r[0] for r in results], [r[1] for r in results])
-        self._write_next(0, obs, active, self._states(), np.ones(self.num_envs, bool))
+        self._write_next(0, obs, active, self._states(obs), np.ones(self.num_envs, bool))
         for st in storages:
             st.rnn_states[0] = 0.0
 
@@ -79,13 +80,13 @@ class SerialSampler:
         terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)  # [E, A]
         episode_done = (terminated | truncated).all(axis=1)  # [E]
         obs, active = self._stack_obs(obs_lists, infos)
-        acted = self.storages[0].active[t].cpu().numpy() if len(self.specs) == 1 else self._acted(t)
+        acted = self._acted(t)  # [E, A]
         for spec, st in zip(self.specs, self.storages, strict=True):
             idx = spec.agent_indices
             st.rewards[t] = torch.from_numpy(rewards[:, idx])
             st.terminated[t] = torch.from_numpy(terminated[:, idx])
             st.truncated[t] = torch.from_numpy(truncated[:, idx])
-        self._write_next(t + 1, obs, active, self._states(), episode_done, new_rnn)
+        self._write_next(t + 1, obs, active, self._states(obs), episode_done, new_rnn)
         if (truncated & acted).any():
             self._bootstrap_truncated(t, np.flatnonzero((truncated & acted).any(axis=1)), infos, new_rnn)
         returns, lengths = self.episodes.step(rewards, acted, episode_done)
@@ -132,9 +133,13 @@ class SerialSampler:
         active = np.array([[info.get("is_active", True) for info in env_infos] for env_infos in infos], bool)
         return obs, active
 
-    def _states(self) -> np.ndarray | None:
-        """``[E, S]`` global states, when a critic needs them."""
-        return np.stack([env.state() for env in self.envs]).astype(np.float32) if self.with_state else None
+    def _states(self, obs: dict[str, np.ndarray], envs=None) -> np.ndarray | None:
+        """``[E, G]`` per-env critic inputs: env.state() or, for ``joint_obs``, the agents' obs ``[E, A * D]``."""
+        if not self.with_state:
+            return None
+        if self.joint_obs:
+            return obs["obs"].reshape(obs["obs"].shape[0], -1).astype(np.float32)  # [E, A * D]
+        return np.stack([env.state() for env in (self.envs if envs is None else envs)]).astype(np.float32)
 
     def _write_next(self, t, obs, active, states, episode_start, new_rnn=None) -> None:
         """Write the observation that follows into slot t of every storage; reset rnn states at episode starts."""
@@ -153,28 +158,26 @@ class SerialSampler:
     def _bootstrap_truncated(self, t: int, env_ids: np.ndarray, infos, new_rnn) -> None:
         """V(final observation) for envs whose episode was truncated at step t -> ``bootstrap_values[t]``.
 
-        Envs that give no ``final_obs`` fall back to V(obs_t), Sample Factory's approximation.
+        Envs that give no ``final_obs`` (or no ``final_state`` for a state critic) fall back to V(obs_t),
+        Sample Factory's approximation.
         """
-        needed = ("final_obs", "final_state") if self.with_state else ("final_obs",)
-        if not all(k in infos[e][0] for e in env_ids for k in needed):
+        needed = ("final_state",) if self.with_state and not self.joint_obs else ()
+        if not all(k in infos[e][0] for e in env_ids for k in ("final_obs", *needed)):
             for st in self.storages:
                 st.bootstrap_values[t] = st.values[t]
             return
         final = [[info["final_obs"] for info in infos[e]] for e in env_ids]
-        obs, _ = self._stack_obs(final, [infos[e] for e in env_ids])
-        states = np.stack([infos[e][0]["final_state"] for e in env_ids]) if self.with_state else None
+        obs, _ = self._stack_obs(final, [infos[e] for e in env_ids])  # {key: [n, A, ...]}
+        states = None
+        if self.with_state:
+            states = self._states(obs) if self.joint_obs else np.stack([infos[e][0]["final_state"] for e in env_ids])
         rows = torch.from_numpy(env_ids)
         with torch.no_grad():
             for p, (spec, model, st) in enumerate(zip(self.specs, self.models, self.storages, strict=True)):
-                n, a = len(env_ids), st.num_agents
-                inputs = {
-                    k: torch.from_numpy(v[:, spec.agent_indices]).reshape(n * a, *v.shape[2:])  # [n * A_p, ...]
-                    for k, v in obs.items()
-                }
-                if st.state is not None:
-                    s = torch.from_numpy(states).unsqueeze(1).expand(n, a, states.shape[-1])  # [n, A_p, S]
-                    inputs["state"] = s.reshape(n * a, -1)  # [n * A_p, S]
-                inputs = {k: v.to(st.values.device) for k, v in inputs.items()}
-                rnn = new_rnn[p][rows].reshape(n * a, -1)  # [n * A_p, R]
-                out = model(normalize_obs(inputs, self.cfg.obs_scale), rnn, values_only=True)
-                st.bootstrap_values[t, rows] = out["values"].view(n, a)
+                device = st.values.device
+                policy_obs = {k: torch.from_numpy(v[:, spec.agent_indices]).to(device) for k, v in obs.items()}
+                state = torch.from_numpy(states).to(device) if states is not None else None
+                inputs = st.build_inputs(policy_obs, state, self.cfg.obs_scale)  # [n * A_p, ...]
+                rnn = new_rnn[p][rows].flatten(0, 1)  # [n * A_p, R]
+                out = model(inputs, rnn, values_only=True)
+                st.bootstrap_values[t, rows] = out["values"].view(len(env_ids), st.num_agents)

@@ -38,9 +38,13 @@ class RolloutStorage:
         def zeros(shape, dtype=torch.float32):
             return torch.zeros(shape, dtype=dtype, device=device)
 
-        agent_keys = {k: s for k, s in spec.obs_space.spaces.items() if k != "state"}
+        self.spec = spec
+        derived = ("state", "agent_id")  # built from stored tensors when a model input is made
+        agent_keys = {k: s for k, s in spec.obs_space.spaces.items() if k not in derived}
         self.obs = {k: zeros((t + 1, e, a, *s.shape), torch_dtype(s)) for k, s in agent_keys.items()}
-        self.state = zeros((t + 1, e, *spec.obs_space["state"].shape)) if "state" in spec.obs_space.spaces else None
+        self.state = zeros((t + 1, e, *spec.global_space.shape)) if spec.global_space is not None else None
+        ids = torch.tensor(spec.agent_indices, device=device)
+        self.agent_onehot = torch.nn.functional.one_hot(ids, spec.num_env_agents).float()  # [A_p, A]
         act_space = spec.action_space
         if isinstance(act_space, gym.spaces.Discrete):
             self.actions = zeros((t, e, a), torch.int64)
@@ -64,20 +68,36 @@ class RolloutStorage:
             self.state[0] = self.state[-1]
 
     def flat_inputs(self, steps: slice, obs_scale: float = 1.0) -> dict[str, torch.Tensor]:
-        """Model inputs for ``steps``, flattened to rows ``[n * E * A_p, ...]`` in (t, e, a) order.
+        """Model inputs for ``steps``, flattened to rows ``[n * E * A_p, ...]`` in (t, e, a) order."""
+        obs = {k: v[steps].flatten(0, 1) for k, v in self.obs.items()}  # [n * E, A_p, ...]
+        state = self.state[steps].flatten(0, 1) if self.state is not None else None  # [n * E, G]
+        return self.build_inputs(obs, state, obs_scale)
 
-        The per-env state ``[n, E, S]`` is broadcast to the policy's agents here, on the device, only
-        when a critic reads it.
+    def build_inputs(
+        self, obs: dict[str, torch.Tensor], state: torch.Tensor | None, obs_scale: float = 1.0
+    ) -> dict[str, torch.Tensor]:
+        """Model input rows from N envs' observations ``{key: [N, A_p, ...]}`` and stored state ``[N, G]``.
+
+        The per-env state is broadcast to the policy's agents here, on the device, only when a critic reads
+        it; ``state_local`` appends each agent's observation and one-hot id, and ``--add_agent_id`` gives the
+        actor an ``"agent_id"`` key.
+
+        Returns:
+            ``{key: [N * A_p, ...]}``, ``"obs"`` as float divided by ``obs_scale``.
         """
-        inputs = {}
-        for k, v in self.obs.items():
-            x = v[steps]  # [n, E, A_p, ...]
-            inputs[k] = x.reshape(-1, *x.shape[3:])  # [n * E * A_p, ...]
-        if self.state is not None:
-            s = self.state[steps]  # [n, E, S]
-            s = s.unsqueeze(2).expand(*s.shape[:2], self.num_agents, s.shape[-1])  # [n, E, A_p, S]
-            inputs["state"] = s.reshape(-1, s.shape[-1])  # [n * E * A_p, S]
-        return normalize_obs(inputs, obs_scale)
+        n, a = next(iter(obs.values())).shape[:2]
+        inputs = normalize_obs({k: v.flatten(0, 1) for k, v in obs.items()}, obs_scale)  # [N * A_p, ...]
+        onehot = None
+        if self.spec.add_agent_id or self.spec.critic_input == "state_local":
+            onehot = self.agent_onehot.expand(n, a, -1).flatten(0, 1)  # [N * A_p, A]
+        if self.spec.add_agent_id:
+            inputs["agent_id"] = onehot
+        if state is not None:
+            rows = state.unsqueeze(1).expand(n, a, state.shape[-1]).flatten(0, 1).float()  # [N * A_p, G]
+            if self.spec.critic_input == "state_local":
+                rows = torch.cat([rows, inputs["obs"].flatten(1), onehot], dim=-1)  # [N * A_p, G + D + A]
+            inputs["state"] = rows
+        return inputs
 
 
 def normalize_obs(obs: dict[str, torch.Tensor], obs_scale: float = 1.0) -> dict[str, torch.Tensor]:

@@ -46,9 +46,11 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--critic_input",
         default="local",
-        choices=["local", "state"],
-        help="local: the agent's own observation (IPPO); state: the env's global state (MAPPO)",
+        choices=["local", "state", "state_local", "joint_obs"],
+        help="local: own observation (IPPO); state: the env's global state (MAPPO); state_local: state + own "
+        "observation + one-hot agent id; joint_obs: every agent's observation joined (envs without state())",
     )
+    g.add_argument("--add_agent_id", type=str2bool, default=False, help="the actor also sees a one-hot agent id")
     g.add_argument("--encoder_mlp_layers", type=int, nargs="*", default=[64, 64], help="MLP encoder sizes")
     g.add_argument("--decoder_mlp_layers", type=int, nargs="*", default=[], help="MLP decoder sizes")
     g.add_argument("--nonlinearity", default="tanh", choices=["tanh", "relu", "elu"], help="activation")
@@ -59,8 +61,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         help="conv encoder for image observations (image envs come with the PettingZoo-breadth release)",
     )
     g.add_argument("--obs_scale", type=float, default=1.0, help="observations are divided by this")
-    g.add_argument("--use_rnn", type=str2bool, default=False, help="GRU core instead of feed-forward")
-    g.add_argument("--rnn_type", default="gru", choices=["gru"], help="recurrent core type")
+    g.add_argument("--use_rnn", type=str2bool, default=False, help="recurrent core instead of feed-forward")
+    g.add_argument("--rnn_type", default="gru", choices=["gru", "lstm"], help="recurrent core type")
     g.add_argument("--rnn_size", type=int, default=64, help="recurrent state size per layer")
     g.add_argument("--rnn_num_layers", type=int, default=1, help="recurrent layers")
 
