@@ -67,3 +67,38 @@ class CueMatchEnv:
 
     def close(self):
         """Nothing to release."""
+
+
+class CueRecallEnv(CueMatchEnv):
+    """A memory task: the cue is shown only on the first step of an episode and must be named on the last.
+
+    Each agent sees ``[cue one-hot (num_actions), is_first_step, is_last_step]``; the cue part is zero after
+    the first step. Reward 1 when the action on the last step names the agent's cue, 0 otherwise. A
+    feed-forward policy can only guess (``1 / num_actions`` per episode); a recurrent one can score 1.
+    """
+
+    def __init__(self, num_agents: int = 2, num_actions: int = 2, episode_len: int = 4, render_mode=None):
+        super().__init__(num_agents, num_actions, episode_len, render_mode)
+        self.observation_space = gym.spaces.Dict({"obs": gym.spaces.Box(0.0, 1.0, (num_actions + 2,), np.float32)})
+        self.state_space = gym.spaces.Box(0.0, 1.0, (num_agents * (num_actions + 2),), np.float32)
+
+    def _obs(self):
+        eye = np.eye(self.num_actions, dtype=np.float32)
+        first, last = float(self.t == 0), float(self.t == self.episode_len - 1)
+        return [{"obs": np.concatenate([eye[c] * first, np.array([first, last], np.float32)])} for c in self.cues]
+
+    def step(self, actions):
+        """Reward only on the last step; the cues stay fixed for the whole episode."""
+        last = self.t == self.episode_len - 1
+        rewards = [float(last and int(a) == int(c)) for a, c in zip(actions, self.cues, strict=True)]
+        self.t += 1
+        truncated = self.t >= self.episode_len
+        infos = [{"is_active": True} for _ in range(self.num_agents)]
+        if truncated:
+            final_obs, final_state = self._obs(), self.state()
+            for info, fo in zip(infos, final_obs, strict=True):
+                info.update(final_obs=fo, final_state=final_state)
+            obs, _ = self.reset()
+        else:
+            obs = self._obs()
+        return obs, rewards, [False] * self.num_agents, [truncated] * self.num_agents, infos
