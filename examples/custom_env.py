@@ -42,7 +42,7 @@ class CueMatchEnv:
 
     def step(self, actions):
         """Reward 1 per agent whose action equals its cue; auto-resets after ``episode_len`` steps."""
-        rewards = [float(int(a) == int(c)) for a, c in zip(actions, self.cues, strict=True)]
+        rewards = self._rewards(actions)
         self.t += 1
         truncated = self.t >= self.episode_len
         infos = [{"is_active": True} for _ in range(self.num_agents)]
@@ -52,10 +52,15 @@ class CueMatchEnv:
                 info.update(final_obs=fo, final_state=final_state)
             obs, _ = self.reset()
         else:
-            self.cues = self.rng.integers(0, self.num_actions, self.num_agents)
+            self._next_cues()
             obs = self._obs()
-        done = [False] * self.num_agents
-        return obs, rewards, done, [truncated] * self.num_agents, infos
+        return obs, rewards, [False] * self.num_agents, [truncated] * self.num_agents, infos
+
+    def _rewards(self, actions) -> list[float]:
+        return [float(int(a) == int(c)) for a, c in zip(actions, self.cues, strict=True)]
+
+    def _next_cues(self) -> None:
+        self.cues = self.rng.integers(0, self.num_actions, self.num_agents)
 
     def state(self) -> np.ndarray:
         """``[num_agents * num_actions]`` every agent's cue, one-hot."""
@@ -87,18 +92,10 @@ class CueRecallEnv(CueMatchEnv):
         first, last = float(self.t == 0), float(self.t == self.episode_len - 1)
         return [{"obs": np.concatenate([eye[c] * first, np.array([first, last], np.float32)])} for c in self.cues]
 
-    def step(self, actions):
-        """Reward only on the last step; the cues stay fixed for the whole episode."""
+    def _rewards(self, actions) -> list[float]:
+        """Reward only on the last step."""
         last = self.t == self.episode_len - 1
-        rewards = [float(last and int(a) == int(c)) for a, c in zip(actions, self.cues, strict=True)]
-        self.t += 1
-        truncated = self.t >= self.episode_len
-        infos = [{"is_active": True} for _ in range(self.num_agents)]
-        if truncated:
-            final_obs, final_state = self._obs(), self.state()
-            for info, fo in zip(infos, final_obs, strict=True):
-                info.update(final_obs=fo, final_state=final_state)
-            obs, _ = self.reset()
-        else:
-            obs = self._obs()
-        return obs, rewards, [False] * self.num_agents, [truncated] * self.num_agents, infos
+        return [float(last and int(a) == int(c)) for a, c in zip(actions, self.cues, strict=True)]
+
+    def _next_cues(self) -> None:
+        """The cues stay fixed for the whole episode."""
