@@ -111,7 +111,10 @@ class Trainer:
             while self.agent_steps < cfg.train_for_env_steps and time.time() - start < cfg.train_for_seconds:
                 rollout = self.sampler.collect()
                 self.agent_steps += rollout.agent_steps
-                progress = self.agent_steps / cfg.train_for_env_steps
+                # lr decays toward whichever limit comes first: agent-steps or wall time
+                progress = max(
+                    self.agent_steps / cfg.train_for_env_steps, (time.time() - start) / cfg.train_for_seconds
+                )
                 train_stats = {}
                 for spec, learner, st in zip(self.specs, self.learners, self.storages, strict=True):
                     lr = learner.set_learning_rate(progress)

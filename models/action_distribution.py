@@ -1,82 +1,204 @@
-"""Action heads and distributions: Discrete (with action masks) and Box (diagonal Gaussian)."""
+"""Action heads and distributions for Discrete, MultiDiscrete, Box and Tuple action spaces.
+
+An action space is a list of components: a categorical of n choices (Discrete, each MultiDiscrete entry) or a
+diagonal Gaussian of d dimensions (Box, with a learned state-independent log-std). ``action_logits`` holds each
+component's parameters in order: n logits, or d means then d log-stds.
+"""
 
 from __future__ import annotations
 
 import gymnasium as gym
+import numpy as np
 import torch
 from torch import nn
 from torch.distributions import Categorical, Independent, Normal
 
 
-def num_action_params(action_space: gym.Space) -> int:
-    """Width of ``action_logits``: n logits for Discrete(n), mean and log-std (2 d) for Box(d).
+def action_components(space: gym.Space) -> list[tuple[str, int]]:
+    """``[("categorical", n) | ("normal", d), ...]`` for a Discrete, MultiDiscrete, 1-D Box or Tuple space.
 
     Raises:
-        NotImplementedError: another action space (MultiDiscrete, Tuple come with the extension-API issue).
+        NotImplementedError: another action space.
     """
-    if isinstance(action_space, gym.spaces.Discrete):
-        return int(action_space.n)
-    if isinstance(action_space, gym.spaces.Box):
-        return 2 * int(action_space.shape[0])
-    raise NotImplementedError(f"action space {action_space} is not supported yet: use Discrete or 1-D Box")
+    if isinstance(space, gym.spaces.Discrete):
+        return [("categorical", int(space.n))]
+    if isinstance(space, gym.spaces.MultiDiscrete) and len(space.nvec.shape) == 1:
+        return [("categorical", int(n)) for n in space.nvec]
+    if isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
+        return [("normal", int(space.shape[0]))]
+    if isinstance(space, gym.spaces.Tuple):
+        return [c for sub in space.spaces for c in action_components(sub)]
+    raise NotImplementedError(
+        f"action space {space} is not supported: use Discrete, MultiDiscrete, a 1-D Box or a Tuple of these"
+    )
+
+
+def num_action_params(space: gym.Space) -> int:
+    """Width of ``action_logits``: n per categorical, 2 d per Gaussian."""
+    return sum(n if kind == "categorical" else 2 * n for kind, n in action_components(space))
+
+
+def action_storage(space: gym.Space) -> tuple[tuple[int, ...], torch.dtype]:
+    """Per-row shape and dtype of stored actions: ``()`` int64 for Discrete, ``(k,)`` int64 for MultiDiscrete,
+    ``(d,)`` float32 for Box, ``(columns,)`` float32 for Tuple (one column per categorical, d per Gaussian)."""
+    if isinstance(space, gym.spaces.Discrete):
+        return (), torch.int64
+    if isinstance(space, gym.spaces.MultiDiscrete):
+        return (len(space.nvec),), torch.int64
+    columns = sum(1 if kind == "categorical" else n for kind, n in action_components(space))
+    return (columns,), torch.float32
 
 
 class ActionParameterization(nn.Module):
     """Linear head from the decoder output ``[B, D]`` to ``action_logits`` ``[B, num_action_params]``.
 
-    For a Box space the log-std is a learned, state-independent parameter ``[d]`` appended to the mean.
-    The head is initialised orthogonally with gain 0.01 (near-uniform initial policy).
+    Initialised orthogonally with gain 0.01 (a near-uniform, near-zero-mean initial policy).
     """
 
     def __init__(self, cfg, decoder_output_size: int, action_space: gym.Space):
         super().__init__()
         self.action_space = action_space
-        self.continuous = isinstance(action_space, gym.spaces.Box)
-        out = num_action_params(action_space) // (2 if self.continuous else 1)
-        self.distribution_linear = nn.Linear(decoder_output_size, out)
+        self.components = action_components(action_space)
+        self.distribution_linear = nn.Linear(decoder_output_size, sum(n for _, n in self.components))
         nn.init.orthogonal_(self.distribution_linear.weight, gain=0.01)
         nn.init.zeros_(self.distribution_linear.bias)
-        if self.continuous:
-            self.log_std = nn.Parameter(torch.zeros(out))
+        num_gaussian = sum(n for kind, n in self.components if kind == "normal")
+        self.log_std = nn.Parameter(torch.zeros(num_gaussian)) if num_gaussian else None
 
     def forward(self, decoder_output: torch.Tensor):
         """``[B, D]`` -> ``(action_logits [B, num_action_params], distribution)`` as in Sample Factory.
 
         The distribution returned here is unmasked; the sampler and learner apply the action mask.
         """
-        params = self.distribution_linear(decoder_output)
-        if self.continuous:
-            params = torch.cat([params, self.log_std.expand_as(params)], dim=-1)  # [B, 2d]
+        raw = self.distribution_linear(decoder_output)
+        if self.log_std is None:
+            params = raw
+        else:
+            parts, offset, std_offset = [], 0, 0
+            for kind, n in self.components:
+                parts.append(raw[:, offset : offset + n])
+                if kind == "normal":
+                    parts.append(self.log_std[std_offset : std_offset + n].expand(raw.shape[0], n))
+                    std_offset += n
+                offset += n
+            params = torch.cat(parts, dim=-1)  # [B, num_action_params]
         return params, action_distribution(self.action_space, params)
 
 
-def action_distribution(
-    action_space: gym.Space, action_logits: torch.Tensor, action_mask: torch.Tensor | None = None
-) -> torch.distributions.Distribution:
-    """The action distribution for ``action_logits [B, P]``; masked-out actions (mask 0) get probability 0.
+def _masked_categorical(logits: torch.Tensor, mask: torch.Tensor | None) -> Categorical:
+    """Categorical with probability 0 where ``mask`` is 0; an all-zero mask row (inactive agent) is ignored."""
+    if mask is not None:
+        legal = mask.bool() | ~mask.bool().any(dim=-1, keepdim=True)
+        logits = logits.masked_fill(~legal, torch.finfo(logits.dtype).min)
+    return Categorical(logits=logits, validate_args=False)
 
-    ``action_mask`` is ``[B, n]`` (1 = legal). A row whose mask is all zero (an inactive agent) is left
-    unmasked so the distribution stays valid; its step is masked out of the losses anyway.
 
-    Raises:
-        ValueError: the mask's width differs from the number of actions.
-    """
-    if isinstance(action_space, gym.spaces.Discrete):
-        if action_mask is not None:
-            if action_mask.shape[-1] != action_logits.shape[-1]:
-                raise ValueError(
-                    f"action_mask has {action_mask.shape[-1]} entries but the action space has "
-                    f"{action_logits.shape[-1]} actions"
-                )
-            legal = action_mask.bool() | ~action_mask.bool().any(dim=-1, keepdim=True)
-            action_logits = action_logits.masked_fill(~legal, torch.finfo(action_logits.dtype).min)
-        return Categorical(logits=action_logits, validate_args=False)
-    mean, log_std = action_logits.chunk(2, dim=-1)  # [B, d] each
+def _gaussian(params: torch.Tensor) -> Independent:
+    mean, log_std = params.chunk(2, dim=-1)  # [B, d] each
     return Independent(Normal(mean, log_std.exp(), validate_args=False), 1, validate_args=False)
 
 
-def deterministic_actions(action_space: gym.Space, dist: torch.distributions.Distribution) -> torch.Tensor:
-    """The most likely action: argmax for Discrete, the mean for Box."""
+class CompositeDistribution:
+    """Independent components over the columns of a ``[B, columns]`` action (MultiDiscrete and Tuple spaces).
+
+    ``log_prob`` and ``entropy`` sum over components; ``sample`` and ``mode`` join them column-wise.
+    """
+
+    def __init__(self, parts: list, columns: list[int], dtype: torch.dtype):
+        self.parts, self.columns, self.dtype = parts, columns, dtype
+
+    def _split(self, actions: torch.Tensor):
+        return actions.split(self.columns, dim=-1)
+
+    def sample(self) -> torch.Tensor:
+        """``[B, columns]``."""
+        return torch.cat([_as_columns(p.sample()) for p in self.parts], dim=-1).to(self.dtype)
+
+    def mode(self) -> torch.Tensor:
+        """The most likely action, ``[B, columns]``."""
+        return torch.cat([_as_columns(_mode(p)) for p in self.parts], dim=-1).to(self.dtype)
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        """``[B]``."""
+        return sum(
+            p.log_prob(a.squeeze(-1).long() if isinstance(p, Categorical) else a)
+            for p, a in zip(self.parts, self._split(actions), strict=True)
+        )
+
+    def entropy(self) -> torch.Tensor:
+        """``[B]``."""
+        return sum(p.entropy() for p in self.parts)
+
+
+def _as_columns(x: torch.Tensor) -> torch.Tensor:
+    return x.unsqueeze(-1).float() if x.dim() == 1 else x.float()
+
+
+def _mode(dist) -> torch.Tensor:
+    return dist.probs.argmax(dim=-1) if isinstance(dist, Categorical) else dist.mean
+
+
+def action_distribution(action_space: gym.Space, action_logits: torch.Tensor, action_mask: torch.Tensor | None = None):
+    """The action distribution for ``action_logits [B, P]``; masked-out actions (mask 0) get probability 0.
+
+    ``action_mask`` is ``[B, total categorical choices]`` (1 = legal), the masks of the categorical components
+    joined in order. A Discrete space gives a ``Categorical`` (actions ``[B]``), a Box an ``Independent``
+    Normal (``[B, d]``), others a ``CompositeDistribution`` (``[B, columns]``).
+
+    Raises:
+        ValueError: the mask's width differs from the number of categorical choices.
+    """
+    components = action_components(action_space)
+    num_choices = sum(n for kind, n in components if kind == "categorical")
+    if action_mask is not None and action_mask.shape[-1] != num_choices:
+        raise ValueError(
+            f"action_mask has {action_mask.shape[-1]} entries but the action space {action_space} has "
+            f"{num_choices} discrete choices"
+        )
+    parts, columns, offset, mask_offset = [], [], 0, 0
+    for kind, n in components:
+        if kind == "categorical":
+            mask = action_mask[:, mask_offset : mask_offset + n] if action_mask is not None else None
+            parts.append(_masked_categorical(action_logits[:, offset : offset + n], mask))
+            columns.append(1)
+            offset, mask_offset = offset + n, mask_offset + n
+        else:
+            parts.append(_gaussian(action_logits[:, offset : offset + 2 * n]))
+            columns.append(n)
+            offset += 2 * n
+    if isinstance(action_space, (gym.spaces.Discrete, gym.spaces.Box)):
+        return parts[0]
+    return CompositeDistribution(parts, columns, action_storage(action_space)[1])
+
+
+def deterministic_actions(action_space: gym.Space, dist) -> torch.Tensor:
+    """The most likely action: argmax per categorical, the mean per Gaussian."""
+    return dist.mode() if isinstance(dist, CompositeDistribution) else _mode(dist)
+
+
+def to_env_actions(action_space: gym.Space, actions: np.ndarray) -> list:
+    """Stored actions ``[A, ...]`` of one env -> the A actions its ``step`` takes.
+
+    Box actions are clipped to the space's bounds (the log-prob is of the unclipped sample); Tuple actions
+    become tuples of their components.
+    """
     if isinstance(action_space, gym.spaces.Discrete):
-        return dist.probs.argmax(dim=-1)
-    return dist.mean
+        return list(actions)
+    if isinstance(action_space, gym.spaces.Box):
+        return list(np.clip(actions, action_space.low, action_space.high).astype(action_space.dtype))
+    if isinstance(action_space, gym.spaces.MultiDiscrete):
+        return list(actions.astype(np.int64))
+    return [_tuple_action(action_space, row) for row in actions]
+
+
+def _tuple_action(space: gym.spaces.Tuple, row: np.ndarray) -> tuple:
+    out, col = [], 0
+    for sub in space.spaces:
+        width = action_storage(sub)[0][0] if action_storage(sub)[0] else 1
+        part = row[col : col + width]
+        if isinstance(sub, gym.spaces.Discrete):
+            out.append(int(part[0]))
+        else:
+            out.append(to_env_actions(sub, part[None])[0])
+        col += width
+    return tuple(out)

@@ -98,7 +98,9 @@ def test_action_mask_removes_illegal_actions_and_box_actions_are_gaussian():
     dist = model.action_distribution(logits, mask)
     assert set(dist.sample().tolist()) <= {0, 2}
     assert torch.allclose(dist.probs[:, [1, 3]], torch.zeros(64, 2))
-    with pytest.raises(ValueError, match="action_mask has 3 entries but the action space has 4"):
+    with pytest.raises(
+        ValueError, match=r"action_mask has 3 entries but .* has 4 discrete choices"
+    ):
         model.action_distribution(logits, torch.ones(64, 3))
     box = create_actor_critic(_cfg(), gym.spaces.Dict({"obs": OBS}), gym.spaces.Box(-1, 1, (2,), np.float32))
     out = box({"obs": torch.randn(5, 6)}, torch.zeros(5, 0))

@@ -15,7 +15,7 @@ import torch
 from marl_sf.algo.policy_mapping import PolicySpec
 from marl_sf.algo.storage import RolloutStorage
 from marl_sf.envs.episode import EpisodeAccumulator
-from marl_sf.models.action_distribution import deterministic_actions
+from marl_sf.models.action_distribution import deterministic_actions, to_env_actions
 
 
 @dataclass
@@ -74,7 +74,8 @@ class SerialSampler:
     def step(self, t: int, deterministic: bool, stats: RolloutStats) -> None:
         """Act on slot t for every policy, step every env, write slot t's outcome and slot t + 1."""
         actions, new_rnn = self._act(t, deterministic)
-        results = [env.step(list(actions[e])) for e, env in enumerate(self.envs)]
+        space = self.specs[0].action_space
+        results = [env.step(to_env_actions(space, actions[e])) for e, env in enumerate(self.envs)]
         obs_lists, rewards, terminated, truncated, infos = zip(*results, strict=True)
         rewards = np.asarray(rewards, dtype=np.float32)  # [E, A]
         terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)  # [E, A]

@@ -11,6 +11,7 @@ import gymnasium as gym
 import torch
 
 from marl_sf.algo.policy_mapping import PolicySpec
+from marl_sf.models.action_distribution import action_storage
 
 _TORCH_DTYPES = {"uint8": torch.uint8, "int8": torch.int8, "int64": torch.int64, "bool": torch.bool}
 
@@ -45,11 +46,8 @@ class RolloutStorage:
         self.state = zeros((t + 1, e, *spec.global_space.shape)) if spec.global_space is not None else None
         ids = torch.tensor(spec.agent_indices, device=device)
         self.agent_onehot = torch.nn.functional.one_hot(ids, spec.num_env_agents).float()  # [A_p, A]
-        act_space = spec.action_space
-        if isinstance(act_space, gym.spaces.Discrete):
-            self.actions = zeros((t, e, a), torch.int64)
-        else:
-            self.actions = zeros((t, e, a, *act_space.shape))
+        action_shape, action_dtype = action_storage(spec.action_space)
+        self.actions = zeros((t, e, a, *action_shape), action_dtype)
         self.log_probs = zeros((t, e, a))
         self.values = zeros((t + 1, e, a))  # model outputs (normalized units when value normalization is on)
         self.bootstrap_values = zeros((t, e, a))  # V(final obs) where truncated
