@@ -20,6 +20,7 @@ from torch import nn
 from marl_sf.models.action_distribution import ActionParameterization, action_distribution
 from marl_sf.models.core import rnn_state_size
 from marl_sf.models.model_utils import init_orthogonal
+from marl_sf.models.obs_normalizer import ObservationNormalizer
 
 
 class ActorCritic(nn.Module):
@@ -36,6 +37,11 @@ class ActorCritic(nn.Module):
         self.obs_space = obs_space
         self.action_space = action_space
         self.cfg = cfg
+        self.obs_normalizer = ObservationNormalizer(obs_space) if cfg.get("normalize_input", False) else None
+
+    def normalize_obs(self, obs_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The model's input: running-statistics normalization with ``--normalize_input``, else unchanged."""
+        return self.obs_normalizer(obs_dict) if self.obs_normalizer is not None else obs_dict
 
     def get_action_parameterization(self, decoder_output_size: int) -> ActionParameterization:
         """The action head for this model's action space, from ``[B, decoder_output_size]`` features."""

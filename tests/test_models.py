@@ -98,11 +98,30 @@ def test_action_mask_removes_illegal_actions_and_box_actions_are_gaussian():
     dist = model.action_distribution(logits, mask)
     assert set(dist.sample().tolist()) <= {0, 2}
     assert torch.allclose(dist.probs[:, [1, 3]], torch.zeros(64, 2))
-    with pytest.raises(
-        ValueError, match=r"action_mask has 3 entries but .* has 4 discrete choices"
-    ):
+    with pytest.raises(ValueError, match=r"action_mask has 3 entries but .* has 4 discrete choices"):
         model.action_distribution(logits, torch.ones(64, 3))
     box = create_actor_critic(_cfg(), gym.spaces.Dict({"obs": OBS}), gym.spaces.Box(-1, 1, (2,), np.float32))
     out = box({"obs": torch.randn(5, 6)}, torch.zeros(5, 0))
     assert out["action_logits"].shape == (5, 4)
     assert box.action_distribution(out["action_logits"]).sample().shape == (5, 2)
+
+
+def test_running_mean_std_matches_the_pooled_statistics():
+    from marl_sf.models.obs_normalizer import RunningMeanStd
+
+    stat = RunningMeanStd((1,))
+    stat.update(torch.tensor([[1.0], [2.0], [3.0]]))
+    stat.update(torch.tensor([[4.0], [5.0]]))
+    assert stat.mean.item() == pytest.approx(3.0) and stat.var.item() == pytest.approx(2.0)
+    assert stat(torch.tensor([[3.0 + 2**0.5]])).item() == pytest.approx(1.0, abs=1e-4)
+    assert stat(torch.tensor([[1000.0]])).item() == 5.0  # clipped
+
+
+def test_input_normalizer_lives_in_the_model_state():
+    space = gym.spaces.Dict({"obs": OBS, "action_mask": gym.spaces.Box(0, 1, (4,), np.int8)})
+    model = create_actor_critic(_cfg(normalize_input=True), space, gym.spaces.Discrete(4))
+    assert set(model.obs_normalizer.stats) == {"obs"}
+    model.obs_normalizer.update({"obs": torch.randn(100, 6) * 3 + 7})
+    assert "obs_normalizer.stats.obs.mean" in model.state_dict()
+    normalized = model.normalize_obs({"obs": torch.randn(1000, 6) * 3 + 7, "action_mask": torch.ones(1000, 4)})
+    assert normalized["obs"].mean().abs() < 0.3 and torch.equal(normalized["action_mask"], torch.ones(1000, 4))

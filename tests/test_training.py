@@ -197,3 +197,13 @@ def _no_state_cfg(make_cfg):
 
     register_env("cartpole_state_test", lambda n, cfg=None, env_config=None, render_mode=None: gym.make("CartPole-v1"))
     return make_cfg("--env=cartpole_state_test", "--experiment=nostate", "--critic_input=state")
+
+
+def test_normalize_input_statistics_are_checkpointed(make_cfg):
+    trainer = Trainer(_cue_cfg(make_cfg, "--normalize_input=True", "--critic_input=state", "--train_for_env_steps=600"))
+    trainer.train()
+    state = load_checkpoint(find_checkpoint(trainer.exp_dir, 0), torch.device("cpu"))["learner"]["model"]
+    assert state["obs_normalizer.stats.obs.count"].item() > 0
+    assert state["obs_normalizer.stats.state.count"].item() > 0
+    # cue one-hots of 4 values: each entry has mean 1/4
+    assert state["obs_normalizer.stats.obs.mean"].tolist() == pytest.approx([0.25] * 4, abs=0.1)

@@ -109,8 +109,11 @@ class Learner:
             targets = returns
         if self.cfg.normalize_advantages:
             advantages = normalize_advantages(advantages, active)
+        inputs = st.flat_inputs(slice(0, st.rollout), self.cfg.obs_scale)  # [T * E * A_p, ...]
+        if self.model.obs_normalizer is not None:
+            self.model.obs_normalizer.update(inputs, active.reshape(-1))
         data = {
-            "inputs": st.flat_inputs(slice(0, st.rollout), self.cfg.obs_scale),  # [T * E * A_p, ...]
+            "inputs": inputs,
             "actions": st.actions.reshape(-1, *st.actions.shape[3:]),  # [T * E * A_p, ...]
             "old_log_probs": st.log_probs.reshape(-1),
             "old_values": st.values[:-1].reshape(-1),
@@ -158,7 +161,7 @@ class Learner:
     def _update(self, mb: dict, st: RolloutStorage, rows: torch.Tensor) -> dict[str, float]:
         """One gradient step on a minibatch; returns its statistics."""
         cfg = self.cfg
-        out = self._forward(mb["inputs"], st, rows)
+        out = self._forward(self.model.normalize_obs(mb["inputs"]), st, rows)
         dist = self.model.action_distribution(out["action_logits"], mb["inputs"].get("action_mask"))
         log_probs = dist.log_prob(mb["actions"])
         mask = mb["mask"]

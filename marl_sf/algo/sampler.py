@@ -67,7 +67,8 @@ class SerialSampler:
         with torch.no_grad():
             for model, st in zip(self.models, self.storages, strict=True):
                 t_last = st.rollout
-                out = model(st.flat_inputs(slice(t_last, t_last + 1), self.cfg.obs_scale), self._rnn_in(st, t_last))
+                inputs = model.normalize_obs(st.flat_inputs(slice(t_last, t_last + 1), self.cfg.obs_scale))
+                out = model(inputs, self._rnn_in(st, t_last))
                 st.values[t_last] = out["values"].view(st.num_envs, st.num_agents)
         return stats
 
@@ -101,7 +102,7 @@ class SerialSampler:
         new_rnn = []
         with torch.no_grad():
             for spec, model, st in zip(self.specs, self.models, self.storages, strict=True):
-                inputs = st.flat_inputs(slice(t, t + 1), self.cfg.obs_scale)
+                inputs = model.normalize_obs(st.flat_inputs(slice(t, t + 1), self.cfg.obs_scale))
                 out = model(inputs, self._rnn_in(st, t))
                 dist = model.action_distribution(out["action_logits"], inputs.get("action_mask"))
                 act = deterministic_actions(spec.action_space, dist) if deterministic else dist.sample()
@@ -178,7 +179,7 @@ class SerialSampler:
                 device = st.values.device
                 policy_obs = {k: torch.from_numpy(v[:, spec.agent_indices]).to(device) for k, v in obs.items()}
                 state = torch.from_numpy(states).to(device) if states is not None else None
-                inputs = st.build_inputs(policy_obs, state, self.cfg.obs_scale)  # [n * A_p, ...]
+                inputs = model.normalize_obs(st.build_inputs(policy_obs, state, self.cfg.obs_scale))  # [n * A_p, ..]
                 rnn = new_rnn[p][rows].flatten(0, 1)  # [n * A_p, R]
                 out = model(inputs, rnn, values_only=True)
                 st.bootstrap_values[t, rows] = out["values"].view(len(env_ids), st.num_agents)

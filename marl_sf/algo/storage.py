@@ -84,7 +84,7 @@ class RolloutStorage:
             ``{key: [N * A_p, ...]}``, ``"obs"`` as float divided by ``obs_scale``.
         """
         n, a = next(iter(obs.values())).shape[:2]
-        inputs = normalize_obs({k: v.flatten(0, 1) for k, v in obs.items()}, obs_scale)  # [N * A_p, ...]
+        inputs = scale_obs({k: v.flatten(0, 1) for k, v in obs.items()}, obs_scale)  # [N * A_p, ...]
         onehot = None
         if self.spec.add_agent_id or self.spec.critic_input == "state_local":
             onehot = self.agent_onehot.expand(n, a, -1).flatten(0, 1)  # [N * A_p, A]
@@ -98,7 +98,7 @@ class RolloutStorage:
         return inputs
 
 
-def normalize_obs(obs: dict[str, torch.Tensor], obs_scale: float = 1.0) -> dict[str, torch.Tensor]:
+def scale_obs(obs: dict[str, torch.Tensor], obs_scale: float = 1.0) -> dict[str, torch.Tensor]:
     """Observations as the model sees them: ``"obs"`` as float divided by ``obs_scale``."""
     if obs_scale != 1.0 or obs["obs"].dtype != torch.float32:
         obs = {**obs, "obs": obs["obs"].float() / obs_scale}

@@ -61,6 +61,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         help="conv encoder for image observations (image envs come with the PettingZoo-breadth release)",
     )
     g.add_argument("--obs_scale", type=float, default=1.0, help="observations are divided by this")
+    g.add_argument(
+        "--normalize_input", type=str2bool, default=False, help="normalize inputs with running mean/std (saved)"
+    )
     g.add_argument("--use_rnn", type=str2bool, default=False, help="recurrent core instead of feed-forward")
     g.add_argument("--rnn_type", default="gru", choices=["gru", "lstm"], help="recurrent core type")
     g.add_argument("--rnn_size", type=int, default=64, help="recurrent state size per layer")

@@ -1,0 +1,66 @@
+"""Input normalization with running statistics (``--normalize_input``), saved with the model's weights."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import torch
+from torch import nn
+
+NOT_NORMALIZED = ("action_mask", "agent_id")
+
+
+class RunningMeanStd(nn.Module):
+    """Running mean and variance of ``[N, *shape]`` batches (Chan et al. 1979, parallel variance update).
+
+    Args:
+        shape: the per-row shape.
+        clip: normalized values are clipped to ``[-clip, clip]``.
+    """
+
+    def __init__(self, shape: tuple[int, ...], clip: float = 5.0, eps: float = 1e-5):
+        super().__init__()
+        self.clip, self.eps = clip, eps
+        self.register_buffer("mean", torch.zeros(shape))
+        self.register_buffer("var", torch.ones(shape))
+        self.register_buffer("count", torch.tensor(0.0))
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:
+        """Fold a batch ``[N, *shape]`` into the statistics."""
+        x = x.float()
+        n = x.shape[0]
+        if n == 0:
+            return
+        batch_mean, batch_var = x.mean(dim=0), x.var(dim=0, unbiased=False)
+        total = self.count + n
+        delta = batch_mean - self.mean
+        self.mean += delta * n / total
+        self.var.copy_((self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total)
+        self.count.copy_(total)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``clip((x - mean) / sqrt(var + eps))``, same shape as ``x``."""
+        return ((x.float() - self.mean) / torch.sqrt(self.var + self.eps)).clamp(-self.clip, self.clip)
+
+
+class ObservationNormalizer(nn.Module):
+    """One ``RunningMeanStd`` per float Box key of the obs dict (not ``action_mask`` or ``agent_id``)."""
+
+    def __init__(self, obs_space: gym.spaces.Dict):
+        super().__init__()
+        self.stats = nn.ModuleDict(
+            {
+                k: RunningMeanStd(s.shape)
+                for k, s in obs_space.spaces.items()
+                if k not in NOT_NORMALIZED and isinstance(s, gym.spaces.Box) and s.dtype.kind == "f"
+            }
+        )
+
+    def update(self, obs: dict[str, torch.Tensor], rows: torch.Tensor | None = None) -> None:
+        """Update the statistics from ``obs`` (``[N, ...]`` per key), only the ``rows`` mask when given."""
+        for k, stat in self.stats.items():
+            stat.update(obs[k] if rows is None else obs[k][rows])
+
+    def forward(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The normalized obs dict (other keys unchanged)."""
+        return {k: self.stats[k](v) if k in self.stats else v for k, v in obs.items()}
