@@ -8,10 +8,18 @@ import sys
 import numpy as np
 import torch
 
-from marl_sf.algo.sampler import SerialSampler
+from marl_sf.algo.env_runner import InProcessEnvRunner
+from marl_sf.algo.sampler import Sampler
 from marl_sf.cfg.arguments import experiment_dir
 from marl_sf.checkpoint import checkpoint_dir, find_checkpoint, load_checkpoint
-from marl_sf.experiment import build_policies, build_storages, make_envs, resolve_device, seed_everything
+from marl_sf.experiment import (
+    build_policies,
+    build_storages,
+    make_envs,
+    resolve_device,
+    seed_everything,
+    uses_env_state,
+)
 from marl_sf.report import build_report, write_report
 from marl_sf.train import agent_names, parse_args
 
@@ -43,18 +51,22 @@ def load_policies(cfg, env, device):
 def evaluate(cfg, specs, models, envs, num_episodes: int, deterministic: bool, seed: int):
     """Play until ``num_episodes`` episodes finish; returns per-agent returns and lengths, each ``[N, A]``.
 
-    The first ``num_episodes`` episodes to finish are kept (with E envs in parallel).
+    The first ``num_episodes`` episodes to finish are kept (with E envs in parallel). Closes ``envs``.
     """
     device = next(models[0].parameters()).device
     storages = build_storages(cfg, specs, models, len(envs), 1, device)
-    sampler = SerialSampler(cfg, envs, specs, models, storages, seed=seed)
+    runner = InProcessEnvRunner(envs, uses_env_state(specs))
     returns, lengths = [], []
-    while len(returns) < num_episodes:
-        stats = sampler.collect(deterministic=deterministic)
-        returns.extend(stats.episode_returns)
-        lengths.extend(stats.episode_lengths)
-        for st in storages:
-            st.carry_last_step()
+    try:
+        sampler = Sampler(cfg, runner, specs, models, storages, seed=seed)
+        while len(returns) < num_episodes:
+            stats = sampler.collect(deterministic=deterministic)
+            returns.extend(stats.episode_returns)
+            lengths.extend(stats.episode_lengths)
+            for st in storages:
+                st.carry_last_step()
+    finally:
+        runner.close()
     return np.stack(returns[:num_episodes]), np.stack(lengths[:num_episodes])
 
 
@@ -70,15 +82,14 @@ def enjoy(cfg) -> int:
     torch.set_num_threads(cfg.get("torch_threads", 1))
     device = resolve_device(cfg)
     envs = make_envs(cfg, max(1, min(cfg.num_envs, cfg.max_num_episodes)))
+    names = agent_names(envs[0])
     try:
         specs, models, paths = load_policies(cfg, envs[0], device)
-        returns, lengths = evaluate(
-            cfg, specs, models, envs, cfg.max_num_episodes, cfg.eval_deterministic, cfg.eval_seed
-        )
-    finally:
+    except Exception:
         for env in envs:
             env.close()
-    names = agent_names(envs[0])
+        raise
+    returns, lengths = evaluate(cfg, specs, models, envs, cfg.max_num_episodes, cfg.eval_deterministic, cfg.eval_seed)
     agent_policy = [next(s.policy_id for s in specs if i in s.agent_indices) for i in range(len(names))]
     meta = {
         "env": cfg.env,

@@ -46,6 +46,24 @@ def make_envs(cfg, num_envs: int, render_mode: str | None = None) -> list:
     ]
 
 
+def uses_env_state(specs: list[PolicySpec]) -> bool:
+    """Whether the critic needs ``env.state()`` each step (``state`` / ``state_local`` critic inputs)."""
+    return specs[0].critic_input in ("state", "state_local")
+
+
+def make_env_runner(cfg, specs: list[PolicySpec], num_envs: int, probe_env, serial: bool):
+    """The env runner: all envs in this process (``serial``), else ``cfg.num_workers`` worker processes.
+
+    ``probe_env`` (a contract env of the kind) sizes the workers' shared buffers.
+    """
+    from marl_sf.algo.env_runner import InProcessEnvRunner
+    from marl_sf.algo.env_workers import ProcessEnvRunner
+
+    if serial:
+        return InProcessEnvRunner(make_envs(cfg, num_envs), uses_env_state(specs))
+    return ProcessEnvRunner(cfg, probe_env, num_envs, cfg.num_workers, uses_env_state(specs))
+
+
 def build_policies(cfg, env, device: torch.device) -> tuple[list[PolicySpec], list[torch.nn.Module]]:
     """The policy specs of ``cfg.policy_mapping`` on ``env`` and one actor-critic per policy, on ``device``."""
     specs = build_policy_specs(cfg, env)

@@ -12,10 +12,17 @@ from pathlib import Path
 import torch
 
 from marl_sf.algo.learner import Learner, check_batch_size
-from marl_sf.algo.sampler import SerialSampler
+from marl_sf.algo.sampler import Sampler
 from marl_sf.cfg.arguments import experiment_dir, parse_full_cfg, parse_sf_args
 from marl_sf.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
-from marl_sf.experiment import build_policies, build_storages, make_envs, resolve_device, seed_everything
+from marl_sf.experiment import (
+    build_policies,
+    build_storages,
+    make_env_runner,
+    make_envs,
+    resolve_device,
+    seed_everything,
+)
 from marl_sf.summaries import TrainingLogger
 from marl_sf.utils.io import write_json
 
@@ -58,16 +65,21 @@ class Trainer:
         seed_everything(cfg.seed)
         torch.set_num_threads(cfg.torch_threads)
         self.device = resolve_device(cfg)
-        self.envs = make_envs(cfg, cfg.num_envs)
-        self.specs, self.models = build_policies(cfg, self.envs[0], self.device)
+        probe_env = make_envs(cfg, 1)[0]
+        self.names = agent_names(probe_env)
+        self.specs, self.models = build_policies(cfg, probe_env, self.device)
         self.learners = [Learner(cfg, m, self.device) for m in self.models]
         self.storages = build_storages(cfg, self.specs, self.models, cfg.num_envs, cfg.rollout, self.device)
         for spec, st in zip(self.specs, self.storages, strict=True):
             check_batch_size(cfg, st, spec.policy_id)
         self.agent_steps, self.best_metric = 0, None
         self._maybe_resume()
-        self.sampler = SerialSampler(cfg, self.envs, self.specs, self.models, self.storages, seed=cfg.seed)
-        self.names = agent_names(self.envs[0])
+        serial = cfg.serial_mode or cfg.num_workers == 0
+        try:
+            self.runner = make_env_runner(cfg, self.specs, cfg.num_envs, probe_env, serial)
+        finally:
+            probe_env.close()
+        self.sampler = Sampler(cfg, self.runner, self.specs, self.models, self.storages, seed=cfg.seed)
         self.agent_policy = [0] * len(self.names)
         for spec in self.specs:
             for i in spec.agent_indices:
@@ -136,10 +148,9 @@ class Trainer:
         return status
 
     def close(self) -> None:
-        """Close the logger and the envs."""
+        """Close the logger and the envs (stopping env workers)."""
         self.logger.close()
-        for env in self.envs:
-            env.close()
+        self.runner.close()
 
 
 def _raise_keyboard_interrupt(signum, frame):

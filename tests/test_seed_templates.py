@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from examples.train_custom_env import parse_args, register_custom_env_envs
-from marl_sf.algo.sampler import SerialSampler
+from marl_sf.algo.sampler import Sampler
 from marl_sf.models.actor_critic import ActorCritic
 from marl_sf.models.core import ModelCore
 from marl_sf.models.decoder import Decoder
@@ -125,7 +125,7 @@ def test_custom_env_template_scripts_train_and_evaluate(tmp_path):
 def test_sampler_accepts_a_template_model_without_sampling_code(tmp_path):
     global_model_factory().register_actor_critic_factory(CustomActorCritic)
     trainer = Trainer(_cfg(tmp_path, "--experiment=s", "--train_for_env_steps=100"))
-    assert isinstance(trainer.sampler, SerialSampler)
+    assert isinstance(trainer.sampler, Sampler)
     stats = trainer.sampler.collect()
     assert stats.agent_steps == trainer.cfg.rollout * trainer.cfg.num_envs * 2
     trainer.close()

@@ -32,6 +32,13 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--num_envs", type=int, default=16, help="envs stepped together by the sampler (E)")
     g.add_argument("--rollout", type=int, default=32, help="env steps per rollout per env (T)")
     g.add_argument(
+        "--num_workers", type=int, default=0, help="env worker processes (0: step the envs in the main process)"
+    )
+    g.add_argument("--serial_mode", type=str2bool, default=False, help="step every env in the main process")
+    g.add_argument(
+        "--worker_timeout_sec", type=float, default=60.0, help="an env worker silent this long is reported hung"
+    )
+    g.add_argument(
         "--policy_mapping",
         default="shared",
         choices=["shared", "per_agent"],

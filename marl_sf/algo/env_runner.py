@@ -1,0 +1,148 @@
+"""Stepping a group of contract envs into preallocated arrays: the part of sampling that touches envs.
+
+``StepBuffers`` holds everything one step of E envs produces, ``[E, A, ...]`` per agent and ``[E, G]`` per env.
+``EnvGroup`` steps some rows of those buffers with its envs; ``InProcessEnvRunner`` runs one group in this
+process (``--serial_mode``), ``marl_sf.algo.env_workers.ProcessEnvRunner`` runs groups in worker processes
+over shared memory. The sampler sees the same buffers either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from marl_sf.models.action_distribution import action_storage, to_env_actions
+
+Alloc = Callable[[tuple[int, ...], np.dtype], np.ndarray]
+
+
+@dataclass
+class StepBuffers:
+    """One step of E envs of A agents.
+
+    Attributes:
+        obs: ``{key: [E, A, ...]}`` observations to act on next (the reset observation after an episode end).
+        active: ``[E, A]`` bool, the agent acts on ``obs``.
+        state: ``[E, G]`` env.state() after the step (None unless a critic needs it).
+        rewards: ``[E, A]`` float32; terminated, truncated: ``[E, A]`` bool.
+        final_obs: ``{key: [E, A, ...]}`` last observation of an episode that ended (rows where ``has_final``).
+        final_state: ``[E, G]`` last state of an episode that ended (None unless a critic needs it).
+        has_final: ``[E]`` bool, the env ended an episode this step and reported its final observation.
+        actions: ``[E, A, ...]`` the actions to step with (stored layout, see ``action_storage``).
+    """
+
+    obs: dict[str, np.ndarray]
+    active: np.ndarray
+    state: np.ndarray | None
+    rewards: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    final_obs: dict[str, np.ndarray]
+    final_state: np.ndarray | None
+    has_final: np.ndarray
+    actions: np.ndarray
+
+    @classmethod
+    def allocate(cls, env, num_envs: int, with_state: bool, alloc: Alloc = np.zeros) -> StepBuffers:
+        """Buffers for ``num_envs`` envs shaped like ``env`` (a contract env), from ``alloc(shape, dtype)``."""
+        e, a = num_envs, env.num_agents
+        obs_space: gym.spaces.Dict = env.observation_space
+
+        def obs_buffers():
+            return {k: alloc((e, a, *s.shape), s.dtype) for k, s in obs_space.spaces.items()}
+
+        state_shape = (e, *env.state_space.shape) if with_state else None
+        action_shape, action_dtype = action_storage(env.action_space)
+        return cls(
+            obs=obs_buffers(),
+            active=alloc((e, a), np.bool_),
+            state=alloc(state_shape, np.float32) if with_state else None,
+            rewards=alloc((e, a), np.float32),
+            terminated=alloc((e, a), np.bool_),
+            truncated=alloc((e, a), np.bool_),
+            final_obs=obs_buffers(),
+            final_state=alloc(state_shape, np.float32) if with_state else None,
+            has_final=alloc((e,), np.bool_),
+            actions=alloc((e, a, *action_shape), torch.empty(0, dtype=action_dtype).numpy().dtype),
+        )
+
+
+class EnvGroup:
+    """Steps ``envs``, which own rows ``rows`` of ``buffers``, reading actions and writing results there.
+
+    Args:
+        envs: contract envs.
+        buffers: the shared step buffers.
+        rows: the buffer rows of these envs (``slice``).
+        with_state: also write ``env.state()`` (for state critics).
+    """
+
+    def __init__(self, envs: list, buffers: StepBuffers, rows: slice, with_state: bool):
+        self.envs, self.buf, self.rows, self.with_state = envs, buffers, rows, with_state
+        self.action_space = envs[0].action_space
+        self.first_row = rows.start or 0
+
+    def reset(self, seed: int | None) -> None:
+        """Reset every env (env at buffer row r with ``seed + r``) and write the first observations."""
+        for i, env in enumerate(self.envs):
+            row = self.first_row + i
+            obs, infos = env.reset(seed=None if seed is None else seed + row)
+            self._write_obs(row, obs, infos, self.buf.obs)
+            self.buf.active[row] = [info.get("is_active", True) for info in infos]
+            if self.with_state:
+                self.buf.state[row] = env.state()
+
+    def step(self) -> None:
+        """Step every env with its actions from the buffers and write what it returned."""
+        buf = self.buf
+        for i, env in enumerate(self.envs):
+            row = self.first_row + i
+            obs, rewards, terminated, truncated, infos = env.step(to_env_actions(self.action_space, buf.actions[row]))
+            self._write_obs(row, obs, infos, buf.obs)
+            buf.active[row] = [info.get("is_active", True) for info in infos]
+            buf.rewards[row], buf.terminated[row], buf.truncated[row] = rewards, terminated, truncated
+            buf.has_final[row] = "final_obs" in infos[0] and (not self.with_state or "final_state" in infos[0])
+            if buf.has_final[row]:
+                self._write_obs(row, [info["final_obs"] for info in infos], infos, buf.final_obs)
+                if self.with_state:
+                    buf.final_state[row] = infos[0]["final_state"]
+            if self.with_state:
+                buf.state[row] = env.state()
+
+    @staticmethod
+    def _write_obs(row: int, obs: list[dict], infos: list[dict], out: dict[str, np.ndarray]) -> None:
+        for k, arr in out.items():
+            for agent, agent_obs in enumerate(obs):
+                arr[row, agent] = agent_obs[k]
+
+    def close(self) -> None:
+        """Close the envs."""
+        for env in self.envs:
+            env.close()
+
+
+class InProcessEnvRunner:
+    """Steps all envs in this process (``--serial_mode``, and evaluation)."""
+
+    def __init__(self, envs: list, with_state: bool):
+        self.buffers = StepBuffers.allocate(envs[0], len(envs), with_state)
+        self.group = EnvGroup(envs, self.buffers, slice(0, len(envs)), with_state)
+
+    def reset(self, seed: int | None) -> StepBuffers:
+        """Reset every env; returns the buffers holding the first observations."""
+        self.group.reset(seed)
+        return self.buffers
+
+    def step(self, actions: np.ndarray) -> StepBuffers:
+        """Step with ``actions [E, A, ...]``; returns the buffers (valid until the next call)."""
+        self.buffers.actions[...] = actions
+        self.group.step()
+        return self.buffers
+
+    def close(self) -> None:
+        """Close the envs."""
+        self.group.close()
