@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 train: setup
-	$(PY) -m marl_sf.train --env=mpe_simple_spread --experiment=$(EXPERIMENT) --restart_behavior=restart $(TRAIN_ARGS)
+	$(PY) -m marl_sf.train --env=mpe_simple_spread --experiment=$(EXPERIMENT) --restart_behavior=restart \
+		--seed=0 --train_for_seconds=540 $(TRAIN_ARGS)
 	$(PY) -m marl_sf.enjoy --env=mpe_simple_spread --experiment=$(EXPERIMENT) --max_num_episodes=100
 
 enjoy: setup

@@ -47,7 +47,6 @@ class Sampler:
     def __init__(self, cfg, runner, specs: list[PolicySpec], models, storages: list[RolloutStorage], seed=None):
         self.cfg, self.runner, self.specs, self.models, self.storages = cfg, runner, specs, models, storages
         self.num_envs, self.num_agents = runner.buffers.active.shape
-        self.with_state = any(st.state is not None for st in storages)
         self.joint_obs = specs[0].critic_input == "joint_obs"
         self.episodes = EpisodeAccumulator(self.num_envs, self.num_agents)
         buf = runner.reset(seed)
