@@ -53,7 +53,7 @@ def mpe_simple_spread_override_defaults(_env: str, parser: argparse.ArgumentPars
         gamma=0.99,
         gae_lambda=0.95,
         exploration_loss_coeff=0.01,
-        train_for_env_steps=2_200_000,
+        train_for_env_steps=3_000_000,
     )
 
 

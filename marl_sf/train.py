@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -64,6 +65,7 @@ class Trainer:
         self.exp_dir = prepare_experiment_dir(cfg)
         seed_everything(cfg.seed)
         torch.set_num_threads(cfg.torch_threads)
+        self.learner_threads = cfg.learner_torch_threads or os.cpu_count() or 1
         self.device = resolve_device(cfg)
         probe_env = make_envs(cfg, 1)[0]
         self.names = agent_names(probe_env)
@@ -128,10 +130,12 @@ class Trainer:
                     self.agent_steps / cfg.train_for_env_steps, (time.time() - start) / cfg.train_for_seconds
                 )
                 train_stats = {}
+                torch.set_num_threads(self.learner_threads)  # the envs wait while the learner runs
                 for spec, learner, st in zip(self.specs, self.learners, self.storages, strict=True):
                     lr = learner.set_learning_rate(progress)
                     train_stats[spec.policy_id] = learner.train(st, spec.policy_id)
                     st.carry_last_step()
+                torch.set_num_threads(cfg.torch_threads)
                 self.logger.log_iteration(
                     self.agent_steps, rollout.agent_steps, rollout.episode_returns, train_stats, lr
                 )

@@ -23,7 +23,10 @@ def add_basic_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--device", default="gpu", choices=["gpu", "cpu"], help="gpu (falls back to cpu) or cpu")
     g.add_argument("--seed", type=int, default=None, help="random seed (None: drawn and saved in config.json)")
-    g.add_argument("--torch_threads", type=int, default=1, help="torch intra-op threads in the main process")
+    g.add_argument("--torch_threads", type=int, default=1, help="torch intra-op threads for inference")
+    g.add_argument(
+        "--learner_torch_threads", type=int, default=0, help="torch threads while learning (0: one per core)"
+    )
 
 
 def add_sampling_args(p: argparse.ArgumentParser) -> None:
