@@ -95,3 +95,16 @@ def test_create_env_lifts_gymnasium_and_pettingzoo_envs():
             break
     else:
         pytest.fail("CartPole never ended")
+
+
+def test_builtin_simple_spread_passes_the_api_test_and_serves_the_true_state():
+    from marl_sf.envs.catalog import make_mpe_simple_spread
+
+    parallel_api_test(make_mpe_simple_spread("mpe_simple_spread"), num_cycles=60)
+    env = make_mpe_simple_spread("mpe_simple_spread")
+    env.reset(seed=2)
+    rng = np.random.default_rng(0)
+    for _ in range(25):
+        assert np.array_equal(env.state(), env.env.state())  # the cached state is mpe2's own
+        env.step({a: int(rng.integers(5)) for a in env.agents})
+    assert np.array_equal(env.state(), env.env.state())
