@@ -14,10 +14,11 @@ the env's global state gathered per row ``[B, state_dim]``, when ``--critic_inpu
 from __future__ import annotations
 
 import gymnasium as gym
+import numpy as np
 import torch
 from torch import nn
 
-from marl_sf.models.action_distribution import ActionParameterization, action_distribution
+from marl_sf.models.action_distribution import ActionParameterization, action_distribution, num_action_params
 from marl_sf.models.core import rnn_state_size
 from marl_sf.models.model_utils import init_orthogonal
 from marl_sf.models.obs_normalizer import ObservationNormalizer
@@ -148,6 +149,40 @@ def create_actor_critic(cfg, obs_space: gym.spaces.Dict, action_space: gym.Space
 
     factory = global_model_factory()
     if factory.make_actor_critic_func is not None:
-        return factory.make_actor_critic_func(factory, obs_space, action_space, cfg)
-    cls = ActorCriticSharedWeights if cfg.get("actor_critic_share_weights", True) else ActorCriticSeparateWeights
-    return cls(factory, obs_space, action_space, cfg)
+        model = factory.make_actor_critic_func(factory, obs_space, action_space, cfg)
+    else:
+        shared = cfg.get("actor_critic_share_weights", True)
+        model = (ActorCriticSharedWeights if shared else ActorCriticSeparateWeights)(
+            factory, obs_space, action_space, cfg
+        )
+    check_model_outputs(model, obs_space, action_space)
+    return model
+
+
+def check_model_outputs(model: ActorCritic, obs_space: gym.spaces.Dict, action_space: gym.Space) -> None:
+    """Run the model once on two sampled observations and check the output keys and shapes.
+
+    Raises:
+        ValueError: a missing output, or one whose shape is not ``values [B]``, ``action_logits
+            [B, num_action_params]``, ``new_rnn_states [B, rnn_state_size]``; the message names the model class.
+    """
+    batch = 2
+    obs = {k: torch.as_tensor(np.stack([s.sample() for _ in range(batch)])) for k, s in obs_space.spaces.items()}
+    obs["obs"] = obs["obs"].float()
+    size = model.rnn_state_size()
+    with torch.no_grad():
+        out = model(model.normalize_obs(obs), torch.zeros(batch, size))
+    expected = {
+        "values": (batch,),
+        "action_logits": (batch, num_action_params(action_space)),
+        "new_rnn_states": (batch, size),
+    }
+    name = type(model).__name__
+    for key, shape in expected.items():
+        if key not in out:
+            raise ValueError(f"{name}.forward must return {key!r} (got keys {sorted(out)})")
+        if tuple(out[key].shape) != shape:
+            raise ValueError(
+                f"{name}.forward returned {key!r} of shape {tuple(out[key].shape)}; expected {shape} for a batch of "
+                f"{batch} (see the shapes in marl_sf.models.actor_critic's docstring)"
+            )

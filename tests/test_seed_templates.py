@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 
@@ -129,3 +130,16 @@ def test_sampler_accepts_a_template_model_without_sampling_code(tmp_path):
     stats = trainer.sampler.collect()
     assert stats.agent_steps == trainer.cfg.rollout * trainer.cfg.num_envs * 2
     trainer.close()
+
+
+class WrongValueShapeActorCritic(CustomActorCritic):
+    def forward(self, normalized_obs_dict, rnn_states, values_only=False):
+        out = super().forward(normalized_obs_dict, rnn_states, values_only)
+        out["values"] = out["values"].unsqueeze(-1)  # [B, 1] instead of [B]
+        return out
+
+
+def test_a_custom_model_with_wrong_output_shapes_is_a_clear_error(tmp_path):
+    global_model_factory().register_actor_critic_factory(WrongValueShapeActorCritic)
+    with pytest.raises(ValueError, match=r"WrongValueShapeActorCritic.forward returned 'values' of shape \(2, 1\)"):
+        Trainer(_cfg(tmp_path, "--experiment=bad"))
