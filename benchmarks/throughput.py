@@ -1,0 +1,99 @@
+"""Throughput of one registered env: raw env vs marl_sf sampling vs marl_sf training, measured in one run.
+
+    python benchmarks/throughput.py --env=mpe_simple_spread --num_workers=2 --bench_seconds=30
+
+Prints agent-steps/s (one agent acting once is one step) for (a) the raw env stepping random actions in as
+many processes as marl_sf uses for envs, (b) marl_sf sampling only (inference, no learning), (c) marl_sf
+training, and the ratios b/a and c/a. Any marl_sf option (``--num_envs``, ``--critic_input``...) applies.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sys
+import tempfile
+import time
+
+from marl_sf.envs.registry import create_env, registry_entry
+from marl_sf.train import Trainer, parse_args
+
+
+def _raw_env_steps(cfg, seconds: float, seed: int) -> int:
+    """Agent-steps one process makes in ``seconds`` on the env as registered (before marl_sf's adapter)."""
+    env = registry_entry(cfg.env).make_env_func(cfg.env, cfg=cfg, env_config=None)
+    is_parallel = hasattr(env, "possible_agents")
+    steps, deadline = 0, time.time() + seconds
+    if is_parallel:
+        env.reset(seed=seed)
+        while time.time() < deadline:
+            if not env.agents:
+                env.reset()
+            steps += len(env.agents)
+            env.step({a: env.action_space(a).sample() for a in env.agents})
+    else:  # a contract env (lists, auto-reset)
+        env = create_env(cfg.env, cfg=cfg)
+        env.reset(seed=seed)
+        while time.time() < deadline:
+            env.step([env.action_space.sample() for _ in range(env.num_agents)])
+            steps += env.num_agents
+    env.close()
+    return steps
+
+
+def raw_env_rate(cfg, processes: int, seconds: float) -> float:
+    """(a) agent-steps/s of ``processes`` processes stepping the raw env with random actions."""
+    with mp.get_context("fork").Pool(processes) as pool:
+        steps = pool.starmap(_raw_env_steps, [(cfg, seconds, i) for i in range(processes)])
+    return sum(steps) / seconds
+
+
+def sampling_rate(cfg, seconds: float) -> float:
+    """(b) agent-steps/s of marl_sf's sampler alone: env stepping plus batched inference, no learning."""
+    trainer = Trainer(cfg)
+    try:
+        trainer.sampler.collect()  # warm-up
+        steps, start = 0, time.time()
+        while time.time() - start < seconds:
+            steps += trainer.sampler.collect().agent_steps
+            for st in trainer.storages:
+                st.carry_last_step()
+        return steps / (time.time() - start)
+    finally:
+        trainer.close()
+
+
+def training_rate(cfg, seconds: float) -> float:
+    """(c) agent-steps/s of a full training run of ``seconds``."""
+    cfg.train_for_seconds, cfg.train_for_env_steps = seconds, 10**12
+    trainer = Trainer(cfg)
+    start = time.time()
+    trainer.train()
+    return trainer.agent_steps / (time.time() - start)
+
+
+def main() -> int:
+    """Measure (a), (b), (c) and print the table."""
+    argv = sys.argv[1:]
+    seconds = 20.0
+    for arg in list(argv):
+        if arg.startswith("--bench_seconds="):
+            seconds = float(arg.split("=", 1)[1])
+            argv.remove(arg)
+    with tempfile.TemporaryDirectory() as train_dir:
+        base = [f"--train_dir={train_dir}", "--progress_bar=False", "--restart_behavior=overwrite", *argv]
+        cfg = parse_args([*base, "--experiment=bench_sampling"])
+        processes = max(1, cfg.num_workers if not cfg.serial_mode else 1)
+        raw = raw_env_rate(cfg, processes, seconds)
+        sampling = sampling_rate(cfg, seconds)
+        training = training_rate(parse_args([*base, "--experiment=bench_training"]), seconds)
+    print(f"env {cfg.env}: {processes} env process(es), num_envs={cfg.num_envs}, critic_input={cfg.critic_input}")
+    print("| measurement | agent-steps/s | ratio to raw env |")
+    print("|---|---|---|")
+    print(f"| (a) raw env, random actions | {raw:,.0f} | 1.00 |")
+    print(f"| (b) marl_sf sampling only | {sampling:,.0f} | {sampling / raw:.2f} |")
+    print(f"| (c) marl_sf training | {training:,.0f} | {training / raw:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
