@@ -162,12 +162,17 @@ def _raise_keyboard_interrupt(signum, frame):
 
 
 def run_rl(cfg) -> int:
-    """Train ``cfg.env`` as configured; returns 0 on success, 2 when interrupted (Ctrl-C or SIGTERM)."""
-    previous = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    """Train ``cfg.env`` as configured; returns 0 on success, 2 when interrupted (Ctrl-C or SIGTERM).
+
+    Both signals raise KeyboardInterrupt here even when the parent process started us with SIGINT ignored
+    (as shells do for background jobs), so an interrupted run always saves its checkpoint.
+    """
+    previous = {sig: signal.signal(sig, _raise_keyboard_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return Trainer(cfg).train()
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def parse_args(argv: list[str] | None = None, evaluation: bool = False):

@@ -152,6 +152,7 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
 
     cmd = [sys.executable, "-m", "marl_sf.train", "--env=mpe_simple_spread", "--experiment=intr", "--device=cpu"]
     cmd += [f"--train_dir={tmp_path}", "--num_envs=4", "--batch_size=300", "--train_for_env_steps=10000000"]
+    cmd += ["--progress_bar=False"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     summary = tmp_path / "intr" / ".summary"
     deadline = time.time() + 120
