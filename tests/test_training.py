@@ -66,6 +66,9 @@ def test_short_simple_spread_run_writes_checkpoint_and_report(make_cfg):
     assert report["team"]["return_mean"] == pytest.approx(sum(a["return_mean"] for a in report["agents"]))
     assert report["env"] == "mpe_simple_spread" and "checkpoint_p0" in report["checkpoint"]
     assert "| agent_0 |" in (eval_dir / "report.md").read_text()
+    best = make_cfg(*argv, "--max_num_episodes=2", "--load_checkpoint_kind=best", evaluation=True)
+    assert enjoy(best) == 0
+    assert "best_" in json.loads((eval_dir / "report.json").read_text())["checkpoint"]
 
 
 def test_resume_continues_from_the_checkpoint(make_cfg):
