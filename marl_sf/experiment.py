@@ -8,6 +8,8 @@ import random
 import numpy as np
 import torch
 
+from marl_sf.algo.env_runner import InProcessEnvRunner
+from marl_sf.algo.env_workers import ProcessEnvRunner
 from marl_sf.algo.policy_mapping import PolicySpec, build_policy_specs
 from marl_sf.algo.storage import RolloutStorage
 from marl_sf.envs.registry import create_env
@@ -56,9 +58,6 @@ def make_env_runner(cfg, specs: list[PolicySpec], num_envs: int, probe_env, seri
 
     ``probe_env`` (a contract env of the kind) sizes the workers' shared buffers.
     """
-    from marl_sf.algo.env_runner import InProcessEnvRunner
-    from marl_sf.algo.env_workers import ProcessEnvRunner
-
     if serial:
         return InProcessEnvRunner(make_envs(cfg, num_envs), uses_env_state(specs))
     return ProcessEnvRunner(cfg, probe_env, num_envs, cfg.num_workers, uses_env_state(specs))

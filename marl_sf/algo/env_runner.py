@@ -82,7 +82,7 @@ class EnvGroup:
     """
 
     def __init__(self, envs: list, buffers: StepBuffers, rows: slice, with_state: bool):
-        self.envs, self.buf, self.rows, self.with_state = envs, buffers, rows, with_state
+        self.envs, self.buf, self.with_state = envs, buffers, with_state
         self.action_space = envs[0].action_space
         self.first_row = rows.start or 0
 
@@ -91,7 +91,7 @@ class EnvGroup:
         for i, env in enumerate(self.envs):
             row = self.first_row + i
             obs, infos = env.reset(seed=None if seed is None else seed + row)
-            self._write_obs(row, obs, infos, self.buf.obs)
+            self._write_obs(row, obs, self.buf.obs)
             self.buf.active[row] = [info.get("is_active", True) for info in infos]
             if self.with_state:
                 self.buf.state[row] = env.state()
@@ -102,19 +102,20 @@ class EnvGroup:
         for i, env in enumerate(self.envs):
             row = self.first_row + i
             obs, rewards, terminated, truncated, infos = env.step(to_env_actions(self.action_space, buf.actions[row]))
-            self._write_obs(row, obs, infos, buf.obs)
+            self._write_obs(row, obs, buf.obs)
             buf.active[row] = [info.get("is_active", True) for info in infos]
             buf.rewards[row], buf.terminated[row], buf.truncated[row] = rewards, terminated, truncated
             buf.has_final[row] = "final_obs" in infos[0] and (not self.with_state or "final_state" in infos[0])
             if buf.has_final[row]:
-                self._write_obs(row, [info["final_obs"] for info in infos], infos, buf.final_obs)
+                self._write_obs(row, [info["final_obs"] for info in infos], buf.final_obs)
                 if self.with_state:
                     buf.final_state[row] = infos[0]["final_state"]
             if self.with_state:
                 buf.state[row] = env.state()
 
     @staticmethod
-    def _write_obs(row: int, obs: list[dict], infos: list[dict], out: dict[str, np.ndarray]) -> None:
+    def _write_obs(row: int, obs: list[dict], out: dict[str, np.ndarray]) -> None:
+        """Copy A agents' obs dicts into row ``row`` of ``out`` (``{key: [E, A, ...]}``)."""
         for k, arr in out.items():
             for agent, agent_obs in enumerate(obs):
                 arr[row, agent] = agent_obs[k]
