@@ -52,18 +52,22 @@ def action_storage(space: gym.Space) -> tuple[tuple[int, ...], torch.dtype]:
 class ActionParameterization(nn.Module):
     """Linear head from the decoder output ``[B, D]`` to ``action_logits`` ``[B, num_action_params]``.
 
-    Initialised orthogonally with gain 0.01 (a near-uniform, near-zero-mean initial policy).
+    Gaussian components get a learned state-independent log-std (one parameter per action dimension, PPO's
+    choice; Schulman et al. 2017), or with ``--adaptive_stddev`` a log-std computed from the features like the
+    mean. Initialised orthogonally with gain 0.01 (a near-uniform, near-zero-mean initial policy).
     """
 
     def __init__(self, cfg, decoder_output_size: int, action_space: gym.Space):
         super().__init__()
         self.action_space = action_space
         self.components = action_components(action_space)
-        self.distribution_linear = nn.Linear(decoder_output_size, sum(n for _, n in self.components))
+        num_gaussian = sum(n for kind, n in self.components if kind == "normal")
+        adaptive = bool(cfg.get("adaptive_stddev", False)) if cfg is not None else False
+        out_size = num_action_params(action_space) if adaptive else sum(n for _, n in self.components)
+        self.distribution_linear = nn.Linear(decoder_output_size, out_size)
         nn.init.orthogonal_(self.distribution_linear.weight, gain=0.01)
         nn.init.zeros_(self.distribution_linear.bias)
-        num_gaussian = sum(n for kind, n in self.components if kind == "normal")
-        self.log_std = nn.Parameter(torch.zeros(num_gaussian)) if num_gaussian else None
+        self.log_std = nn.Parameter(torch.zeros(num_gaussian)) if num_gaussian and not adaptive else None
 
     def forward(self, decoder_output: torch.Tensor):
         """``[B, D]`` -> ``(action_logits [B, num_action_params], distribution)`` as in Sample Factory.
@@ -71,7 +75,7 @@ class ActionParameterization(nn.Module):
         The distribution returned here is unmasked; the sampler and learner apply the action mask.
         """
         raw = self.distribution_linear(decoder_output)
-        if self.log_std is None:
+        if self.log_std is None:  # no Gaussian, or adaptive: the linear layer gives every parameter
             params = raw
         else:
             parts, offset, std_offset = [], 0, 0

@@ -56,34 +56,55 @@ class ActorCritic(nn.Module):
         """Flat recurrent state size per row (0 for feed-forward models)."""
         return rnn_state_size(self.cfg)
 
+    def critic_only_keys(self) -> list[str]:
+        """The obs keys only the critic sees (``--critic_only_obs_keys``)."""
+        return list(self.cfg.get("critic_only_obs_keys", None) or [])
+
+    def actor_obs_space(self) -> gym.spaces.Dict:
+        """The space of the actor's inputs: ``obs_space`` without the critic-only keys."""
+        hidden = self.critic_only_keys()
+        return gym.spaces.Dict({k: s for k, s in self.obs_space.spaces.items() if k not in hidden})
+
     def critic_obs(self, obs_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The critic's input dict: ``{"obs": state}`` for a centralized critic, else the actor's dict."""
-        return {"obs": obs_dict["state"]} if "state" in self.obs_space.spaces else obs_dict
+        """The critic's input dict: ``{"obs": state, <critic-only keys>}`` for a centralized critic, else
+        the whole obs dict (the actor's keys and the critic-only keys)."""
+        if "state" not in self.obs_space.spaces:
+            return obs_dict
+        return {"obs": obs_dict["state"], **{k: obs_dict[k] for k in self.critic_only_keys()}}
 
     def critic_obs_space(self) -> gym.spaces.Dict:
         """The space of ``critic_obs``."""
+        if "state" not in self.obs_space.spaces:
+            return self.obs_space
+        return gym.spaces.Dict(
+            {"obs": self.obs_space["state"], **{k: self.obs_space[k] for k in self.critic_only_keys()}}
+        )
+
+    def critic_extra_space(self) -> gym.spaces.Dict | None:
+        """What a shared trunk does not see but the critic should: the state and the critic-only keys."""
         if "state" in self.obs_space.spaces:
-            return gym.spaces.Dict({"obs": self.obs_space["state"]})
-        return self.obs_space
+            return self.critic_obs_space()
+        hidden = self.critic_only_keys()
+        return gym.spaces.Dict({k: self.obs_space[k] for k in hidden}) if hidden else None
 
 
 class ActorCriticSharedWeights(ActorCritic):
     """One encoder -> core -> decoder trunk feeds both the policy head and the value head.
 
-    With a centralized critic (``"state"`` in the obs space) the actor still sees only its own
-    observation: a critic-only encoder embeds the state and the value head reads
-    ``concat(trunk_output, state_embedding)``.
+    With a centralized critic (``"state"`` in the obs space) or critic-only keys the actor still sees only its
+    own observation: a critic-only encoder embeds the state and the critic-only keys, and the value head reads
+    ``concat(trunk_output, critic_embedding)``.
     """
 
     def __init__(self, model_factory, obs_space, action_space, cfg):
         super().__init__(obs_space, action_space, cfg)
-        self.encoder = model_factory.make_encoder_func(cfg, obs_space)
+        self.encoder = model_factory.make_encoder_func(cfg, self.actor_obs_space())
         self.core = model_factory.make_model_core_func(cfg, self.encoder.get_out_size())
         self.decoder = model_factory.make_decoder_func(cfg, self.core.get_out_size())
         value_input = self.decoder.get_out_size()
-        self.state_encoder = None
-        if "state" in obs_space.spaces:
-            self.state_encoder = model_factory.make_encoder_func(cfg, self.critic_obs_space())
+        self.state_encoder, extra_space = None, self.critic_extra_space()
+        if extra_space is not None:
+            self.state_encoder = model_factory.make_encoder_func(cfg, extra_space)
             value_input += self.state_encoder.get_out_size()
         init_orthogonal(self, gain=2**0.5)
         self.critic_linear = nn.Linear(value_input, 1)
@@ -97,7 +118,8 @@ class ActorCriticSharedWeights(ActorCritic):
         x = self.decoder(x)
         value_in = x
         if self.state_encoder is not None:
-            value_in = torch.cat([x, self.state_encoder(self.critic_obs(normalized_obs_dict))], dim=-1)
+            extra = self.critic_obs(normalized_obs_dict) if "state" in self.obs_space.spaces else normalized_obs_dict
+            value_in = torch.cat([x, self.state_encoder(extra)], dim=-1)
         out = {"values": self.critic_linear(value_in).squeeze(-1), "new_rnn_states": new_rnn_states}
         if not values_only:
             out["action_logits"], _ = self.action_parameterization(x)
@@ -113,7 +135,7 @@ class ActorCriticSeparateWeights(ActorCritic):
 
     def __init__(self, model_factory, obs_space, action_space, cfg):
         super().__init__(obs_space, action_space, cfg)
-        self.actor_encoder = model_factory.make_encoder_func(cfg, obs_space)
+        self.actor_encoder = model_factory.make_encoder_func(cfg, self.actor_obs_space())
         self.actor_core = model_factory.make_model_core_func(cfg, self.actor_encoder.get_out_size())
         self.actor_decoder = model_factory.make_decoder_func(cfg, self.actor_core.get_out_size())
         self.critic_encoder = model_factory.make_encoder_func(cfg, self.critic_obs_space())
@@ -144,17 +166,25 @@ class ActorCriticSeparateWeights(ActorCritic):
 
 
 def create_actor_critic(cfg, obs_space: gym.spaces.Dict, action_space: gym.Space) -> ActorCritic:
-    """Build the registered actor-critic, else shared or separate weights (``--actor_critic_share_weights``)."""
+    """Build the registered actor-critic, else shared or separate weights (``--actor_critic_share_weights``).
+
+    Raises:
+        ValueError: the model (or an encoder) asks for an obs key the space lacks, or its outputs have the wrong
+            shapes (see ``check_model_outputs``).
+    """
     from marl_sf.models.factory import global_model_factory
 
     factory = global_model_factory()
-    if factory.make_actor_critic_func is not None:
-        model = factory.make_actor_critic_func(factory, obs_space, action_space, cfg)
-    else:
-        shared = cfg.get("actor_critic_share_weights", True)
-        model = (ActorCriticSharedWeights if shared else ActorCriticSeparateWeights)(
-            factory, obs_space, action_space, cfg
-        )
+    make = factory.make_actor_critic_func
+    if make is None:
+        make = ActorCriticSharedWeights if cfg.get("actor_critic_share_weights", True) else ActorCriticSeparateWeights
+    try:
+        model = make(factory, obs_space, action_space, cfg)
+    except KeyError as e:
+        raise ValueError(
+            f"building the actor-critic looked up obs key {e}, which the observation space does not have; its keys "
+            f"are {sorted(obs_space.spaces)}"
+        ) from e
     check_model_outputs(model, obs_space, action_space)
     return model
 
@@ -163,21 +193,29 @@ def check_model_outputs(model: ActorCritic, obs_space: gym.spaces.Dict, action_s
     """Run the model once on two sampled observations and check the output keys and shapes.
 
     Raises:
-        ValueError: a missing output, or one whose shape is not ``values [B]``, ``action_logits
-            [B, num_action_params]``, ``new_rnn_states [B, rnn_state_size]``; the message names the model class.
+        ValueError: the model reads an obs key the space lacks; a missing output, or one whose shape is not
+            ``values [B]``, ``action_logits [B, num_action_params]``, ``new_rnn_states [B, rnn_state_size]``;
+            the message names the model class.
     """
     batch = 2
     obs = {k: torch.as_tensor(np.stack([s.sample() for _ in range(batch)])) for k, s in obs_space.spaces.items()}
-    obs["obs"] = obs["obs"].float()
+    obs = {k: v if k == "action_mask" else v.float() for k, v in obs.items()}
     size = model.rnn_state_size()
-    with torch.no_grad():
-        out = model(model.normalize_obs(obs), torch.zeros(batch, size))
+    name = type(model).__name__
+    try:
+        with torch.no_grad():
+            out = model(model.normalize_obs(obs), torch.zeros(batch, size))
+    except KeyError as e:
+        raise ValueError(
+            f"{name} (or one of its encoders) reads obs key {e} that the observation space does not have; its keys "
+            f"are {sorted(obs_space.spaces)} (the critic's global state arrives as 'state' with --critic_input "
+            f"state/state_local/joint_obs)"
+        ) from e
     expected = {
         "values": (batch,),
         "action_logits": (batch, num_action_params(action_space)),
         "new_rnn_states": (batch, size),
     }
-    name = type(model).__name__
     for key, shape in expected.items():
         if key not in out:
             raise ValueError(f"{name}.forward must return {key!r} (got keys {sorted(out)})")

@@ -6,6 +6,7 @@ import gymnasium as gym
 import torch
 from torch import nn
 
+from marl_sf.models.conv import image_layout, make_conv_trunk
 from marl_sf.models.model_utils import RESERVED_OBS_KEYS, flat_obs, mlp
 
 
@@ -36,7 +37,7 @@ class MlpEncoder(Encoder):
 
     def __init__(self, cfg, obs_space: gym.spaces.Dict):
         super().__init__(cfg)
-        self.keys = [k for k in obs_space.spaces if k not in RESERVED_OBS_KEYS]
+        self.keys = actor_input_keys(obs_space)
         if not self.keys:
             raise ValueError(f"MlpEncoder: observation space {obs_space} has no input key besides {RESERVED_OBS_KEYS}")
         for k in self.keys:
@@ -56,6 +57,102 @@ class MlpEncoder(Encoder):
         return self.out_size
 
 
+def actor_input_keys(obs_space: gym.spaces.Dict) -> list[str]:
+    """The keys an encoder reads: every key of ``obs_space`` except ``action_mask`` and ``state``."""
+    return [k for k in obs_space.spaces if k not in RESERVED_OBS_KEYS]
+
+
+def is_image(space: gym.Space) -> bool:
+    """A 3-dim Box: ``[H, W, C]`` or ``[C, H, W]`` (see ``marl_sf.models.conv.image_layout``)."""
+    return isinstance(space, gym.spaces.Box) and len(space.shape) == 3
+
+
+class ConvEncoder(Encoder):
+    """Conv trunk (``--encoder_conv_architecture``) then MLP (``--encoder_conv_mlp_layers``) over one image key.
+
+    Input: ``obs_dict[key]`` ``[B, H, W, C]`` or ``[B, C, H, W]`` (already divided by ``--obs_scale``).
+    Output: ``[B, encoder_conv_mlp_layers[-1]]`` (the flattened feature maps when the list is empty).
+
+    Raises:
+        ValueError: ``key`` is not a 3-dim Box, or the image is too small for the architecture.
+    """
+
+    def __init__(self, cfg, obs_space: gym.spaces.Dict, key: str = "obs"):
+        super().__init__(cfg)
+        space = obs_space[key]
+        if not is_image(space):
+            raise ValueError(f"ConvEncoder encodes 3-dim image Boxes; key {key!r} is {space}")
+        self.key, self.channels_last = key, image_layout(space.shape) == "HWC"
+        c, h, w = (space.shape[2], *space.shape[:2]) if self.channels_last else space.shape
+        architecture = cfg.get("encoder_conv_architecture", "convnet_simple")
+        self.trunk = make_conv_trunk(architecture, c, cfg)
+        try:
+            with torch.no_grad():
+                conv_size = self.trunk(torch.zeros(1, c, h, w)).numel()
+        except RuntimeError as e:
+            raise ValueError(
+                f"image key {key!r} of shape {space.shape} is too small for {architecture}: use convnet_impala or "
+                f"resize the images (e.g. SuperSuit resize_v1) ({e})"
+            ) from e
+        layers = list(cfg.get("encoder_conv_mlp_layers", [512]))
+        self.mlp = mlp(conv_size, layers, cfg)
+        self.out_size = layers[-1] if layers else conv_size
+
+    def forward(self, obs_dict: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``[B, H, W, C]`` or ``[B, C, H, W]`` -> ``[B, out_size]``."""
+        x = obs_dict[self.key].float()
+        if self.channels_last:
+            x = x.permute(0, 3, 1, 2)  # [B, H, W, C] -> [B, C, H, W]
+        return self.mlp(self.trunk(x).flatten(1))  # [B, C', H', W'] -> [B, C' * H' * W'] -> [B, out]
+
+    def get_out_size(self) -> int:
+        """``encoder_conv_mlp_layers[-1]``."""
+        return self.out_size
+
+
+class MultiInputEncoder(Encoder):
+    """One sub-encoder per input key of a dict observation, outputs concatenated (Sample Factory's layout).
+
+    Image keys (3-dim Boxes) get a ``ConvEncoder``, every other Box key an ``MlpEncoder`` of its own.
+    Input: ``{key: [B, ...]}``. Output: ``[B, sum of the sub-encoders' out sizes]``.
+
+    Raises:
+        ValueError: no input key, or a key that is not a Box.
+    """
+
+    def __init__(self, cfg, obs_space: gym.spaces.Dict):
+        super().__init__(cfg)
+        keys = actor_input_keys(obs_space)
+        if not keys:
+            raise ValueError(f"{type(self).__name__}: observation space {obs_space} has no input key")
+        self.encoders = nn.ModuleDict(
+            {
+                k: ConvEncoder(cfg, obs_space, k)
+                if is_image(obs_space[k])
+                else MlpEncoder(cfg, gym.spaces.Dict({k: obs_space[k]}))
+                for k in keys
+            }
+        )
+        self.out_size = sum(e.get_out_size() for e in self.encoders.values())
+
+    def forward(self, obs_dict: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``{key: [B, ...]}`` -> ``[B, out_size]``."""
+        return torch.cat([encoder(obs_dict) for encoder in self.encoders.values()], dim=-1)
+
+    def get_out_size(self) -> int:
+        """The sum of the sub-encoders' out sizes."""
+        return self.out_size
+
+
 def make_default_encoder(cfg, obs_space: gym.spaces.Dict) -> Encoder:
-    """The built-in encoder for ``obs_space``: an MLP over vector observations."""
-    return MlpEncoder(cfg, obs_space)
+    """The built-in encoder for ``obs_space``'s input keys.
+
+    No image key: one ``MlpEncoder`` over every key joined (one vector key is the common case); a single image
+    key: a ``ConvEncoder``; images among several keys: a ``MultiInputEncoder``.
+    """
+    keys = actor_input_keys(obs_space)
+    if not any(is_image(obs_space[k]) for k in keys):
+        return MlpEncoder(cfg, obs_space)
+    if len(keys) == 1:
+        return ConvEncoder(cfg, obs_space, keys[0])
+    return MultiInputEncoder(cfg, obs_space)

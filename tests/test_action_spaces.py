@@ -16,6 +16,8 @@ from marl_sf.models.action_distribution import (
     to_env_actions,
 )
 from marl_sf.train import Trainer
+from marl_sf.utils.attr_dict import AttrDict
+from tests.contract_envs import ActionSpaceEnv, MaskedActionEnv
 
 SPACES = {
     "discrete": gym.spaces.Discrete(4),
@@ -23,42 +25,6 @@ SPACES = {
     "box": gym.spaces.Box(-1.0, 1.0, (2,), np.float32),
     "tuple": gym.spaces.Tuple((gym.spaces.Discrete(3), gym.spaces.Box(0.0, 1.0, (2,), np.float32))),
 }
-
-
-class ActionSpaceEnv:
-    """Two agents; reward = 1 when the first action component is 0 (any space); 5-step episodes."""
-
-    is_multiagent = True
-    num_agents = 2
-
-    def __init__(self, action_space):
-        self.action_space = action_space
-        self.observation_space = gym.spaces.Dict({"obs": gym.spaces.Box(-1.0, 1.0, (3,), np.float32)})
-        self.t = 0
-
-    def _obs(self):
-        return [{"obs": np.full(3, self.t / 5, np.float32)} for _ in range(2)]
-
-    def reset(self, seed=None, options=None):
-        self.t = 0
-        return self._obs(), [{"is_active": True}] * 2
-
-    def step(self, actions):
-        for a in actions:
-            assert self.action_space.contains(a), f"{a!r} is not in {self.action_space}"
-        first = [np.ravel(a[0] if isinstance(a, tuple) else a)[0] for a in actions]
-        rewards = [float(abs(f) < 0.5) for f in first]
-        self.t += 1
-        done = self.t >= 5
-        infos = [{"is_active": True} for _ in range(2)]
-        if done:
-            for info, fo in zip(infos, self._obs(), strict=True):
-                info["final_obs"] = fo
-            self.t = 0
-        return self._obs(), rewards, [False, False], [done, done], infos
-
-    def close(self):
-        pass
 
 
 @pytest.mark.parametrize("name", SPACES)
@@ -101,3 +67,39 @@ def test_a_few_training_iterations_on_each_action_space(make_cfg, name):
     trainer = Trainer(make_cfg(*argv, "--train_for_env_steps=400"))
     assert trainer.train() == 0
     assert trainer.storages[0].actions.shape[3:] == action_storage(SPACES[name])[0]
+
+
+def test_masked_env_never_samples_a_masked_action_and_learner_log_probs_match(make_cfg):
+    register_env("masked", lambda n, cfg=None, env_config=None, render_mode=None: MaskedActionEnv())
+    argv = ["--env=masked", "--experiment=mask", "--num_envs=8", "--rollout=10", "--batch_size=80"]
+    trainer = Trainer(make_cfg(*argv, "--train_for_env_steps=16000", "--learning_rate=0.002"))
+    stats = trainer.sampler.collect()  # MaskedActionEnv raises on an illegal action
+    st, model = trainer.storages[0], trainer.models[0]
+    masks = st.obs["action_mask"][:-1]  # [T, E, A, 4]
+    assert stats.agent_steps == 160 and masks.min() == 0  # some actions were masked
+    assert bool(masks.gather(-1, st.actions.long().unsqueeze(-1)).all())  # every sampled action was legal
+    inputs = st.flat_inputs(slice(0, st.rollout))  # [T * E * A, ...]
+    with torch.no_grad():
+        logits = model(model.normalize_obs(inputs), torch.zeros(160, 0))["action_logits"]  # [T * E * A, 4]
+        learner_dist = model.action_distribution(logits, inputs["action_mask"])
+        expected = torch.log_softmax(logits.masked_fill(inputs["action_mask"] == 0, float("-inf")), dim=-1)
+    actions = st.actions.reshape(-1)  # [T * E * A]
+    assert torch.allclose(learner_dist.log_prob(actions), st.log_probs.reshape(-1), atol=1e-5)
+    assert torch.allclose(learner_dist.log_prob(actions), expected.gather(-1, actions.long()[:, None])[:, 0])
+    masked_entropy = -(expected.exp() * expected.nan_to_num(neginf=0.0)).sum(-1)
+    assert torch.allclose(learner_dist.entropy(), masked_entropy, atol=1e-5)
+    st.carry_last_step()  # what the training loop does after each update
+    assert trainer.train() == 0  # a whole run without an illegal action
+    assert trainer.logger.mean_agent_return() > 3.5  # random legal play: about 2.4 of 5
+
+
+def test_box_log_std_is_one_learned_parameter_or_adaptive():
+    space, features = SPACES["box"], torch.randn(5, 8)
+    fixed = ActionParameterization(AttrDict(adaptive_stddev=False), 8, space)
+    params, _ = fixed(features)  # [5, 4]: 2 means, 2 log-stds
+    assert isinstance(fixed.log_std, torch.nn.Parameter) and torch.equal(params[:, 2:], fixed.log_std.expand(5, 2))
+    adaptive = ActionParameterization(AttrDict(adaptive_stddev=True), 8, space)
+    params, dist = adaptive(features)
+    assert adaptive.log_std is None and params.shape == (5, 4)
+    assert not torch.allclose(params[0, 2:], params[1, 2:])  # the log-std depends on the features
+    assert torch.allclose(dist.base_dist.scale, params[:, 2:].exp())

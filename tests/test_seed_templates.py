@@ -143,3 +143,22 @@ def test_a_custom_model_with_wrong_output_shapes_is_a_clear_error(tmp_path):
     global_model_factory().register_actor_critic_factory(WrongValueShapeActorCritic)
     with pytest.raises(ValueError, match=r"WrongValueShapeActorCritic.forward returned 'values' of shape \(2, 1\)"):
         Trainer(_cfg(tmp_path, "--experiment=bad"))
+
+
+def test_custom_centralized_critic_example_trains_on_simple_spread(tmp_path):
+    from examples.train_custom_env_custom_model import AttentionCriticActorCritic, parse_args, register_model_components
+
+    register_model_components()
+    argv = [f"--train_dir={tmp_path}", "--device=cpu", "--progress_bar=False", "--experiment=attention"]
+    cfg = parse_args([*argv, "--train_for_env_steps=3600", "--num_envs=8", "--batch_size=600", "--num_epochs=2"])
+    assert cfg.env == "mpe_simple_spread" and cfg.critic_input == "joint_obs"
+    trainer = Trainer(cfg)
+    model = trainer.models[0]
+    assert type(model) is AttentionCriticActorCritic and model.num_agents == 3
+    obs = {"obs": torch.randn(4, 18), "state": torch.randn(4, 54)}
+    swapped = {"obs": obs["obs"], "state": obs["state"].view(4, 3, 18)[:, [2, 0, 1]].reshape(4, 54)}
+    with torch.no_grad():  # attention pools over agents: the order of the joint observation does not matter
+        assert torch.allclose(model(obs, torch.zeros(4, 0))["values"], model(swapped, torch.zeros(4, 0))["values"])
+    before = [p.detach().clone() for p in model.parameters()]
+    assert trainer.train() == 0
+    assert all(not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True) if p.requires_grad)

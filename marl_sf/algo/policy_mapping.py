@@ -81,9 +81,32 @@ def global_space(cfg, env) -> gym.spaces.Box | None:
     return state_space
 
 
+def check_critic_only_keys(cfg, obs_space: gym.spaces.Dict) -> None:
+    """Check ``--critic_only_obs_keys`` against the env's observation keys.
+
+    Raises:
+        ValueError: a key the observations do not have, a reserved key, or no key left for the actor.
+    """
+    hidden = list(cfg.get("critic_only_obs_keys", None) or [])
+    keys = list(obs_space.spaces)
+    for k in hidden:
+        if k in ("action_mask", "state") or k not in keys:
+            raise ValueError(
+                f"--critic_only_obs_keys names {k!r}, which is not an observation key of {cfg.env!r} "
+                f"(keys: {keys}; action_mask and state cannot be hidden)"
+            )
+    if not [k for k in keys if k not in hidden and k != "action_mask"]:
+        raise ValueError(f"--critic_only_obs_keys={hidden} hides every observation key of {cfg.env!r} from the actor")
+
+
 def build_policy_specs(cfg, env) -> list[PolicySpec]:
-    """One ``PolicySpec`` per policy of ``cfg.policy_mapping`` for a contract ``env``."""
+    """One ``PolicySpec`` per policy of ``cfg.policy_mapping`` for a contract ``env``.
+
+    Raises:
+        ValueError: see ``global_space``, ``agent_policy_ids`` and ``check_critic_only_keys``.
+    """
     num_agents = env.num_agents
+    check_critic_only_keys(cfg, env.observation_space)
     stored = global_space(cfg, env)
     spaces = dict(env.observation_space.spaces)
     add_agent_id = bool(cfg.get("add_agent_id", False))

@@ -81,7 +81,7 @@ class RolloutStorage:
         actor an ``"agent_id"`` key.
 
         Returns:
-            ``{key: [N * A_p, ...]}``, ``"obs"`` as float divided by ``obs_scale``.
+            ``{key: [N * A_p, ...]}``, observations as float divided by ``obs_scale`` (see ``scale_obs``).
         """
         n, a = next(iter(obs.values())).shape[:2]
         inputs = scale_obs({k: v.flatten(0, 1) for k, v in obs.items()}, obs_scale)  # [N * A_p, ...]
@@ -98,8 +98,15 @@ class RolloutStorage:
         return inputs
 
 
+UNSCALED_KEYS = ("action_mask", "agent_id")
+
+
 def scale_obs(obs: dict[str, torch.Tensor], obs_scale: float = 1.0) -> dict[str, torch.Tensor]:
-    """Observations as the model sees them: ``"obs"`` as float divided by ``obs_scale``."""
-    if obs_scale != 1.0 or obs["obs"].dtype != torch.float32:
-        obs = {**obs, "obs": obs["obs"].float() / obs_scale}
-    return obs
+    """Observations as the model sees them: every key but ``action_mask`` as float, divided by ``obs_scale``.
+
+    uint8 images stay uint8 in storage and become float only here, on the device.
+    """
+    return {
+        k: v if k in UNSCALED_KEYS or (obs_scale == 1.0 and v.dtype == torch.float32) else v.float() / obs_scale
+        for k, v in obs.items()
+    }

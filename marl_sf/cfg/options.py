@@ -61,6 +61,12 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         "observation + one-hot agent id; joint_obs: every agent's observation joined (envs without state())",
     )
     g.add_argument("--add_agent_id", type=str2bool, default=False, help="the actor also sees a one-hot agent id")
+    g.add_argument(
+        "--critic_only_obs_keys",
+        nargs="*",
+        default=[],
+        help="obs-dict keys that only the critic sees (asymmetric actor-critic), e.g. privileged information",
+    )
     g.add_argument("--encoder_mlp_layers", type=int, nargs="*", default=[64, 64], help="MLP encoder sizes")
     g.add_argument("--decoder_mlp_layers", type=int, nargs="*", default=[], help="MLP decoder sizes")
     g.add_argument("--nonlinearity", default="tanh", choices=["tanh", "relu", "elu"], help="activation")
@@ -68,11 +74,22 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         "--encoder_conv_architecture",
         default="convnet_simple",
         choices=["convnet_simple", "convnet_atari", "convnet_impala"],
-        help="conv encoder for image observations (image envs come with the PettingZoo-breadth release)",
+        help="conv encoder for image observations ([H, W, C] or [C, H, W] Box keys)",
     )
-    g.add_argument("--obs_scale", type=float, default=1.0, help="observations are divided by this")
+    g.add_argument(
+        "--encoder_conv_mlp_layers", type=int, nargs="*", default=[512], help="MLP sizes after the conv encoder"
+    )
+    g.add_argument(
+        "--obs_scale", type=float, default=1.0, help="observations are divided by this (255 for uint8 images)"
+    )
     g.add_argument(
         "--normalize_input", type=str2bool, default=False, help="normalize inputs with running mean/std (saved)"
+    )
+    g.add_argument(
+        "--adaptive_stddev",
+        type=str2bool,
+        default=False,
+        help="Box actions: a state-dependent log-std from the network instead of one learned parameter per dimension",
     )
     g.add_argument("--use_rnn", type=str2bool, default=False, help="recurrent core instead of feed-forward")
     g.add_argument("--rnn_type", default="gru", choices=["gru", "lstm"], help="recurrent core type")
