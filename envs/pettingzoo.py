@@ -1,4 +1,4 @@
-"""PettingZoo adapters: a ParallelEnv lifted into the marl_sf env contract (see ``contract.py``)."""
+"""PettingZoo ParallelEnv adapter: a ParallelEnv lifted into the marl_sf env contract (see ``contract.py``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from marl_sf.envs.contract import as_dict_space
 from marl_sf.envs.episode import EpisodeAccumulator
 
 
-def _pz_obs_to_dict(obs: Any) -> dict[str, Any]:
+def pz_obs_to_dict(obs: Any) -> dict[str, Any]:
     """PettingZoo obs -> marl_sf obs dict; classic games' ``{"observation", "action_mask"}`` keep the mask."""
     if isinstance(obs, dict):
         out = dict(obs)
@@ -22,8 +22,8 @@ def _pz_obs_to_dict(obs: Any) -> dict[str, Any]:
     return {"obs": obs}
 
 
-def _obs_space_to_dict(space: gym.Space) -> gym.spaces.Dict:
-    """The Dict space matching ``_pz_obs_to_dict``."""
+def obs_space_to_dict(space: gym.Space) -> gym.spaces.Dict:
+    """The Dict space matching ``pz_obs_to_dict``."""
     if isinstance(space, gym.spaces.Dict) and "observation" in space.spaces and "obs" not in space.spaces:
         spaces = dict(space.spaces)
         spaces["obs"] = spaces.pop("observation")
@@ -31,7 +31,7 @@ def _obs_space_to_dict(space: gym.Space) -> gym.spaces.Dict:
     return as_dict_space(space)
 
 
-def _zeros_like_space(space: gym.spaces.Dict) -> dict[str, np.ndarray]:
+def zeros_like_space(space: gym.spaces.Dict) -> dict[str, np.ndarray]:
     """An all-zero observation for an agent that has left (its action mask is all zero too)."""
     return {k: np.zeros(s.shape, dtype=s.dtype) for k, s in space.spaces.items()}
 
@@ -50,7 +50,7 @@ class PettingZooParallelEnv:
         parallel_env: a ``pettingzoo.ParallelEnv``.
 
     Raises:
-        TypeError: ``parallel_env`` is an AEC env (turn-based; a later adapter handles those).
+        TypeError: ``parallel_env`` is an AEC env (``PettingZooAECEnv`` adapts those).
         ValueError: agents have different observation or action spaces (agent groups are a later issue).
     """
 
@@ -59,8 +59,9 @@ class PettingZooParallelEnv:
     def __init__(self, parallel_env: ParallelEnv):
         if isinstance(parallel_env, AECEnv):
             raise TypeError(
-                f"{type(parallel_env).__name__} is a PettingZoo AEC env, PettingZooParallelEnv needs a "
-                "ParallelEnv: use the module's parallel_env() or pettingzoo.utils.aec_to_parallel(env)"
+                f"{type(parallel_env).__name__} is a PettingZoo AEC env, PettingZooParallelEnv needs a ParallelEnv: "
+                "wrap turn-based AEC envs with marl_sf.envs.pettingzoo_aec.PettingZooAECEnv (create_env does this "
+                "for you), or use the module's parallel_env()"
             )
         self.env = parallel_env
         self.agent_names = list(parallel_env.possible_agents)
@@ -68,9 +69,9 @@ class PettingZooParallelEnv:
         self.render_mode = getattr(parallel_env, "render_mode", None)
         obs_spaces = {a: parallel_env.observation_space(a) for a in self.agent_names}
         act_spaces = {a: parallel_env.action_space(a) for a in self.agent_names}
-        _check_same_spaces("observation", obs_spaces)
-        _check_same_spaces("action", act_spaces)
-        self.observation_space = _obs_space_to_dict(obs_spaces[self.agent_names[0]])
+        check_same_spaces("observation", obs_spaces)
+        check_same_spaces("action", act_spaces)
+        self.observation_space = obs_space_to_dict(obs_spaces[self.agent_names[0]])
         self.action_space = act_spaces[self.agent_names[0]]
         self.has_native_state = getattr(parallel_env, "state_space", None) is not None
         if self.has_native_state:
@@ -78,7 +79,7 @@ class PettingZooParallelEnv:
         else:
             flat = gym.spaces.flatdim(self.observation_space["obs"]) * self.num_agents
             self.state_space = gym.spaces.Box(-np.inf, np.inf, (flat,), np.float32)
-        self._zero_obs = _zeros_like_space(self.observation_space)
+        self._zero_obs = zeros_like_space(self.observation_space)
         self._last_obs: list[dict[str, Any]] = []
         self._episode = EpisodeAccumulator(1, self.num_agents)
 
@@ -124,7 +125,7 @@ class PettingZooParallelEnv:
         obs_list, info_list = [], []
         for a in self.agent_names:
             present = a in obs
-            obs_list.append(_pz_obs_to_dict(obs[a]) if present else self._zero_obs)
+            obs_list.append(pz_obs_to_dict(obs[a]) if present else self._zero_obs)
             info_list.append({**infos.get(a, {}), "is_active": present and a in self.env.agents})
         self._last_obs = obs_list
         return obs_list, info_list
@@ -144,7 +145,7 @@ class PettingZooParallelEnv:
         self.env.close()
 
 
-def _check_same_spaces(kind: str, spaces: dict[str, gym.Space]) -> None:
+def check_same_spaces(kind: str, spaces: dict[str, gym.Space]) -> None:
     """Raise a ValueError naming the agents whose ``kind`` spaces differ from the first agent's."""
     first_agent, first = next(iter(spaces.items()))
     differing = {a: s for a, s in spaces.items() if s != first}

@@ -15,6 +15,7 @@ from pettingzoo import AECEnv, ParallelEnv
 
 from marl_sf.envs.contract import DictObsWrapper, SingleAgentEnvWrapper
 from marl_sf.envs.pettingzoo import PettingZooParallelEnv
+from marl_sf.envs.pettingzoo_aec import PettingZooAECEnv
 
 MakeEnvFunc = Callable[..., Any]
 
@@ -46,7 +47,8 @@ def register_env(
     """Register ``env_name`` so that ``--env=env_name`` builds it with ``make_env_func``.
 
     ``make_env_func(full_env_name, cfg=None, env_config=None, render_mode=None)`` may return a contract env,
-    a PettingZoo ``ParallelEnv`` or a single-agent gymnasium env; ``create_env`` adapts the latter two.
+    a PettingZoo ``ParallelEnv`` or ``AECEnv`` (turn-based) or a single-agent gymnasium env; ``create_env``
+    adapts the last three.
     Registering a name again replaces the earlier entry.
     """
     if not callable(make_env_func):
@@ -62,14 +64,23 @@ def env_registry() -> dict[str, EnvRegistryEntry]:
 def registry_entry(env_name: str) -> EnvRegistryEntry:
     """The entry for ``env_name``.
 
+    ``pz:<module path>`` names (``pz:pettingzoo.classic.go_v5``) wrap any PettingZoo env module unregistered.
+
     Raises:
-        ValueError: the name is not registered; the message lists the registered names.
+        ValueError: the name is not registered (the message lists the registered names), or a ``pz:`` module
+            path that does not import.
     """
+    from marl_sf.envs.pettingzoo_catalog import generic_entry  # the catalog registers through this module
+
+    generic = generic_entry(env_name)
+    if generic is not None:
+        return generic
     if env_name not in _ENV_REGISTRY:
         known = ", ".join(sorted(_ENV_REGISTRY)) or "(none)"
         raise ValueError(
             f"unknown env {env_name!r}. Registered envs: {known}. "
-            "Register your own with marl_sf.register_env(name, make_env_func) before parsing the config."
+            "Register your own with marl_sf.register_env(name, make_env_func) before parsing the config, or "
+            "wrap any PettingZoo env by module path: --env=pz:pettingzoo.classic.tictactoe_v3"
         )
     return _ENV_REGISTRY[env_name]
 
@@ -79,7 +90,6 @@ def create_env(full_env_name: str, cfg: Any = None, env_config: Any = None, rend
 
     Raises:
         ValueError: unknown env name.
-        TypeError: the factory returned a PettingZoo AEC env (turn-based games come with the AEC adapter).
     """
     env = registry_entry(full_env_name).make_env_func(
         full_env_name, cfg=cfg, env_config=env_config, render_mode=render_mode
@@ -88,12 +98,9 @@ def create_env(full_env_name: str, cfg: Any = None, env_config: Any = None, rend
 
 
 def to_contract_env(env: Any):
-    """Adapt ``env`` to the contract: PettingZoo ParallelEnv, single-agent gymnasium env or list-API env."""
+    """Adapt ``env`` to the contract: PettingZoo AEC or Parallel env, single-agent gymnasium env or list-API env."""
     if isinstance(env, AECEnv):
-        raise TypeError(
-            f"{type(env).__name__} is a PettingZoo AEC env; return its parallel_env() from make_env_func "
-            "(turn-based AEC games get their own adapter in a later release)"
-        )
+        return PettingZooAECEnv(env)
     if isinstance(env, ParallelEnv):
         return PettingZooParallelEnv(env)
     if not hasattr(env, "num_agents"):

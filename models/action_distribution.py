@@ -183,16 +183,27 @@ def deterministic_actions(action_space: gym.Space, dist) -> torch.Tensor:
 def to_env_actions(action_space: gym.Space, actions: np.ndarray) -> list:
     """Stored actions ``[A, ...]`` of one env -> the A actions its ``step`` takes.
 
-    Box actions are clipped to the space's bounds (the log-prob is of the unclipped sample); Tuple actions
-    become tuples of their components.
+    Box actions: the Gaussian acts in a normalized space where [-1, 1] spans each bounded dimension; samples
+    are clipped to [-1, 1] and mapped affinely onto ``[low, high]`` (RLlib's ``normalize_actions``), so a
+    zero-mean initial policy acts at the middle of the box. Unbounded dimensions are passed through. The
+    log-prob is of the unclipped sample. Tuple actions become tuples of their components.
     """
     if isinstance(action_space, gym.spaces.Discrete):
         return list(actions)
     if isinstance(action_space, gym.spaces.Box):
-        return list(np.clip(actions, action_space.low, action_space.high).astype(action_space.dtype))
+        return list(box_actions(action_space, actions))
     if isinstance(action_space, gym.spaces.MultiDiscrete):
         return list(actions.astype(np.int64))
     return [_tuple_action(action_space, row) for row in actions]
+
+
+def box_actions(space: gym.spaces.Box, actions: np.ndarray) -> np.ndarray:
+    """Normalized Gaussian samples ``[..., d]`` -> env actions in ``space`` (see ``to_env_actions``)."""
+    low, high = space.low.astype(np.float64), space.high.astype(np.float64)
+    bounded = np.isfinite(low) & np.isfinite(high)
+    unit = np.clip(actions, -1.0, 1.0)
+    scaled = np.where(bounded, low + (unit + 1.0) * 0.5 * np.where(bounded, high - low, 0.0), actions)
+    return np.clip(scaled, low, high).astype(space.dtype)
 
 
 def _tuple_action(space: gym.spaces.Tuple, row: np.ndarray) -> tuple:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gymnasium as gym
+import numpy as np
 import torch
 from torch import nn
 
@@ -63,8 +64,11 @@ def actor_input_keys(obs_space: gym.spaces.Dict) -> list[str]:
 
 
 def is_image(space: gym.Space) -> bool:
-    """A 3-dim Box: ``[H, W, C]`` or ``[C, H, W]`` (see ``marl_sf.models.conv.image_layout``)."""
-    return isinstance(space, gym.spaces.Box) and len(space.shape) == 3
+    """A 3-dim uint8 Box: ``[H, W, C]`` or ``[C, H, W]`` pixels (see ``marl_sf.models.conv.image_layout``).
+
+    Other 3-dim Boxes (board planes such as connect_four's int8 ``[6, 7, 2]``) are flattened into the MLP.
+    """
+    return isinstance(space, gym.spaces.Box) and len(space.shape) == 3 and space.dtype == np.uint8
 
 
 class ConvEncoder(Encoder):
@@ -80,8 +84,8 @@ class ConvEncoder(Encoder):
     def __init__(self, cfg, obs_space: gym.spaces.Dict, key: str = "obs"):
         super().__init__(cfg)
         space = obs_space[key]
-        if not is_image(space):
-            raise ValueError(f"ConvEncoder encodes 3-dim image Boxes; key {key!r} is {space}")
+        if not (isinstance(space, gym.spaces.Box) and len(space.shape) == 3):
+            raise ValueError(f"ConvEncoder encodes 3-dim Boxes ([H, W, C] or [C, H, W]); key {key!r} is {space}")
         self.key, self.channels_last = key, image_layout(space.shape) == "HWC"
         c, h, w = (space.shape[2], *space.shape[:2]) if self.channels_last else space.shape
         architecture = cfg.get("encoder_conv_architecture", "convnet_simple")
@@ -113,7 +117,7 @@ class ConvEncoder(Encoder):
 class MultiInputEncoder(Encoder):
     """One sub-encoder per input key of a dict observation, outputs concatenated (Sample Factory's layout).
 
-    Image keys (3-dim Boxes) get a ``ConvEncoder``, every other Box key an ``MlpEncoder`` of its own.
+    Image keys (3-dim uint8 Boxes) get a ``ConvEncoder``, every other Box key an ``MlpEncoder`` of its own.
     Input: ``{key: [B, ...]}``. Output: ``[B, sum of the sub-encoders' out sizes]``.
 
     Raises:

@@ -103,3 +103,10 @@ def test_box_log_std_is_one_learned_parameter_or_adaptive():
     assert adaptive.log_std is None and params.shape == (5, 4)
     assert not torch.allclose(params[0, 2:], params[1, 2:])  # the log-std depends on the features
     assert torch.allclose(dist.base_dist.scale, params[:, 2:].exp())
+
+
+def test_box_actions_map_the_normalized_gaussian_onto_the_bounds():
+    space = gym.spaces.Box(np.array([0.0, -2.0, -np.inf]), np.array([1.0, 2.0, np.inf]), dtype=np.float32)
+    actions = np.array([[-1.0, 0.0, 5.0], [3.0, 0.5, -7.0], [0.0, -9.0, 0.0]])
+    expected = np.array([[0.0, 0.0, 5.0], [1.0, 1.0, -7.0], [0.5, -2.0, 0.0]], np.float32)
+    assert np.array_equal(np.stack(to_env_actions(space, actions)), expected)

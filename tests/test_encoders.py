@@ -51,6 +51,8 @@ def test_default_encoder_per_observation_kind():
     cfg = _cfg(encoder_conv_architecture="convnet_simple")
     assert isinstance(make_default_encoder(cfg, gym.spaces.Dict({"obs": VEC})), MlpEncoder)
     assert isinstance(make_default_encoder(cfg, gym.spaces.Dict({"obs": _image((36, 36, 3))})), ConvEncoder)
+    board = gym.spaces.Box(0, 1, (6, 7, 2), np.int8)  # connect_four's planes: not pixels, flattened into the MLP
+    assert isinstance(make_default_encoder(cfg, gym.spaces.Dict({"obs": board})), MlpEncoder)
     mixed = gym.spaces.Dict({"obs": _image((36, 36, 3)), "inventory": VEC, "action_mask": VEC})
     encoder = make_default_encoder(cfg, mixed)
     assert isinstance(encoder, MultiInputEncoder)

@@ -58,6 +58,19 @@ def test_inactive_steps_are_skipped_and_get_zero_advantage():
     assert ret[0].item() == pytest.approx(d0 + 0.45 * d2 + 1.0)
 
 
+def test_reward_on_a_waiting_step_is_credited_to_the_last_active_step():
+    # turn-based: the agent moves at 0, the opponent wins at 1 (-1 to our agent, inactive, terminated)
+    adv, _ = _gae([0.0, -1.0, 5.0], [0.2, 9.0, 7.0, 3.0], term=[False, True, False], active=[True, False, True])
+    assert adv[0].item() == pytest.approx(-1.0 - 0.2)  # the loss, no bootstrap past the episode end
+    assert adv[1].item() == 0.0
+    # waiting rewards before the next own move are summed undiscounted into the move that preceded them
+    adv, _ = _gae([1.0, 0.5, 0.25, 0.0], [0.0, 8.0, 8.0, 2.0, 0.0], active=[True, False, False, True], lam=0.0)
+    assert adv[0].item() == pytest.approx(1.0 + 0.5 + 0.25 + 0.9 * 2.0)
+    # a waiting reward after the episode ended belongs to the next episode, not to the earlier move
+    adv, _ = _gae([1.0, 0.0, 4.0], [0.0, 0.0, 0.0, 0.0], term=[True, False, False], active=[True, False, False])
+    assert adv[0].item() == pytest.approx(1.0)
+
+
 def test_dead_agent_steps_after_termination_do_not_leak():
     # terminated at step 0 (died), inactive afterwards with garbage values
     adv, _ = _gae([1.0, 0.0, 0.0], [0.5, 50.0, 60.0, 70.0], term=[True, False, False], active=[True, False, False])

@@ -30,7 +30,10 @@ def compute_gae(
         bootstrap_values: ``[T, ...]`` V of the final observation where ``truncated`` (ignored elsewhere).
         active: ``[T, ...]`` bool, the agent acted at step t. Inactive steps get zero advantage and are
             skipped: an active step's successor is the agent's next active step. A termination or
-            truncation flag on an inactive step still ends the trajectory there.
+            truncation flag on an inactive step still ends the trajectory there, and a reward that arrives
+            on an inactive step (a turn-based game's loser gets -1 on the winner's move) is credited,
+            undiscounted, to the agent's last active step before it in the same trajectory, as PettingZoo's
+            AEC ``last()`` reports rewards accumulated since the agent last acted.
         gamma: discount factor.
         gae_lambda: GAE lambda.
 
@@ -42,15 +45,18 @@ def compute_gae(
     next_value = values[num_steps]
     next_advantage = torch.zeros_like(next_value)
     zeros = torch.zeros_like(next_value)
+    waiting_reward = zeros  # rewards of the inactive steps after t, until the next active step
     for t in reversed(range(num_steps)):
         term, trunc, act = terminated[t], truncated[t], active[t]
         # value of the step after t on the agent's own trajectory, and whether GAE continues past it
         following_value = torch.where(term, zeros, torch.where(trunc, bootstrap_values[t], next_value))
         continues = ~(term | trunc)
-        delta = rewards[t] + gamma * following_value - values[t]
+        reward = rewards[t] + continues * waiting_reward
+        delta = reward + gamma * following_value - values[t]
         adv = delta + gamma * gae_lambda * continues * next_advantage
         advantages[t] = torch.where(act, adv, zeros)
-        # inactive steps pass the successor through unless they end the trajectory
+        # inactive steps pass the successor and their rewards through unless they end the trajectory
+        waiting_reward = torch.where(act, zeros, reward)
         next_value = torch.where(act, values[t], following_value)
         next_advantage = torch.where(act, adv, continues * next_advantage)
     returns = advantages + values[:num_steps]

@@ -1,0 +1,77 @@
+"""PettingZoo envs by name: catalog entries, and the generic ``pz:<module path>`` form for any other env.
+
+``--env=classic_connect_four`` builds a catalog entry; ``--env=pz:pettingzoo.classic.go_v5`` wraps any
+PettingZoo module without registering it (``parallel_env()`` when the module has one, else the AEC
+``env()``). Either way ``create_env`` adapts the result with the Parallel or AEC adapter.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from marl_sf.envs.registry import EnvRegistryEntry, register_env
+
+GENERIC_PREFIX = "pz:"
+
+CLASSIC_GAMES = {
+    "classic_connect_four": "pettingzoo.classic.connect_four_v3",
+    "classic_tictactoe": "pettingzoo.classic.tictactoe_v3",
+}
+"""Turn-based board games (AEC, action masks, no global state: critics use the joined observations)."""
+
+
+def import_env_module(module_path: str) -> ModuleType:
+    """Import a PettingZoo env module such as ``pettingzoo.classic.tictactoe_v3``.
+
+    Raises:
+        ValueError: the module does not import (the message carries the import error), or it has neither
+            ``parallel_env`` nor ``env``.
+    """
+    try:
+        module = importlib.import_module(module_path)
+    except ImportError as e:
+        raise ValueError(
+            f"env module {module_path!r} does not import ({e}). Give a PettingZoo env module path such as "
+            f"'{GENERIC_PREFIX}pettingzoo.classic.tictactoe_v3' or 'pz:mpe2.simple_spread_v3'; some families "
+            "need extras: pip install 'pettingzoo[classic]', 'pettingzoo[butterfly]', ..."
+        ) from e
+    if not hasattr(module, "parallel_env") and not hasattr(module, "env"):
+        raise ValueError(f"{module_path!r} imports but has neither parallel_env() nor env(): not a PettingZoo env")
+    return module
+
+
+def make_pettingzoo_env(module_path: str, render_mode: str | None = None, **kwargs):
+    """``module.parallel_env(**kwargs)`` when the module has it, else ``module.env(**kwargs)`` (AEC)."""
+    module = import_env_module(module_path)
+    make = getattr(module, "parallel_env", None) or module.env
+    return make(render_mode=render_mode, **kwargs)
+
+
+def generic_entry(env_name: str) -> EnvRegistryEntry | None:
+    """A registry entry for ``pz:<module path>`` names (None for other names)."""
+    if not env_name.startswith(GENERIC_PREFIX):
+        return None
+    module_path = env_name[len(GENERIC_PREFIX) :]
+    import_env_module(module_path)  # fail now, with the clear message
+
+    def make(full_env_name, cfg=None, env_config=None, render_mode=None):
+        return make_pettingzoo_env(module_path, render_mode=render_mode)
+
+    return EnvRegistryEntry(make)
+
+
+def _classic_maker(module_path: str):
+    def make(full_env_name, cfg=None, env_config=None, render_mode=None):
+        return make_pettingzoo_env(module_path, render_mode=render_mode)
+
+    return make
+
+
+def classic_override_defaults(_env: str, parser) -> None:
+    """Defaults for short turn-based games: a joint-observation critic, whole games in a rollout."""
+    parser.set_defaults(critic_input="joint_obs", rollout=32, num_envs=16, batch_size=256, gamma=0.99)
+
+
+for _name, _module in CLASSIC_GAMES.items():
+    register_env(_name, _classic_maker(_module), override_default_params_func=classic_override_defaults)
