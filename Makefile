@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 
 train: setup
 	$(PY) -m marl_sf.train --env=mpe_simple_spread --experiment=$(EXPERIMENT) --restart_behavior=restart \
-		--seed=0 --num_workers=2 --train_for_seconds=585 $(TRAIN_ARGS)
+		--seed=0 --train_for_seconds=585 $(TRAIN_ARGS)
 	$(PY) -m marl_sf.enjoy --env=mpe_simple_spread --experiment=$(EXPERIMENT) --max_num_episodes=100
 
 enjoy: setup

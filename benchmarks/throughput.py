@@ -15,6 +15,7 @@ import tempfile
 import time
 
 from marl_sf.envs.registry import create_env, registry_entry
+from marl_sf.experiment import resolve_num_workers
 from marl_sf.train import Trainer, parse_args
 
 
@@ -82,7 +83,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as train_dir:
         base = [f"--train_dir={train_dir}", "--progress_bar=False", "--restart_behavior=overwrite", *argv]
         cfg = parse_args([*base, "--experiment=bench_sampling"])
-        processes = max(1, cfg.num_workers if not cfg.serial_mode else 1)
+        processes = max(1, resolve_num_workers(cfg))
         raw = raw_env_rate(cfg, processes, seconds)
         sampling = sampling_rate(cfg, seconds)
         training = training_rate(parse_args([*base, "--experiment=bench_training"]), seconds)

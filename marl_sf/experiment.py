@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 
 import numpy as np
@@ -53,14 +54,28 @@ def uses_env_state(specs: list[PolicySpec]) -> bool:
     return specs[0].critic_input in ("state", "state_local")
 
 
-def make_env_runner(cfg, specs: list[PolicySpec], num_envs: int, probe_env, serial: bool):
-    """The env runner: all envs in this process (``serial``), else ``cfg.num_workers`` worker processes.
+def resolve_num_workers(cfg) -> int:
+    """Env worker processes to run: 0 (envs in the main process) with ``--serial_mode``; ``--num_workers``
+    when it is 0 or more; by default (-1) the machine's core count, lowered to the largest divisor of
+    ``--num_envs`` (0 on a single core, where a worker process only adds overhead)."""
+    if cfg.serial_mode:
+        return 0
+    if cfg.num_workers >= 0:
+        return cfg.num_workers
+    cores = os.cpu_count() or 1
+    if cores == 1:
+        return 0
+    return max(w for w in range(1, min(cores, cfg.num_envs) + 1) if cfg.num_envs % w == 0)
+
+
+def make_env_runner(cfg, specs: list[PolicySpec], num_envs: int, probe_env, num_workers: int):
+    """The env runner: all envs in this process (``num_workers == 0``), else ``num_workers`` worker processes.
 
     ``probe_env`` (a contract env of the kind) sizes the workers' shared buffers.
     """
-    if serial:
+    if num_workers == 0:
         return InProcessEnvRunner(make_envs(cfg, num_envs), uses_env_state(specs))
-    return ProcessEnvRunner(cfg, probe_env, num_envs, cfg.num_workers, uses_env_state(specs))
+    return ProcessEnvRunner(cfg, probe_env, num_envs, num_workers, uses_env_state(specs))
 
 
 def build_policies(cfg, env, device: torch.device) -> tuple[list[PolicySpec], list[torch.nn.Module]]:

@@ -22,6 +22,7 @@ from marl_sf.experiment import (
     make_env_runner,
     make_envs,
     resolve_device,
+    resolve_num_workers,
     seed_everything,
 )
 from marl_sf.summaries import TrainingLogger
@@ -76,9 +77,10 @@ class Trainer:
             check_batch_size(cfg, st, spec.policy_id)
         self.agent_steps, self.best_metric = 0, None
         self._maybe_resume()
-        serial = cfg.serial_mode or cfg.num_workers == 0
+        num_workers = resolve_num_workers(cfg)
+        log.info("env workers: %d (%s)", num_workers, "envs in the main process" if num_workers == 0 else "processes")
         try:
-            self.runner = make_env_runner(cfg, self.specs, cfg.num_envs, probe_env, serial)
+            self.runner = make_env_runner(cfg, self.specs, cfg.num_envs, probe_env, num_workers)
         finally:
             probe_env.close()
         self.sampler = Sampler(cfg, self.runner, self.specs, self.models, self.storages, seed=cfg.seed)

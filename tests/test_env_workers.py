@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing as mp
 import time
 
@@ -87,4 +88,21 @@ def test_training_with_workers_learns(make_cfg):
     assert trainer.train() == 0
     assert trainer.logger.mean_agent_return() > 4.0  # random play: 2
     assert np.isfinite(trainer.best_metric)
+    assert not mp.active_children()
+
+
+def _shared_mappings() -> int:
+    """Shared-memory segments mapped into this process (torch shares tensors through /dev/shm files)."""
+    with open("/proc/self/maps") as f:
+        return sum("/dev/shm/" in line or "torch_" in line for line in f)
+
+
+def test_shared_memory_is_released_when_the_run_ends(make_cfg):
+    before = _shared_mappings()
+    trainer = _trainer(make_cfg, "cue_workers", "--num_workers=2", "--train_for_env_steps=600")
+    assert _shared_mappings() > before  # the step buffers live in shared memory
+    assert trainer.train() == 0
+    del trainer
+    gc.collect()
+    assert _shared_mappings() == before
     assert not mp.active_children()

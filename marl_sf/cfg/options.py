@@ -35,7 +35,11 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--num_envs", type=int, default=16, help="envs stepped together by the sampler (E)")
     g.add_argument("--rollout", type=int, default=32, help="env steps per rollout per env (T)")
     g.add_argument(
-        "--num_workers", type=int, default=0, help="env worker processes (0: step the envs in the main process)"
+        "--num_workers",
+        type=int,
+        default=-1,
+        help="env worker processes; 0: step the envs in the main process; -1: one per CPU core (lowered to a "
+        "divisor of --num_envs)",
     )
     g.add_argument("--serial_mode", type=str2bool, default=False, help="step every env in the main process")
     g.add_argument(
