@@ -20,22 +20,26 @@ class EpisodeAccumulator:
         self.returns = np.zeros((num_envs, num_agents), dtype=np.float64)
         self.lengths = np.zeros((num_envs, num_agents), dtype=np.int64)
 
-    def step(self, rewards: np.ndarray, active: np.ndarray, episode_done: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Add one step and close the episodes that ended.
+    def step(
+        self, rewards: np.ndarray, active: np.ndarray, episode_done: np.ndarray, rows: slice = slice(None)
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Add one step of the envs ``rows`` (all by default) and close the episodes that ended.
 
         Args:
-            rewards: ``[E, A]`` rewards of this step.
-            active: ``[E, A]`` bool, the agent acted this step.
-            episode_done: ``[E]`` bool, the env's episode ended with this step.
+            rewards: ``[E_g, A]`` rewards of this step.
+            active: ``[E_g, A]`` bool, the agent acted this step.
+            episode_done: ``[E_g]`` bool, the env's episode ended with this step.
+            rows: which of the E envs these are.
 
         Returns:
             ``(returns, lengths)`` of the finished episodes, each ``[num_done, A]`` (empty when none ended).
         """
-        self.returns += rewards
-        self.lengths += active
-        finished = self.returns[episode_done], self.lengths[episode_done]  # boolean indexing copies
-        self.returns[episode_done] = 0.0
-        self.lengths[episode_done] = 0
+        returns, lengths = self.returns[rows], self.lengths[rows]  # views
+        returns += rewards
+        lengths += active
+        finished = returns[episode_done], lengths[episode_done]  # boolean indexing copies
+        returns[episode_done] = 0.0
+        lengths[episode_done] = 0
         return finished
 
     def reset(self) -> None:

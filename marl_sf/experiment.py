@@ -56,8 +56,9 @@ def uses_env_state(specs: list[PolicySpec]) -> bool:
 
 def resolve_num_workers(cfg) -> int:
     """Env worker processes to run: 0 (envs in the main process) with ``--serial_mode``; ``--num_workers``
-    when it is 0 or more; by default (-1) the machine's core count, lowered to the largest divisor of
-    ``--num_envs`` (0 on a single core, where a worker process only adds overhead)."""
+    when it is 0 or more; by default (-1) the machine's core count, lowered to the largest divisor of the
+    envs per group (``--num_envs / --worker_num_splits``); 0 on a single core, where a worker process only
+    adds overhead."""
     if cfg.serial_mode:
         return 0
     if cfg.num_workers >= 0:
@@ -65,17 +66,20 @@ def resolve_num_workers(cfg) -> int:
     cores = os.cpu_count() or 1
     if cores == 1:
         return 0
-    return max(w for w in range(1, min(cores, cfg.num_envs) + 1) if cfg.num_envs % w == 0)
+    group = max(cfg.num_envs // max(cfg.worker_num_splits, 1), 1)  # envs per group, shared among the workers
+    return max(w for w in range(1, min(cores, group) + 1) if group % w == 0)
 
 
 def make_env_runner(cfg, specs: list[PolicySpec], num_envs: int, probe_env, num_workers: int):
-    """The env runner: all envs in this process (``num_workers == 0``), else ``num_workers`` worker processes.
+    """The env runner: all envs in this process (``num_workers == 0``), else ``num_workers`` worker processes;
+    either way split into ``--worker_num_splits`` env groups.
 
     ``probe_env`` (a contract env of the kind) sizes the workers' shared buffers.
     """
+    splits = cfg.worker_num_splits
     if num_workers == 0:
-        return InProcessEnvRunner(make_envs(cfg, num_envs), uses_env_state(specs))
-    return ProcessEnvRunner(cfg, probe_env, num_envs, num_workers, uses_env_state(specs))
+        return InProcessEnvRunner(make_envs(cfg, num_envs), uses_env_state(specs), splits)
+    return ProcessEnvRunner(cfg, probe_env, num_envs, num_workers, uses_env_state(specs), splits)
 
 
 def build_policies(cfg, env, device: torch.device) -> tuple[list[PolicySpec], list[torch.nn.Module]]:

@@ -60,7 +60,9 @@ def test_worker_processes_give_the_same_trajectories_as_serial_mode(make_cfg):
 
 def test_an_env_that_raises_in_a_worker_ends_the_run_with_its_traceback(make_cfg):
     trainer = _trainer(make_cfg, "failing", "--num_workers=2")
-    with pytest.raises(EnvWorkerError, match=r"(?s)env worker 0 \(env_ids 0..1\) raised.*ValueError: boom in env 1"):
+    # 4 envs, 2 groups of 2, one env of each group per worker: worker 1 steps envs 1 and 3
+    raised = r"(?s)env worker 1 \(env_ids \[1, 3\]\) raised.*ValueError: boom in env 1"
+    with pytest.raises(EnvWorkerError, match=raised):
         trainer.train()
     assert not mp.active_children()
     assert (trainer.exp_dir / "checkpoint_p0").exists()  # saved on the way out
@@ -77,7 +79,7 @@ def test_a_hung_worker_is_detected_by_the_timeout(make_cfg):
 
 
 def test_num_envs_must_divide_among_workers(make_cfg):
-    with pytest.raises(ValueError, match="--num_envs=4 does not divide among --num_workers=3"):
+    with pytest.raises(ValueError, match="--num_envs=4 does not divide among --num_workers=3 x --worker_num_splits=2"):
         _trainer(make_cfg, "cue_workers", "--num_workers=3")
 
 

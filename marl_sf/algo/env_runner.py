@@ -126,24 +126,72 @@ class EnvGroup:
             env.close()
 
 
-class InProcessEnvRunner:
-    """Steps all envs in this process (``--serial_mode``, and evaluation)."""
+def split_rows(num_envs: int, num_splits: int, split: int) -> slice:
+    """The buffer rows of env group ``split`` when E envs are split into ``num_splits`` contiguous groups."""
+    size = num_envs // num_splits
+    return slice(split * size, (split + 1) * size)
 
-    def __init__(self, envs: list, with_state: bool):
+
+def check_split(num_envs: int, num_splits: int, num_workers: int = 1) -> None:
+    """Check that E envs split evenly into groups and, within each group, among the workers.
+
+    Raises:
+        ValueError: ``num_envs`` is not a multiple of ``num_splits * num_workers``; the message gives the fix.
+    """
+    if num_splits < 1 or num_envs % (num_splits * num_workers):
+        raise ValueError(
+            f"--num_envs={num_envs} does not divide among --num_workers={num_workers} x --worker_num_splits="
+            f"{num_splits} env groups: use a multiple of {num_splits * num_workers} (or change either option)"
+        )
+
+
+class InProcessEnvRunner:
+    """Steps all envs in this process (``--serial_mode``, and evaluation), one group after the other.
+
+    Args:
+        envs: contract envs, one per buffer row.
+        with_state: also keep ``env.state()`` in the buffers.
+        num_splits: env groups (``--worker_num_splits``); the sampler acts on one while another steps.
+
+    Raises:
+        ValueError: ``len(envs)`` is not a multiple of ``num_splits``.
+    """
+
+    def __init__(self, envs: list, with_state: bool, num_splits: int = 1):
+        check_split(len(envs), num_splits)
+        self.num_splits = num_splits
         self.buffers = StepBuffers.allocate(envs[0], len(envs), with_state)
-        self.group = EnvGroup(envs, self.buffers, slice(0, len(envs)), with_state)
+        self.groups = []
+        for g in range(num_splits):
+            rows = self.split_rows(g)
+            self.groups.append(EnvGroup(envs[rows], self.buffers, rows, with_state))
+
+    def split_rows(self, split: int) -> slice:
+        """The buffer rows of env group ``split``."""
+        return split_rows(len(self.buffers.active), self.num_splits, split)
 
     def reset(self, seed: int | None) -> StepBuffers:
         """Reset every env; returns the buffers holding the first observations."""
-        self.group.reset(seed)
+        for group in self.groups:
+            group.reset(seed)
+        return self.buffers
+
+    def step_async(self, split: int, actions: np.ndarray) -> None:
+        """Step group ``split`` with ``actions [E_g, A, ...]`` (here: right away)."""
+        self.buffers.actions[self.split_rows(split)] = actions
+        self.groups[split].step()
+
+    def wait(self, split: int) -> StepBuffers:
+        """The buffers, with group ``split``'s step written."""
         return self.buffers
 
     def step(self, actions: np.ndarray) -> StepBuffers:
-        """Step with ``actions [E, A, ...]``; returns the buffers (valid until the next call)."""
-        self.buffers.actions[...] = actions
-        self.group.step()
+        """Step every env with ``actions [E, A, ...]``; returns the buffers (valid until the next call)."""
+        for g in range(self.num_splits):
+            self.step_async(g, actions[self.split_rows(g)])
         return self.buffers
 
     def close(self) -> None:
         """Close the envs."""
-        self.group.close()
+        for group in self.groups:
+            group.close()

@@ -16,7 +16,7 @@ import traceback
 import numpy as np
 import torch
 
-from marl_sf.algo.env_runner import EnvGroup, StepBuffers
+from marl_sf.algo.env_runner import EnvGroup, StepBuffers, check_split, split_rows
 from marl_sf.envs.registry import create_env
 from marl_sf.utils.attr_dict import AttrDict
 
@@ -32,31 +32,34 @@ def _shared_alloc(shape: tuple[int, ...], dtype) -> np.ndarray:
     return tensor.numpy().view(dtype).reshape(shape)
 
 
-def _worker_main(worker_index: int, env_ids: list[int], cfg, buffers: StepBuffers, with_state: bool, conn) -> None:
-    """Worker loop: build the envs, then answer ``reset``/``step``/``close`` commands until told to stop."""
+def _worker_main(worker_index: int, splits: list[slice], cfg, buffers: StepBuffers, with_state: bool, conn) -> None:
+    """Worker loop: build one env group per split (``splits[g]``: its buffer rows in group g), then answer
+    ``reset``/``step g``/``close`` commands until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C and closes workers
     torch.set_num_threads(1)
-    group = None
+    groups = []
     try:
-        envs = [
-            create_env(cfg.env, cfg=cfg, env_config=AttrDict(worker_index=worker_index, vector_index=i, env_id=env_id))
-            for i, env_id in enumerate(env_ids)
-        ]
-        group = EnvGroup(envs, buffers, slice(env_ids[0], env_ids[-1] + 1), with_state)
+        for rows in splits:
+            envs = [
+                create_env(cfg.env, cfg=cfg, env_config=AttrDict(worker_index=worker_index, vector_index=i, env_id=r))
+                for i, r in enumerate(range(rows.start, rows.stop))
+            ]
+            groups.append(EnvGroup(envs, buffers, rows, with_state))
         conn.send(("ok", None))
         while True:
             command, arg = conn.recv()
             if command == "close":
                 break
             if command == "reset":
-                group.reset(arg)
+                for group in groups:
+                    group.reset(arg)
             else:
-                group.step()
+                groups[arg].step()
             conn.send(("ok", None))
     except Exception:
         conn.send(("error", traceback.format_exc()))
     finally:
-        if group is not None:
+        for group in groups:
             group.close()
         conn.close()
 
@@ -64,44 +67,57 @@ def _worker_main(worker_index: int, env_ids: list[int], cfg, buffers: StepBuffer
 class ProcessEnvRunner:
     """Steps ``num_envs`` envs in ``num_workers`` processes over shared-memory ``StepBuffers``.
 
+    The envs form ``num_splits`` groups of contiguous buffer rows (``--worker_num_splits``); each worker steps
+    an equal, contiguous share of every group, so while the sampler runs inference on one group every worker
+    is stepping its share of another (double buffering).
+
     Args:
-        cfg: config (``env``, ``worker_timeout_sec``).
-        probe_env: one contract env of the kind, to size the buffers (not stepped).
-        num_envs: E, a multiple of ``num_workers``.
-        num_workers: worker processes; worker w steps envs ``w * E / W`` to ``(w + 1) * E / W - 1``.
-        with_state: workers also write ``env.state()``.
+        cfg: the config (``env``, ``worker_timeout_sec``).
+        probe_env: a contract env of the kind, to size the buffers.
+        num_envs: E, a multiple of ``num_workers * num_splits``.
+        num_workers: worker processes.
+        with_state: also keep ``env.state()`` in the buffers.
+        num_splits: env groups.
 
     Raises:
-        ValueError: ``num_envs`` does not divide among the workers.
+        ValueError: E does not divide among the workers and groups.
         EnvWorkerError: a worker failed to build its envs.
     """
 
-    def __init__(self, cfg, probe_env, num_envs: int, num_workers: int, with_state: bool):
-        if num_envs % num_workers:
-            raise ValueError(
-                f"--num_envs={num_envs} does not divide among --num_workers={num_workers}: "
-                f"use a multiple of {num_workers}"
-            )
+    def __init__(self, cfg, probe_env, num_envs: int, num_workers: int, with_state: bool, num_splits: int = 1):
+        check_split(num_envs, num_splits, num_workers)
         self.timeout = cfg.get("worker_timeout_sec", 60.0)
+        self.num_splits = num_splits
         self.buffers = StepBuffers.allocate(probe_env, num_envs, with_state, _shared_alloc)
+        per_worker = num_envs // (num_splits * num_workers)  # envs of one worker in one group
+        groups = [split_rows(num_envs, num_splits, g) for g in range(num_splits)]
+        # worker w steps rows [start + w * per_worker, start + (w + 1) * per_worker) of every group
+        worker_splits = [
+            [slice(rows.start + w * per_worker, rows.start + (w + 1) * per_worker) for rows in groups]
+            for w in range(num_workers)
+        ]
+        self.env_ids = [[r for rows in splits for r in range(rows.start, rows.stop)] for splits in worker_splits]
         # fork: workers inherit the shared buffers and the env registry (envs registered at run time included)
         ctx = mp.get_context("fork")
-        per_worker = num_envs // num_workers
-        self.env_ids = [list(range(w * per_worker, (w + 1) * per_worker)) for w in range(num_workers)]
         self.conns, self.processes = [], []
-        for w, ids in enumerate(self.env_ids):
+        for w, splits in enumerate(worker_splits):
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_worker_main, args=(w, ids, cfg, self.buffers, with_state, child), daemon=True)
+            args = (w, splits, cfg, self.buffers, with_state, child)
+            proc = ctx.Process(target=_worker_main, args=args, daemon=True)
             proc.start()
             child.close()
             self.conns.append(parent)
             self.processes.append(proc)
         self._wait_all()
 
+    def split_rows(self, split: int) -> slice:
+        """The buffer rows of env group ``split``."""
+        return split_rows(len(self.buffers.active), self.num_splits, split)
+
     def _wait_all(self) -> None:
         """Wait for every worker's reply; raise on an error, a dead worker or a timeout."""
         for w, conn in enumerate(self.conns):
-            where = f"env worker {w} (env_ids {self.env_ids[w][0]}..{self.env_ids[w][-1]})"
+            where = f"env worker {w} (env_ids {self.env_ids[w]})"
             if not conn.poll(self.timeout):
                 raise EnvWorkerError(
                     f"{where} did not answer within {self.timeout:.0f} s: an env is hung in reset/step "
@@ -125,10 +141,23 @@ class ProcessEnvRunner:
         self._command("reset", seed)
         return self.buffers
 
+    def step_async(self, split: int, actions: np.ndarray) -> None:
+        """Start stepping group ``split`` with ``actions [E_g, A, ...]``; ``wait(split)`` collects it."""
+        self.buffers.actions[self.split_rows(split)] = actions
+        for conn in self.conns:
+            conn.send(("step", split))
+
+    def wait(self, split: int) -> StepBuffers:
+        """Wait for group ``split``'s step (groups are waited for in the order they were started)."""
+        self._wait_all()
+        return self.buffers
+
     def step(self, actions: np.ndarray) -> StepBuffers:
-        """Step with ``actions [E, A, ...]``; returns the shared buffers (valid until the next call)."""
-        self.buffers.actions[...] = actions
-        self._command("step")
+        """Step every env with ``actions [E, A, ...]``; returns the shared buffers (valid until the next call)."""
+        for g in range(self.num_splits):
+            self.step_async(g, actions[self.split_rows(g)])
+        for g in range(self.num_splits):
+            self.wait(g)
         return self.buffers
 
     def close(self) -> None:

@@ -35,6 +35,11 @@ class RolloutStats:
 class Sampler:
     """Steps envs through an env runner and fills one ``RolloutStorage`` per policy.
 
+    The envs are split into ``runner.num_splits`` groups of contiguous rows (``--worker_num_splits``): while
+    one group's observations are in inference, the runner steps the others (double buffering, as in Sample
+    Factory). Every group passes through the same storage slots, so a rollout is the same ``[T, E, A]``
+    whatever the split, and the serial and worker runners give the same trajectories for the same split.
+
     Args:
         cfg: config (``obs_scale``, ``use_rnn``).
         runner: ``InProcessEnvRunner`` (``--serial_mode``) or ``ProcessEnvRunner`` (worker processes).
@@ -49,16 +54,25 @@ class Sampler:
         self.num_envs, self.num_agents = runner.buffers.active.shape
         self.joint_obs = specs[0].critic_input == "joint_obs"
         self.episodes = EpisodeAccumulator(self.num_envs, self.num_agents)
+        # recurrent states after each policy's last forward pass, [E, A_p, R], written group by group
+        self.next_rnn = [torch.zeros_like(st.rnn_states[0]) for st in storages]
         buf = runner.reset(seed)
-        self._write_next(0, buf.obs, buf.active, self._states(buf.obs, buf.state), np.ones(self.num_envs, bool))
+        every = slice(0, self.num_envs)
+        self._write_next(0, every, buf, self._states(buf.obs, buf.state, every), np.ones(self.num_envs, bool))
         for st in storages:
             st.rnn_states[0] = 0.0
 
     def collect(self, deterministic: bool = False) -> RolloutStats:
         """Run one rollout of T steps into the storages, then the values of slot T for bootstrapping."""
         stats = RolloutStats()
+        groups = [self.runner.split_rows(g) for g in range(self.runner.num_splits)]
         for t in range(self.storages[0].rollout):
-            self.step(t, deterministic, stats)
+            for g, rows in enumerate(groups):
+                if t > 0:  # group g's previous step has been running while other groups were in inference
+                    self._record(t - 1, rows, self.runner.wait(g), stats)
+                self.runner.step_async(g, self._act(t, rows, deterministic))
+        for g, rows in enumerate(groups):
+            self._record(self.storages[0].rollout - 1, rows, self.runner.wait(g), stats)
         with torch.no_grad():
             for model, st in zip(self.models, self.storages, strict=True):
                 t_last = st.rollout
@@ -67,80 +81,87 @@ class Sampler:
                 st.values[t_last] = out["values"].view(st.num_envs, st.num_agents)
         return stats
 
-    def step(self, t: int, deterministic: bool, stats: RolloutStats) -> None:
-        """Act on slot t for every policy, step every env, write slot t's outcome and slot t + 1."""
-        actions, new_rnn = self._act(t, deterministic)
-        buf = self.runner.step(actions)
-        terminated, truncated = buf.terminated, buf.truncated  # [E, A]
-        episode_done = (terminated | truncated).all(axis=1)  # [E]
-        acted = self._acted(t)  # [E, A]
+    def _record(self, t: int, rows: slice, buf, stats: RolloutStats) -> None:
+        """Write what the envs of ``rows`` returned for step t into slot t, and their next observation into t + 1."""
+        terminated, truncated = buf.terminated[rows], buf.truncated[rows]  # [E_g, A]
+        rewards = buf.rewards[rows]
+        episode_done = (terminated | truncated).all(axis=1)  # [E_g]
+        acted = self._acted(t, rows)  # [E_g, A]
         for spec, st in zip(self.specs, self.storages, strict=True):
             idx = spec.agent_indices
-            st.rewards[t] = torch.from_numpy(buf.rewards[:, idx])
-            st.terminated[t] = torch.from_numpy(terminated[:, idx])
-            st.truncated[t] = torch.from_numpy(truncated[:, idx])
-        self._write_next(t + 1, buf.obs, buf.active, self._states(buf.obs, buf.state), episode_done, new_rnn)
-        if (truncated & acted).any():
-            self._bootstrap_truncated(t, np.flatnonzero((truncated & acted).any(axis=1)), buf, new_rnn)
-        returns, lengths = self.episodes.step(buf.rewards, acted, episode_done)
+            st.rewards[t, rows] = torch.from_numpy(rewards[:, idx])
+            st.terminated[t, rows] = torch.from_numpy(terminated[:, idx])
+            st.truncated[t, rows] = torch.from_numpy(truncated[:, idx])
+        states = self._states(buf.obs, buf.state, rows)
+        self._write_next(t + 1, rows, buf, states, episode_done, self.cfg.get("use_rnn", False))
+        ended = np.flatnonzero((truncated & acted).any(axis=1))
+        if ended.size:
+            self._bootstrap_truncated(t, rows.start + ended, buf)
+        returns, lengths = self.episodes.step(rewards, acted, episode_done, rows)
         stats.agent_steps += int(acted.sum())
         stats.episode_returns.extend(returns)
         stats.episode_lengths.extend(lengths)
 
-    def _act(self, t: int, deterministic: bool):
-        """One batched forward per policy over its ``E * A_p`` rows; returns env actions ``[E, A, ...]``."""
+    def _act(self, t: int, rows: slice, deterministic: bool) -> np.ndarray:
+        """One batched forward per policy over the ``E_g * A_p`` rows of group ``rows``; returns env actions
+        ``[E_g, A, ...]`` and keeps the new recurrent states in ``next_rnn``."""
         actions = None
-        new_rnn = []
+        num_envs = rows.stop - rows.start
         with torch.no_grad():
-            for spec, model, st in zip(self.specs, self.models, self.storages, strict=True):
-                inputs = model.normalize_obs(st.flat_inputs(slice(t, t + 1), self.cfg.obs_scale))
-                out = model(inputs, self._rnn_in(st, t))
+            for p, (spec, model, st) in enumerate(zip(self.specs, self.models, self.storages, strict=True)):
+                inputs = model.normalize_obs(st.flat_inputs(slice(t, t + 1), self.cfg.obs_scale, rows))
+                out = model(inputs, self._rnn_in(st, t, rows))
                 dist = model.action_distribution(out["action_logits"], inputs.get("action_mask"))
                 act = deterministic_actions(spec.action_space, dist) if deterministic else dist.sample()
-                shape = (st.num_envs, st.num_agents)
-                st.actions[t] = act.view(*shape, *st.actions.shape[3:])
-                st.log_probs[t] = dist.log_prob(act).view(shape)
-                st.values[t] = out["values"].view(shape)
-                new_rnn.append(out["new_rnn_states"].reshape(*shape, -1))
-                act_np = st.actions[t].cpu().numpy()
+                shape = (num_envs, st.num_agents)
+                st.actions[t, rows] = act.view(*shape, *st.actions.shape[3:])  # [E_g * A_p, ...] -> [E_g, A_p, ...]
+                st.log_probs[t, rows] = dist.log_prob(act).view(shape)
+                st.values[t, rows] = out["values"].view(shape)
+                if self.cfg.get("use_rnn", False):  # [E_g * A_p, R] -> [E_g, A_p, R]
+                    self.next_rnn[p][rows] = out["new_rnn_states"].reshape(*shape, -1)
+                act_np = st.actions[t, rows].cpu().numpy()
                 if actions is None:
-                    actions = np.zeros((self.num_envs, self.num_agents, *act_np.shape[2:]), act_np.dtype)
+                    actions = np.zeros((num_envs, self.num_agents, *act_np.shape[2:]), act_np.dtype)
                 actions[:, spec.agent_indices] = act_np
-        return actions, new_rnn
+        return actions
 
-    def _rnn_in(self, st: RolloutStorage, t: int) -> torch.Tensor:
-        """Recurrent states of slot t as model input rows ``[E * A_p, R]`` (``R = 0`` for feed-forward)."""
-        rnn = st.rnn_states[t].reshape(-1, st.rnn_states.shape[-1])  # [E * A_p, R]
+    def _rnn_in(self, st: RolloutStorage, t: int, rows: slice = slice(None)) -> torch.Tensor:
+        """Recurrent states of slot t, envs ``rows``, as model input rows ``[E_g * A_p, R]`` (R = 0 without RNN)."""
+        rnn = st.rnn_states[t, rows].reshape(-1, st.rnn_states.shape[-1])  # [E_g, A_p, R] -> [E_g * A_p, R]
         return rnn if self.cfg.get("use_rnn", False) else rnn[:, :0]
 
-    def _acted(self, t: int) -> np.ndarray:
-        """``[E, A]`` bool: which agents acted at step t (gathered from every policy's storage)."""
-        acted = np.zeros((self.num_envs, self.num_agents), bool)
+    def _acted(self, t: int, rows: slice) -> np.ndarray:
+        """``[E_g, A]`` bool: which agents of envs ``rows`` acted at step t (gathered from every policy)."""
+        acted = np.zeros((rows.stop - rows.start, self.num_agents), bool)
         for spec, st in zip(self.specs, self.storages, strict=True):
-            acted[:, spec.agent_indices] = st.active[t].cpu().numpy()
+            acted[:, spec.agent_indices] = st.active[t, rows].cpu().numpy()
         return acted
 
-    def _states(self, obs: dict[str, np.ndarray], env_state: np.ndarray | None) -> np.ndarray | None:
-        """``[E, G]`` per-env critic inputs: env.state() or, for ``joint_obs``, the agents' obs ``[E, A * D]``."""
+    def _states(self, obs: dict[str, np.ndarray], env_state: np.ndarray | None, rows) -> np.ndarray | None:
+        """``[E_g, G]`` per-env critic inputs of envs ``rows``: env.state() or, for ``joint_obs``, the agents'
+        observations joined ``[E_g, A * D]``."""
         if self.joint_obs:
-            return obs["obs"].reshape(obs["obs"].shape[0], -1).astype(np.float32)  # [E, A * D]
-        return env_state
+            joint = obs["obs"][rows]
+            return joint.reshape(joint.shape[0], -1).astype(np.float32)  # [E_g, A, ...] -> [E_g, A * D]
+        return env_state[rows] if env_state is not None else None
 
-    def _write_next(self, t, obs, active, states, episode_start, new_rnn=None) -> None:
-        """Write the observation that follows into slot t of every storage; reset rnn states at episode starts."""
+    def _write_next(self, t: int, rows: slice, buf, states, episode_start: np.ndarray, carry_rnn: bool = False):
+        """Write the observation that follows into slot t of every storage for envs ``rows``; recurrent states
+        carry over from the last forward pass except at episode starts."""
         start = torch.from_numpy(episode_start)
         for p, (spec, st) in enumerate(zip(self.specs, self.storages, strict=True)):
             idx = spec.agent_indices
-            for k, v in obs.items():
-                st.obs[k][t] = torch.from_numpy(v[:, idx])
-            st.active[t] = torch.from_numpy(active[:, idx])
-            st.episode_start[t] = start
+            for k, v in buf.obs.items():
+                st.obs[k][t, rows] = torch.from_numpy(v[rows][:, idx])
+            st.active[t, rows] = torch.from_numpy(buf.active[rows][:, idx])
+            st.episode_start[t, rows] = start
             if states is not None and st.state is not None:
-                st.state[t] = torch.from_numpy(states)
-            if new_rnn is not None and self.cfg.get("use_rnn", False):
-                st.rnn_states[t] = new_rnn[p] * (~start.to(new_rnn[p].device)).view(-1, 1, 1)
+                st.state[t, rows] = torch.from_numpy(states)
+            if carry_rnn:
+                keep = ~start.to(st.rnn_states.device)
+                st.rnn_states[t, rows] = self.next_rnn[p][rows] * keep.view(-1, 1, 1)
 
-    def _bootstrap_truncated(self, t: int, env_ids: np.ndarray, buf, new_rnn) -> None:
+    def _bootstrap_truncated(self, t: int, env_ids: np.ndarray, buf) -> None:
         """V(final observation) for envs whose episode was truncated at step t -> ``bootstrap_values[t]``.
 
         Envs that report no final observation (``has_final`` false) fall back to V(obs_t), Sample Factory's
@@ -153,7 +174,8 @@ class Sampler:
         if len(env_ids) == 0:
             return
         final_obs = {k: v[env_ids] for k, v in buf.final_obs.items()}  # [n, A, ...]
-        states = self._states(final_obs, buf.final_state[env_ids] if buf.final_state is not None else None)
+        final_state = buf.final_state[env_ids] if buf.final_state is not None else None
+        states = self._states(final_obs, final_state, slice(None))
         rows = torch.from_numpy(env_ids)
         with torch.no_grad():
             for p, (spec, model, st) in enumerate(zip(self.specs, self.models, self.storages, strict=True)):
@@ -161,6 +183,7 @@ class Sampler:
                 policy_obs = {k: torch.from_numpy(v[:, spec.agent_indices]).to(device) for k, v in final_obs.items()}
                 state = torch.from_numpy(states).to(device) if states is not None else None
                 inputs = model.normalize_obs(st.build_inputs(policy_obs, state, self.cfg.obs_scale))  # [n * A_p, ..]
-                rnn = new_rnn[p][rows].flatten(0, 1)  # [n * A_p, R]
+                rnn = self.next_rnn[p][rows].flatten(0, 1)  # [n, A_p, R] -> [n * A_p, R]
+                rnn = rnn if self.cfg.get("use_rnn", False) else rnn[:, :0]
                 out = model(inputs, rnn, values_only=True)
                 st.bootstrap_values[t, rows] = out["values"].view(len(env_ids), st.num_agents)

@@ -65,10 +65,11 @@ class RolloutStorage:
         if self.state is not None:
             self.state[0] = self.state[-1]
 
-    def flat_inputs(self, steps: slice, obs_scale: float = 1.0) -> dict[str, torch.Tensor]:
-        """Model inputs for ``steps``, flattened to rows ``[n * E * A_p, ...]`` in (t, e, a) order."""
-        obs = {k: v[steps].flatten(0, 1) for k, v in self.obs.items()}  # [n * E, A_p, ...]
-        state = self.state[steps].flatten(0, 1) if self.state is not None else None  # [n * E, G]
+    def flat_inputs(self, steps: slice, obs_scale: float = 1.0, envs: slice = slice(None)) -> dict[str, torch.Tensor]:
+        """Model inputs for ``steps`` of envs ``envs``, flattened to rows ``[n * E_g * A_p, ...]`` in (t, e, a)
+        order."""
+        obs = {k: v[steps, envs].flatten(0, 1) for k, v in self.obs.items()}  # [n * E_g, A_p, ...]
+        state = self.state[steps, envs].flatten(0, 1) if self.state is not None else None  # [n * E_g, G]
         return self.build_inputs(obs, state, obs_scale)
 
     def build_inputs(

@@ -41,6 +41,13 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
         help="env worker processes; 0: step the envs in the main process; -1: one per CPU core (lowered to a "
         "divisor of --num_envs)",
     )
+    g.add_argument(
+        "--worker_num_splits",
+        type=int,
+        default=2,
+        help="env groups: the sampler runs inference on one group while the others step (double buffering); "
+        "--num_envs must be a multiple of num_workers x worker_num_splits",
+    )
     g.add_argument("--serial_mode", type=str2bool, default=False, help="step every env in the main process")
     g.add_argument(
         "--worker_timeout_sec", type=float, default=60.0, help="an env worker silent this long is reported hung"
