@@ -36,7 +36,56 @@ def zeros_like_space(space: gym.spaces.Dict) -> dict[str, np.ndarray]:
     return {k: np.zeros(s.shape, dtype=s.dtype) for k, s in space.spaces.items()}
 
 
-class PettingZooParallelEnv:
+class PettingZooAdapter:
+    """What the Parallel and AEC adapters share: agent order, one agent's spaces, the global state.
+
+    * Agent order is ``possible_agents``; every agent must have the same observation and action space.
+    * ``state()`` is the env's own global state when it has one (``state_space``), else the concatenation
+      of all agents' flattened observations (``joint_obs``), ``[state_dim]`` float32 either way.
+
+    Raises:
+        ValueError: agents have different observation or action spaces.
+    """
+
+    is_multiagent = True
+
+    def __init__(self, env):
+        self.env = env
+        self.agent_names = list(env.possible_agents)
+        self.num_agents = len(self.agent_names)
+        self.render_mode = getattr(env, "render_mode", None)
+        obs_spaces = {a: env.observation_space(a) for a in self.agent_names}
+        act_spaces = {a: env.action_space(a) for a in self.agent_names}
+        check_same_spaces("observation", obs_spaces)
+        check_same_spaces("action", act_spaces)
+        self.observation_space = obs_space_to_dict(obs_spaces[self.agent_names[0]])
+        self.action_space = act_spaces[self.agent_names[0]]
+        self.has_native_state = getattr(env, "state_space", None) is not None
+        if self.has_native_state:
+            self.state_space = env.state_space
+        else:
+            flat = gym.spaces.flatdim(self.observation_space["obs"]) * self.num_agents
+            self.state_space = gym.spaces.Box(-np.inf, np.inf, (flat,), np.float32)
+        self._zero_obs = zeros_like_space(self.observation_space)
+        self._last_obs: list[dict[str, Any]] = []
+        self._episode = EpisodeAccumulator(1, self.num_agents)
+
+    def state(self) -> np.ndarray:
+        """The global state, ``[state_dim]`` float32: ``env.state()`` or all agents' observations joined."""
+        if self.has_native_state:
+            return np.asarray(self.env.state(), dtype=np.float32)
+        return np.concatenate([np.asarray(o["obs"], np.float32).ravel() for o in self._last_obs])
+
+    def render(self):
+        """Render the wrapped env."""
+        return self.env.render()
+
+    def close(self) -> None:
+        """Close the wrapped env."""
+        self.env.close()
+
+
+class PettingZooParallelEnv(PettingZooAdapter):
     """A PettingZoo ``ParallelEnv`` in the marl_sf contract: lists over ``possible_agents``, auto-reset.
 
     * Agent order is ``parallel_env.possible_agents``.
@@ -54,8 +103,6 @@ class PettingZooParallelEnv:
         ValueError: agents have different observation or action spaces (agent groups are a later issue).
     """
 
-    is_multiagent = True
-
     def __init__(self, parallel_env: ParallelEnv):
         if isinstance(parallel_env, AECEnv):
             raise TypeError(
@@ -63,25 +110,7 @@ class PettingZooParallelEnv:
                 "wrap turn-based AEC envs with marl_sf.envs.pettingzoo_aec.PettingZooAECEnv (create_env does this "
                 "for you), or use the module's parallel_env()"
             )
-        self.env = parallel_env
-        self.agent_names = list(parallel_env.possible_agents)
-        self.num_agents = len(self.agent_names)
-        self.render_mode = getattr(parallel_env, "render_mode", None)
-        obs_spaces = {a: parallel_env.observation_space(a) for a in self.agent_names}
-        act_spaces = {a: parallel_env.action_space(a) for a in self.agent_names}
-        check_same_spaces("observation", obs_spaces)
-        check_same_spaces("action", act_spaces)
-        self.observation_space = obs_space_to_dict(obs_spaces[self.agent_names[0]])
-        self.action_space = act_spaces[self.agent_names[0]]
-        self.has_native_state = getattr(parallel_env, "state_space", None) is not None
-        if self.has_native_state:
-            self.state_space = parallel_env.state_space
-        else:
-            flat = gym.spaces.flatdim(self.observation_space["obs"]) * self.num_agents
-            self.state_space = gym.spaces.Box(-np.inf, np.inf, (flat,), np.float32)
-        self._zero_obs = zeros_like_space(self.observation_space)
-        self._last_obs: list[dict[str, Any]] = []
-        self._episode = EpisodeAccumulator(1, self.num_agents)
+        super().__init__(parallel_env)
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         """Reset every agent; returns ``(obs[A], infos[A])``."""
@@ -130,20 +159,6 @@ class PettingZooParallelEnv:
         self._last_obs = obs_list
         return obs_list, info_list
 
-    def state(self) -> np.ndarray:
-        """The global state, ``[state_dim]`` float32: ``env.state()`` or all agents' observations joined."""
-        if self.has_native_state:
-            return np.asarray(self.env.state(), dtype=np.float32)
-        return np.concatenate([np.asarray(o["obs"], np.float32).ravel() for o in self._last_obs])
-
-    def render(self):
-        """Render the wrapped env."""
-        return self.env.render()
-
-    def close(self) -> None:
-        """Close the wrapped env."""
-        self.env.close()
-
 
 def check_same_spaces(kind: str, spaces: dict[str, gym.Space]) -> None:
     """Raise a ValueError naming the agents whose ``kind`` spaces differ from the first agent's."""
@@ -152,7 +167,7 @@ def check_same_spaces(kind: str, spaces: dict[str, gym.Space]) -> None:
     if differing:
         listed = "; ".join(f"{a}: {s}" for a, s in {first_agent: first, **differing}.items())
         raise ValueError(
-            f"agents have different {kind} spaces ({listed}). PettingZooParallelEnv needs one {kind} space "
+            f"agents have different {kind} spaces ({listed}). the PettingZoo adapters need one {kind} space "
             "for all agents: pad them (supersuit.pad_observations_v0 / pad_action_space_v0) or wait for "
             "agent groups, which give each set of spaces its own policy"
         )

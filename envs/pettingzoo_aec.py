@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import gymnasium as gym
 import numpy as np
 from pettingzoo import AECEnv, ParallelEnv
 
-from marl_sf.envs.episode import EpisodeAccumulator
-from marl_sf.envs.pettingzoo import check_same_spaces, obs_space_to_dict, pz_obs_to_dict, zeros_like_space
+from marl_sf.envs.pettingzoo import PettingZooAdapter, pz_obs_to_dict
 
 
-class PettingZooAECEnv:
+class PettingZooAECEnv(PettingZooAdapter):
     """A PettingZoo ``AECEnv`` in the marl_sf contract: lists over ``possible_agents``, auto-reset.
 
     * Each contract step is one move: only ``agent_selection`` is ``is_active``; its action is played, the
@@ -32,33 +30,13 @@ class PettingZooAECEnv:
         ValueError: agents have different observation or action spaces.
     """
 
-    is_multiagent = True
-
     def __init__(self, aec_env: AECEnv):
         if isinstance(aec_env, ParallelEnv) or not isinstance(aec_env, AECEnv):
             raise TypeError(
                 f"{type(aec_env).__name__} is not a PettingZoo AEC env: PettingZooAECEnv steps turn-based "
                 "AECEnvs (module.env()); wrap a ParallelEnv with PettingZooParallelEnv"
             )
-        self.env = aec_env
-        self.agent_names = list(aec_env.possible_agents)
-        self.num_agents = len(self.agent_names)
-        self.render_mode = getattr(aec_env, "render_mode", None)
-        obs_spaces = {a: aec_env.observation_space(a) for a in self.agent_names}
-        act_spaces = {a: aec_env.action_space(a) for a in self.agent_names}
-        check_same_spaces("observation", obs_spaces)
-        check_same_spaces("action", act_spaces)
-        self.observation_space = obs_space_to_dict(obs_spaces[self.agent_names[0]])
-        self.action_space = act_spaces[self.agent_names[0]]
-        self.has_native_state = getattr(aec_env, "state_space", None) is not None
-        if self.has_native_state:
-            self.state_space = aec_env.state_space
-        else:
-            flat = gym.spaces.flatdim(self.observation_space["obs"]) * self.num_agents
-            self.state_space = gym.spaces.Box(-np.inf, np.inf, (flat,), np.float32)
-        self._zero_obs = zeros_like_space(self.observation_space)
-        self._last_obs: list[dict] = []
-        self._episode = EpisodeAccumulator(1, self.num_agents)
+        super().__init__(aec_env)
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         """A new game; returns ``(obs[A], infos[A])`` with only the first mover active."""
@@ -113,17 +91,3 @@ class PettingZooAECEnv:
             info_list.append({**self.env.infos.get(a, {}), "is_active": present and a == mover})
         self._last_obs = obs_list
         return obs_list, info_list
-
-    def state(self) -> np.ndarray:
-        """The global state, ``[state_dim]`` float32: ``env.state()`` or all agents' observations joined."""
-        if self.has_native_state:
-            return np.asarray(self.env.state(), dtype=np.float32)
-        return np.concatenate([np.asarray(o["obs"], np.float32).ravel() for o in self._last_obs])
-
-    def render(self):
-        """Render the wrapped env."""
-        return self.env.render()
-
-    def close(self) -> None:
-        """Close the wrapped env."""
-        self.env.close()
