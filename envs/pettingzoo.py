@@ -167,7 +167,7 @@ def check_same_spaces(kind: str, spaces: dict[str, gym.Space]) -> None:
     if differing:
         listed = "; ".join(f"{a}: {s}" for a, s in {first_agent: first, **differing}.items())
         raise ValueError(
-            f"agents have different {kind} spaces ({listed}). the PettingZoo adapters need one {kind} space "
+            f"agents have different {kind} spaces ({listed}). The PettingZoo adapters need one {kind} space "
             "for all agents: pad them (supersuit.pad_observations_v0 / pad_action_space_v0) or wait for "
             "agent groups, which give each set of spaces its own policy"
         )
