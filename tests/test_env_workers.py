@@ -93,18 +93,37 @@ def test_training_with_workers_learns(make_cfg):
     assert not mp.active_children()
 
 
-def _shared_mappings() -> int:
+def _shared_mappings() -> set[str]:
     """Shared-memory segments mapped into this process (torch shares tensors through /dev/shm files)."""
     with open("/proc/self/maps") as f:
-        return sum("/dev/shm/" in line or "torch_" in line for line in f)
+        return {line.split(maxsplit=5)[-1].strip() for line in f if "/dev/shm/" in line or "torch_" in line}
 
 
 def test_shared_memory_is_released_when_the_run_ends(make_cfg):
+    gc.collect()  # earlier tests' runners may still be waiting for the collector
     before = _shared_mappings()
     trainer = _trainer(make_cfg, "cue_workers", "--num_workers=2", "--train_for_env_steps=600")
-    assert _shared_mappings() > before  # the step buffers live in shared memory
+    created = _shared_mappings() - before
+    assert created  # the step buffers live in shared memory
     assert trainer.train() == 0
     del trainer
     gc.collect()
-    assert _shared_mappings() == before
+    assert not created & _shared_mappings()
+    assert not mp.active_children()
+
+
+def test_a_worker_that_failed_on_one_group_is_reported_when_the_next_group_is_sent(make_cfg):
+    trainer = _trainer(make_cfg, "failing", "--num_workers=2")
+    runner, actions = trainer.runner, np.zeros((2, 2), np.int64)  # 2 envs per group, 2 agents
+    for _ in range(2):
+        for group in (0, 1):
+            runner.step_async(group, actions)
+            runner.wait(group)
+    runner.step_async(0, actions)  # env 1 (group 0, worker 1) raises on this, its 3rd step
+    deadline = time.time() + 10
+    while all(p.is_alive() for p in runner.processes) and time.time() < deadline:
+        time.sleep(0.05)  # worker 1 exits after reporting its error
+    with pytest.raises(EnvWorkerError, match=r"(?s)env worker 1 .*ValueError: boom in env 1"):
+        runner.step_async(1, actions)
+    trainer.close()
     assert not mp.active_children()

@@ -144,8 +144,12 @@ class ProcessEnvRunner:
     def step_async(self, split: int, actions: np.ndarray) -> None:
         """Start stepping group ``split`` with ``actions [E_g, A, ...]``; ``wait(split)`` collects it."""
         self.buffers.actions[self.split_rows(split)] = actions
-        for conn in self.conns:
-            conn.send(("step", split))
+        try:
+            for conn in self.conns:
+                conn.send(("step", split))
+        except (BrokenPipeError, OSError):  # a worker failed on an earlier group and left: report its error
+            self._wait_all()
+            raise EnvWorkerError("an env worker closed its pipe without reporting an error") from None
 
     def wait(self, split: int) -> StepBuffers:
         """Wait for group ``split``'s step (groups are waited for in the order they were started)."""
