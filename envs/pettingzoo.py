@@ -40,8 +40,8 @@ class PettingZooAdapter:
     """What the Parallel and AEC adapters share: agent order, one agent's spaces, the global state.
 
     * Agent order is ``possible_agents``; every agent must have the same observation and action space.
-    * ``state()`` is the env's own global state when it has one (``state_space``), else the concatenation
-      of all agents' flattened observations (``joint_obs``), ``[state_dim]`` float32 either way.
+    * ``state()`` is the env's own global state when it has one (``state_space``, flattened to a vector),
+      else the concatenation of all agents' flattened observations (``joint_obs``), ``[state_dim]`` float32.
 
     Raises:
         ValueError: agents have different observation or action spaces.
@@ -62,7 +62,7 @@ class PettingZooAdapter:
         self.action_space = act_spaces[self.agent_names[0]]
         self.has_native_state = getattr(env, "state_space", None) is not None
         if self.has_native_state:
-            self.state_space = env.state_space
+            self.state_space = flat_state_space(env.state_space)
         else:
             flat = gym.spaces.flatdim(self.observation_space["obs"]) * self.num_agents
             self.state_space = gym.spaces.Box(-np.inf, np.inf, (flat,), np.float32)
@@ -73,7 +73,7 @@ class PettingZooAdapter:
     def state(self) -> np.ndarray:
         """The global state, ``[state_dim]`` float32: ``env.state()`` or all agents' observations joined."""
         if self.has_native_state:
-            return np.asarray(self.env.state(), dtype=np.float32)
+            return np.asarray(self.env.state(), dtype=np.float32).reshape(self.state_space.shape)
         return np.concatenate([np.asarray(o["obs"], np.float32).ravel() for o in self._last_obs])
 
     def render(self):
@@ -158,6 +158,14 @@ class PettingZooParallelEnv(PettingZooAdapter):
             info_list.append({**infos.get(a, {}), "is_active": present and a in self.env.agents})
         self._last_obs = obs_list
         return obs_list, info_list
+
+
+def flat_state_space(space: gym.spaces.Box) -> gym.spaces.Box:
+    """The stored state space: a float32 vector (KAZ's ``[26, 4]`` state becomes ``[104]``); uint8 images keep
+    their shape."""
+    if space.dtype == np.uint8 and len(space.shape) == 3:
+        return space
+    return gym.spaces.Box(space.low.ravel().astype(np.float32), space.high.ravel().astype(np.float32))
 
 
 def check_same_spaces(kind: str, spaces: dict[str, gym.Space]) -> None:

@@ -68,6 +68,34 @@ def _classic_maker(module_path: str):
     return make
 
 
+def make_knights_archers_zombies(full_env_name, cfg=None, env_config=None, render_mode=None):
+    """knights_archers_zombies_v11 with vector observations (``[27, 5]`` per agent, ``state`` ``[26, 4]``).
+
+    Archers and knights die when a zombie reaches them: the adapter gives a dead agent zero observations and
+    ``is_active=False`` until the episode ends (our own dead-agent padding, not SuperSuit's black_death).
+    """
+    max_cycles = cfg.get("kaz_max_cycles", 900) if cfg is not None else 900
+    return make_pettingzoo_env(
+        "pettingzoo.butterfly.knights_archers_zombies_v11",
+        render_mode=render_mode,
+        obs_method="vector",
+        max_cycles=max_cycles,
+    )
+
+
+def add_kaz_args(_env: str, parser, evaluation: bool = False) -> None:
+    """knights_archers_zombies' own options."""
+    parser.add_argument("--kaz_max_cycles", default=900, type=int, help="steps per episode at most")
+
+
+def kaz_override_defaults(_env: str, parser) -> None:
+    """A centralized critic on KAZ's global state."""
+    parser.set_defaults(critic_input="state", actor_critic_share_weights=False, rollout=32, num_envs=16)
+
+
+register_env("butterfly_knights_archers_zombies", make_knights_archers_zombies, add_kaz_args, kaz_override_defaults)
+
+
 def classic_override_defaults(_env: str, parser) -> None:
     """Defaults for short turn-based games: a joint-observation critic, whole games in a rollout."""
     parser.set_defaults(critic_input="joint_obs", rollout=32, num_envs=16, batch_size=256, gamma=0.99)
