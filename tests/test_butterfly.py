@@ -1,11 +1,13 @@
-"""PettingZoo butterfly envs: knights_archers_zombies, whose agents die mid-episode."""
+"""PettingZoo butterfly envs: knights_archers_zombies (agents die mid-episode) and the image envs."""
 
 from __future__ import annotations
 
+import pytest
 import torch
-from pettingzoo.butterfly import knights_archers_zombies_v11
+from pettingzoo.butterfly import cooperative_pong_v6, knights_archers_zombies_v11, pistonball_v6
 from pettingzoo.test import parallel_api_test
 
+from marl_sf.models.encoder import ConvEncoder
 from marl_sf.train import Trainer
 
 
@@ -31,3 +33,27 @@ def test_kaz_trains_with_agents_dying_and_dead_steps_carry_no_advantage(make_cfg
     stats = learner.train(st)
     assert 0 < stats["active_fraction"] < 1  # the loss mask left the dead steps out
     trainer.close()
+
+
+def test_underlying_image_envs_pass_pettingzoo_parallel_api_test():
+    parallel_api_test(pistonball_v6.parallel_env(n_pistons=3, continuous=False, max_cycles=20), num_cycles=30)
+    parallel_api_test(cooperative_pong_v6.parallel_env(max_cycles=20), num_cycles=30)
+
+
+@pytest.mark.parametrize("env", ["butterfly_pistonball", "butterfly_cooperative_pong"])
+def test_image_envs_train_a_cnn_on_preprocessed_uint8_frames(make_cfg, env):
+    argv = [f"--env={env}", f"--experiment={env}", "--pz_resize", "36", "36", "--pz_max_cycles=20"]
+    argv += ["--pistonball_n_pistons=3"] if "pistonball" in env else []
+    agents = 3 if "pistonball" in env else 2
+    argv += ["--num_envs=2", "--rollout=8", f"--batch_size={2 * 8 * agents}", "--num_epochs=1"]
+    trainer = Trainer(make_cfg(*argv, f"--train_for_env_steps={2 * 2 * 8 * agents}"))
+    obs = trainer.storages[0].obs["obs"]
+    assert obs.dtype == torch.uint8 and obs.shape[3:] == (36, 36, 3)  # [T + 1, E, A, H, W, frames]
+    assert isinstance(trainer.models[0].encoder, ConvEncoder)
+    assert trainer.train() == 0
+
+
+def test_a_state_critic_on_an_image_state_is_a_clear_error(make_cfg):
+    cfg = make_cfg("--env=butterfly_cooperative_pong", "--experiment=bad", "--critic_input=state")
+    with pytest.raises(ValueError, match=r"state of shape \(280, 480, 3\) \(an image\): use --critic_input=local"):
+        Trainer(cfg)

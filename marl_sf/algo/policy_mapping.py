@@ -64,7 +64,8 @@ def global_space(cfg, env) -> gym.spaces.Box | None:
     """The per-env critic input stored in rollouts (``[G]``), or None for ``critic_input=local``.
 
     Raises:
-        ValueError: an unknown critic input, or ``state``/``state_local`` on an env without ``state_space``.
+        ValueError: an unknown critic input, or ``state``/``state_local`` on an env without ``state_space`` or
+            with an image state.
     """
     if cfg.critic_input not in CRITIC_INPUTS:
         raise ValueError(f"unknown --critic_input={cfg.critic_input!r}; choose one of {CRITIC_INPUTS}")
@@ -77,6 +78,11 @@ def global_space(cfg, env) -> gym.spaces.Box | None:
         raise ValueError(
             f"--critic_input={cfg.critic_input} needs an env with a global state (state_space and state()); "
             f"{cfg.env!r} has none: use --critic_input=joint_obs or local"
+        )
+    if len(state_space.shape) != 1:
+        raise ValueError(
+            f"--critic_input={cfg.critic_input} needs a vector global state; {cfg.env!r} has a state of shape "
+            f"{state_space.shape} (an image): use --critic_input=local or joint_obs"
         )
     return state_space
 

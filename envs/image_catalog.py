@@ -1,0 +1,78 @@
+"""Image envs from PettingZoo's butterfly family, with SuperSuit preprocessing exposed as options.
+
+``butterfly_pistonball`` (pistonball_v6, discrete actions) and ``butterfly_cooperative_pong``
+(cooperative_pong_v6). Every agent sees an RGB image; ``--pz_color_reduction``, ``--pz_resize`` and
+``--pz_frame_stack`` apply SuperSuit's ``color_reduction_v0``, ``resize_v1`` and ``frame_stack_v1`` (in that
+order), so the policy gets uint8 ``[H, W, frames]`` images that stay uint8 in the rollout storage and go
+through a conv encoder. The defaults train a shared CNN policy with a local critic (IPPO).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from marl_sf.envs.pettingzoo_catalog import make_pettingzoo_env
+from marl_sf.envs.registry import register_env
+
+IMAGE_ENVS = {
+    "butterfly_pistonball": ("pettingzoo.butterfly.pistonball_v6", {"continuous": False}),
+    "butterfly_cooperative_pong": ("pettingzoo.butterfly.cooperative_pong_v6", {}),
+}
+
+
+def preprocess_images(env, cfg):
+    """SuperSuit image preprocessing from the ``--pz_*`` options (each skipped when off)."""
+    import supersuit as ss
+
+    if cfg.get("pz_color_reduction", "B") != "none":
+        env = ss.color_reduction_v0(env, mode=cfg.get("pz_color_reduction", "B"))
+    size = cfg.get("pz_resize", [64, 64])
+    if size:
+        env = ss.resize_v1(env, x_size=size[1], y_size=size[0])
+    if cfg.get("pz_frame_stack", 3) > 1:
+        env = ss.frame_stack_v1(env, cfg.get("pz_frame_stack", 3))
+    return env
+
+
+def _image_env_maker(module_path: str, kwargs: dict):
+    def make(full_env_name, cfg=None, env_config=None, render_mode=None):
+        cfg = cfg if cfg is not None else {}
+        extra = dict(kwargs)
+        if "pistonball" in module_path:
+            extra.update(n_pistons=cfg.get("pistonball_n_pistons", 20), max_cycles=cfg.get("pz_max_cycles", 125))
+        else:
+            extra.update(max_cycles=cfg.get("pz_max_cycles", 900))
+        return preprocess_images(make_pettingzoo_env(module_path, render_mode=render_mode, **extra), cfg)
+
+    return make
+
+
+def add_image_env_args(env: str, p: argparse.ArgumentParser, evaluation: bool = False) -> None:
+    """The SuperSuit preprocessing options and the env's own size options."""
+    p.add_argument(
+        "--pz_color_reduction", default="B", choices=["R", "G", "B", "full", "none"], help="keep one channel"
+    )
+    p.add_argument("--pz_resize", type=int, nargs="*", default=[64, 64], help="H W after resizing (empty: keep)")
+    p.add_argument("--pz_frame_stack", type=int, default=3, help="frames stacked as channels (1: off)")
+    p.add_argument("--pz_max_cycles", type=int, default=125 if "pistonball" in env else 900, help="episode steps")
+    if "pistonball" in env:
+        p.add_argument("--pistonball_n_pistons", type=int, default=20, help="pistons (agents)")
+
+
+def image_env_override_defaults(_env: str, parser: argparse.ArgumentParser) -> None:
+    """A shared CNN trunk on uint8 images scaled to [0, 1], a local critic."""
+    parser.set_defaults(
+        critic_input="local",
+        actor_critic_share_weights=True,
+        encoder_conv_architecture="convnet_simple",
+        encoder_conv_mlp_layers=[256],
+        nonlinearity="relu",
+        obs_scale=255.0,
+        learning_rate=3e-4,
+        rollout=32,
+        num_envs=8,
+    )
+
+
+for _name, (_module, _kwargs) in IMAGE_ENVS.items():
+    register_env(_name, _image_env_maker(_module, _kwargs), add_image_env_args, image_env_override_defaults)
