@@ -2,7 +2,7 @@
 
 The Sample Factory extension API is re-exported here (see DESIGN.md's map): ``register_env``,
 ``global_model_factory``, ``Encoder``, ``ModelCore``, ``Decoder``, ``ActorCritic``, ``parse_sf_args``,
-``parse_full_cfg``, ``run_rl`` and ``enjoy``.
+``parse_full_cfg``, ``run_rl`` and ``enjoy``; and ``register_scripted_policy`` for scripted opponents.
 """
 
 from marl_sf.cfg.arguments import parse_full_cfg, parse_sf_args
@@ -13,6 +13,7 @@ from marl_sf.models.core import ModelCore
 from marl_sf.models.decoder import Decoder
 from marl_sf.models.encoder import Encoder
 from marl_sf.models.factory import global_model_factory
+from marl_sf.selfplay.scripted import register_scripted_policy
 
 __version__ = "0.1.0"
 
@@ -42,5 +43,6 @@ __all__ = [
     "parse_full_cfg",
     "parse_sf_args",
     "register_env",
+    "register_scripted_policy",
     "run_rl",
 ]

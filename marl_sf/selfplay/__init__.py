@@ -1,0 +1,1 @@
+"""Self-play building blocks: Elo ratings and the scripted-policy registry."""

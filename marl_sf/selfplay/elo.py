@@ -1,0 +1,70 @@
+"""Elo ratings for learners, pool snapshots and scripted baselines.
+
+Elo, "The Rating of Chessplayers, Past and Present" (1978): the expected score of A against B is
+``E_A = 1 / (1 + 10 ** ((R_B - R_A) / 400))`` and after a game with score ``S_A`` (1 win, 0.5 draw, 0 loss)
+``R_A <- R_A + K * (S_A - E_A)`` and ``R_B <- R_B - K * (S_A - E_A)`` (the update is zero-sum).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from marl_sf.utils.io import write_json
+
+
+class EloRatings:
+    """Ratings by player name; unknown players start at ``initial``.
+
+    Args:
+        k: the K-factor (rating points moved by a fully unexpected result).
+        initial: the rating of a new player.
+    """
+
+    def __init__(self, k: float = 32.0, initial: float = 1200.0):
+        self.k, self.initial = k, initial
+        self.ratings: dict[str, float] = {}
+        self.games: dict[str, int] = {}
+
+    def rating(self, player: str) -> float:
+        """``player``'s rating (``initial`` before its first game)."""
+        return self.ratings.get(player, self.initial)
+
+    def expected(self, a: str, b: str) -> float:
+        """Expected score of ``a`` against ``b``, in [0, 1]."""
+        return 1.0 / (1.0 + 10.0 ** ((self.rating(b) - self.rating(a)) / 400.0))
+
+    def update(self, a: str, b: str, score_a: float) -> tuple[float, float]:
+        """Record one game of ``a`` against ``b``; returns both new ratings.
+
+        Raises:
+            ValueError: ``score_a`` is not in [0, 1], or a player meets itself.
+        """
+        if not 0.0 <= score_a <= 1.0:
+            raise ValueError(f"score_a={score_a}: use 1 for a win of {a!r}, 0.5 for a draw, 0 for a loss")
+        if a == b:
+            raise ValueError(f"{a!r} cannot be rated against itself")
+        delta = self.k * (score_a - self.expected(a, b))
+        self.ratings[a], self.ratings[b] = self.rating(a) + delta, self.rating(b) - delta
+        for player in (a, b):
+            self.games[player] = self.games.get(player, 0) + 1
+        return self.ratings[a], self.ratings[b]
+
+    def save(self, path: Path) -> None:
+        """Write the ratings as JSON, atomically."""
+        write_json(Path(path), {"k": self.k, "initial": self.initial, "ratings": self.ratings, "games": self.games})
+
+    @classmethod
+    def load(cls, path: Path) -> EloRatings:
+        """Ratings saved by ``save``.
+
+        Raises:
+            ValueError: the file is missing or not a ratings file.
+        """
+        try:
+            data = json.loads(Path(path).read_text())
+            ratings = cls(data["k"], data["initial"])
+            ratings.ratings, ratings.games = dict(data["ratings"]), dict(data["games"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"cannot read Elo ratings from {path}: {e}") from e
+        return ratings
