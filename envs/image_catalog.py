@@ -14,9 +14,17 @@ import argparse
 from marl_sf.envs.pettingzoo_catalog import make_pettingzoo_env
 from marl_sf.envs.registry import register_env
 
-IMAGE_ENVS = {
-    "butterfly_pistonball": ("pettingzoo.butterfly.pistonball_v6", {"continuous": False}),
-    "butterfly_cooperative_pong": ("pettingzoo.butterfly.cooperative_pong_v6", {}),
+IMAGE_ENVS = {  # name: (module, the env's keyword arguments from the config)
+    "butterfly_pistonball": (
+        "pettingzoo.butterfly.pistonball_v6",
+        lambda cfg: dict(
+            continuous=False, n_pistons=cfg.get("pistonball_n_pistons", 20), max_cycles=cfg.get("pz_max_cycles", 125)
+        ),
+    ),
+    "butterfly_cooperative_pong": (
+        "pettingzoo.butterfly.cooperative_pong_v6",
+        lambda cfg: dict(max_cycles=cfg.get("pz_max_cycles", 900)),
+    ),
 }
 
 
@@ -34,15 +42,11 @@ def preprocess_images(env, cfg):
     return env
 
 
-def _image_env_maker(module_path: str, kwargs: dict):
+def _image_env_maker(module_path: str, env_kwargs):
     def make(full_env_name, cfg=None, env_config=None, render_mode=None):
         cfg = cfg if cfg is not None else {}
-        extra = dict(kwargs)
-        if "pistonball" in module_path:
-            extra.update(n_pistons=cfg.get("pistonball_n_pistons", 20), max_cycles=cfg.get("pz_max_cycles", 125))
-        else:
-            extra.update(max_cycles=cfg.get("pz_max_cycles", 900))
-        return preprocess_images(make_pettingzoo_env(module_path, render_mode=render_mode, **extra), cfg)
+        env = make_pettingzoo_env(module_path, render_mode=render_mode, **env_kwargs(cfg))
+        return preprocess_images(env, cfg)
 
     return make
 

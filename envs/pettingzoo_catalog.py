@@ -54,14 +54,12 @@ def generic_entry(env_name: str) -> EnvRegistryEntry | None:
         return None
     module_path = env_name[len(GENERIC_PREFIX) :]
     import_env_module(module_path)  # fail now, with the clear message
-
-    def make(full_env_name, cfg=None, env_config=None, render_mode=None):
-        return make_pettingzoo_env(module_path, render_mode=render_mode)
-
-    return EnvRegistryEntry(make)
+    return EnvRegistryEntry(module_env_maker(module_path))
 
 
-def _classic_maker(module_path: str):
+def module_env_maker(module_path: str):
+    """A ``make_env_func`` that builds the module's env with its default arguments."""
+
     def make(full_env_name, cfg=None, env_config=None, render_mode=None):
         return make_pettingzoo_env(module_path, render_mode=render_mode)
 
@@ -102,4 +100,4 @@ def classic_override_defaults(_env: str, parser) -> None:
 
 
 for _name, _module in CLASSIC_GAMES.items():
-    register_env(_name, _classic_maker(_module), override_default_params_func=classic_override_defaults)
+    register_env(_name, module_env_maker(_module), override_default_params_func=classic_override_defaults)

@@ -118,8 +118,7 @@ class ActorCriticSharedWeights(ActorCritic):
         x = self.decoder(x)
         value_in = x
         if self.state_encoder is not None:
-            extra = self.critic_obs(normalized_obs_dict) if "state" in self.obs_space.spaces else normalized_obs_dict
-            value_in = torch.cat([x, self.state_encoder(extra)], dim=-1)
+            value_in = torch.cat([x, self.state_encoder(self.critic_obs(normalized_obs_dict))], dim=-1)
         out = {"values": self.critic_linear(value_in).squeeze(-1), "new_rnn_states": new_rnn_states}
         if not values_only:
             out["action_logits"], _ = self.action_parameterization(x)

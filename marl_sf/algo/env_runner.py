@@ -1,9 +1,9 @@
 """Stepping a group of contract envs into preallocated arrays: the part of sampling that touches envs.
 
 ``StepBuffers`` holds everything one step of E envs produces, ``[E, A, ...]`` per agent and ``[E, G]`` per env.
-``EnvGroup`` steps some rows of those buffers with its envs; ``InProcessEnvRunner`` runs one group in this
-process (``--serial_mode``), ``marl_sf.algo.env_workers.ProcessEnvRunner`` runs groups in worker processes
-over shared memory. The sampler sees the same buffers either way.
+``EnvGroup`` steps some rows of those buffers with its envs; ``InProcessEnvRunner`` runs the env groups in this
+process (``--serial_mode``), ``marl_sf.algo.env_workers.ProcessEnvRunner`` in worker processes over shared
+memory. Both offer ``step_async(group, actions)`` / ``wait(group)``; the sampler sees the same buffers either way.
 """
 
 from __future__ import annotations
@@ -183,12 +183,6 @@ class InProcessEnvRunner:
 
     def wait(self, split: int) -> StepBuffers:
         """The buffers, with group ``split``'s step written."""
-        return self.buffers
-
-    def step(self, actions: np.ndarray) -> StepBuffers:
-        """Step every env with ``actions [E, A, ...]``; returns the buffers (valid until the next call)."""
-        for g in range(self.num_splits):
-            self.step_async(g, actions[self.split_rows(g)])
         return self.buffers
 
     def close(self) -> None:

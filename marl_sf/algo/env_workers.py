@@ -156,14 +156,6 @@ class ProcessEnvRunner:
         self._wait_all()
         return self.buffers
 
-    def step(self, actions: np.ndarray) -> StepBuffers:
-        """Step every env with ``actions [E, A, ...]``; returns the shared buffers (valid until the next call)."""
-        for g in range(self.num_splits):
-            self.step_async(g, actions[self.split_rows(g)])
-        for g in range(self.num_splits):
-            self.wait(g)
-        return self.buffers
-
     def close(self) -> None:
         """Stop every worker: ask, then terminate those still running after a few seconds."""
         for conn in self.conns:

@@ -127,7 +127,11 @@ class Sampler:
 
     def _rnn_in(self, st: RolloutStorage, t: int, rows: slice = slice(None)) -> torch.Tensor:
         """Recurrent states of slot t, envs ``rows``, as model input rows ``[E_g * A_p, R]`` (R = 0 without RNN)."""
-        rnn = st.rnn_states[t, rows].reshape(-1, st.rnn_states.shape[-1])  # [E_g, A_p, R] -> [E_g * A_p, R]
+        return self._model_rnn(st.rnn_states[t, rows].flatten(0, 1))  # [E_g, A_p, R] -> [E_g * A_p, R]
+
+    def _model_rnn(self, rnn: torch.Tensor) -> torch.Tensor:
+        """Stored recurrent-state rows ``[B, R]`` as the model takes them: ``[B, 0]`` for feed-forward models
+        (storage keeps one unused column)."""
         return rnn if self.cfg.get("use_rnn", False) else rnn[:, :0]
 
     def _acted(self, t: int, rows: slice) -> np.ndarray:
@@ -183,7 +187,6 @@ class Sampler:
                 policy_obs = {k: torch.from_numpy(v[:, spec.agent_indices]).to(device) for k, v in final_obs.items()}
                 state = torch.from_numpy(states).to(device) if states is not None else None
                 inputs = model.normalize_obs(st.build_inputs(policy_obs, state, self.cfg.obs_scale))  # [n * A_p, ..]
-                rnn = self.next_rnn[p][rows].flatten(0, 1)  # [n, A_p, R] -> [n * A_p, R]
-                rnn = rnn if self.cfg.get("use_rnn", False) else rnn[:, :0]
+                rnn = self._model_rnn(self.next_rnn[p][rows].flatten(0, 1))  # [n, A_p, R] -> [n * A_p, R]
                 out = model(inputs, rnn, values_only=True)
                 st.bootstrap_values[t, rows] = out["values"].view(len(env_ids), st.num_agents)
