@@ -75,6 +75,11 @@ class TrainingLogger:
                 file=sys.stderr,
             )
 
+    def log_scalars(self, scalars: dict[str, float], agent_steps: int) -> None:
+        """Write ``{tag: value}`` summaries at ``agent_steps``."""
+        for tag, value in scalars.items():
+            self.writer.add_scalar(tag, value, agent_steps)
+
     def close(self) -> None:
         """Flush and close the writer and the progress bar."""
         self.progress.close()

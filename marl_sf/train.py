@@ -25,6 +25,7 @@ from marl_sf.experiment import (
     resolve_num_workers,
     seed_everything,
 )
+from marl_sf.selfplay.league import League, uses_opponents
 from marl_sf.summaries import TrainingLogger
 from marl_sf.utils.io import write_json
 
@@ -77,17 +78,22 @@ class Trainer:
             check_batch_size(cfg, st, spec.policy_id)
         self.agent_steps, self.best_metric = 0, None
         self._maybe_resume()
+        self.agent_policy = [0] * len(self.names)
+        for spec in self.specs:
+            for i in spec.agent_indices:
+                self.agent_policy[i] = spec.policy_id
+        self.league = None
+        if uses_opponents(cfg):
+            self.league = League(cfg, self.exp_dir, self.specs, self.models, self.agent_policy, cfg.num_envs)
+            self.league.maybe_snapshot(self.agent_steps)
         num_workers = resolve_num_workers(cfg)
         log.info("env workers: %d (%s)", num_workers, "envs in the main process" if num_workers == 0 else "processes")
         try:
             self.runner = make_env_runner(cfg, self.specs, cfg.num_envs, probe_env, num_workers)
         finally:
             probe_env.close()
-        self.sampler = Sampler(cfg, self.runner, self.specs, self.models, self.storages, seed=cfg.seed)
-        self.agent_policy = [0] * len(self.names)
-        for spec in self.specs:
-            for i in spec.agent_indices:
-                self.agent_policy[i] = spec.policy_id
+        matchmaker = self.league.matchmaker if self.league is not None else None
+        self.sampler = Sampler(cfg, self.runner, self.specs, self.models, self.storages, cfg.seed, matchmaker)
         self.logger = TrainingLogger(cfg, self.exp_dir, self.names, self.agent_policy, self.agent_steps)
 
     def _maybe_resume(self) -> None:
@@ -118,6 +124,8 @@ class Trainer:
                 "cfg": dict(self.cfg),
             }
             save_checkpoint(self.exp_dir, spec.policy_id, state, self.cfg.keep_checkpoints, metric if is_best else None)
+        if self.league is not None:
+            self.league.save()
 
     def train(self) -> int:
         """The loop: rollout, PPO update per policy, logs; checkpoints periodically, on exit and on Ctrl-C."""
@@ -141,6 +149,10 @@ class Trainer:
                 self.logger.log_iteration(
                     self.agent_steps, rollout.agent_steps, rollout.episode_returns, train_stats, lr
                 )
+                if self.league is not None:
+                    self.league.record(rollout.match_results)
+                    self.league.maybe_snapshot(self.agent_steps)
+                    self.logger.log_scalars(self.league.summary(), self.agent_steps)
                 if time.time() - last_save >= cfg.save_every_sec:
                     self.save()
                     last_save = time.time()

@@ -1,11 +1,14 @@
 """Agent -> policy mapping: which policy acts for each agent of an env, and what each policy's model sees.
 
-Built-ins: ``shared`` (every agent uses policy 0: parameter sharing) and ``per_agent`` (agent i uses
-policy i). Each policy owns its spaces, rollout storage, learner and checkpoints.
+Built-ins: ``shared`` (every agent uses policy 0: parameter sharing), ``per_agent`` (agent i uses policy i),
+``per_group`` (one policy per agent-name prefix) and ``self_play`` (like shared; opponents come from a pool);
+users add theirs with ``register_policy_mapping``. Each policy owns its spaces, rollout storage, learner and
+checkpoints.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -43,17 +46,77 @@ class PolicySpec:
     add_agent_id: bool
 
 
-def agent_policy_ids(mapping: str, num_agents: int) -> list[int]:
-    """The policy id of each of ``num_agents`` agents under the named mapping.
+PolicyMappingFn = Callable[[str, int], int]
+
+_MAPPINGS: dict[str, PolicyMappingFn] = {}
+
+
+def register_policy_mapping(name: str, fn: PolicyMappingFn) -> None:
+    """Register ``fn(agent_name, agent_index) -> policy_id`` as ``--policy_mapping=<name>`` (documented global
+    registry, like the env registry; registering a name again replaces it).
 
     Raises:
-        ValueError: an unknown mapping name.
+        ValueError: ``name`` is a built-in mapping; TypeError: ``fn`` is not callable.
     """
-    if mapping == "shared":
-        return [0] * num_agents
-    if mapping == "per_agent":
-        return list(range(num_agents))
-    raise ValueError(f"unknown policy_mapping {mapping!r}; choose 'shared' or 'per_agent'")
+    if name in BUILTIN_MAPPINGS:
+        raise ValueError(f"{name!r} is a built-in policy mapping; register yours under another name")
+    if not callable(fn):
+        raise TypeError(f"register_policy_mapping({name!r}, fn): fn must be callable as fn(agent_name, agent_index)")
+    _MAPPINGS[name] = fn
+
+
+def group_name(agent_name: str) -> str:
+    """An agent's group: its name without the trailing ``_<index>`` (``adversary_0`` -> ``adversary``)."""
+    head, _, tail = agent_name.rpartition("_")
+    return head if head and tail.isdigit() else agent_name
+
+
+def _per_group(names: list[str]) -> list[int]:
+    groups = list(dict.fromkeys(group_name(n) for n in names))  # in order of first appearance
+    return [groups.index(group_name(n)) for n in names]
+
+
+BUILTIN_MAPPINGS = ("shared", "per_agent", "per_group", "self_play")
+
+
+def agent_policy_ids(mapping: str, agent_names: list[str], num_policies: int = -1) -> list[int]:
+    """The policy id of each agent under the named mapping.
+
+    ``shared`` and ``self_play``: every agent plays policy 0; ``per_agent``: agent i plays policy i;
+    ``per_group``: one policy per group of agent names (``group_name``); other names: registered mappings.
+
+    Raises:
+        ValueError: an unknown mapping name, an id outside ``[0, num_policies)`` (``num_policies > 0``) or
+            negative, or a policy id in that range that no agent plays.
+    """
+    if mapping in ("shared", "self_play"):
+        ids = [0] * len(agent_names)
+    elif mapping == "per_agent":
+        ids = list(range(len(agent_names)))
+    elif mapping == "per_group":
+        ids = _per_group(agent_names)
+    elif mapping in _MAPPINGS:
+        ids = [int(_MAPPINGS[mapping](name, i)) for i, name in enumerate(agent_names)]
+    else:
+        known = [*BUILTIN_MAPPINGS, *sorted(_MAPPINGS)]
+        raise ValueError(
+            f"unknown --policy_mapping={mapping!r}; choose one of {known} or register yours with "
+            "marl_sf.register_policy_mapping(name, fn)"
+        )
+    limit = num_policies if num_policies > 0 else max(ids) + 1
+    for name, pid in zip(agent_names, ids, strict=True):
+        if not 0 <= pid < limit:
+            raise ValueError(
+                f"policy mapping {mapping!r} maps agent {name!r} to unknown policy id {pid}: ids must be in "
+                f"[0, {limit}) (--num_policies={num_policies})"
+            )
+    unused = sorted(set(range(limit)) - set(ids))
+    if unused:
+        raise ValueError(
+            f"policy mapping {mapping!r} leaves policies {unused} without agents (agents: {agent_names}); "
+            f"lower --num_policies or map an agent to each policy"
+        )
+    return ids
 
 
 def _box(size: int) -> gym.spaces.Box:
@@ -123,7 +186,8 @@ def build_policy_specs(cfg, env) -> list[PolicySpec]:
         if cfg.critic_input == "state_local":
             size += gym.spaces.flatdim(env.observation_space["obs"]) + num_agents
         spaces["state"] = _box(size)
-    ids = agent_policy_ids(cfg.policy_mapping, num_agents)
+    names = list(getattr(env, "agent_names", [f"agent_{i}" for i in range(num_agents)]))
+    ids = agent_policy_ids(cfg.policy_mapping, names, cfg.get("num_policies", -1))
     return [
         PolicySpec(
             policy_id=pid,

@@ -15,6 +15,7 @@ from marl_sf.algo.policy_mapping import PolicySpec
 from marl_sf.algo.storage import RolloutStorage
 from marl_sf.envs.episode import EpisodeAccumulator
 from marl_sf.models.action_distribution import deterministic_actions
+from marl_sf.selfplay.matchmaking import EpisodeResult, Matchmaker
 
 
 @dataclass
@@ -25,11 +26,13 @@ class RolloutStats:
         agent_steps: active agent-steps (one agent acting once is one step).
         episode_returns: one ``[A]`` array of per-agent episode returns per finished episode.
         episode_lengths: one ``[A]`` array of per-agent active-step counts per finished episode.
+        match_results: with a matchmaker, one ``EpisodeResult`` per finished episode (who played which side).
     """
 
     agent_steps: int = 0
     episode_returns: list[np.ndarray] = field(default_factory=list)
     episode_lengths: list[np.ndarray] = field(default_factory=list)
+    match_results: list[EpisodeResult] = field(default_factory=list)
 
 
 class Sampler:
@@ -47,15 +50,26 @@ class Sampler:
         models: the actor-critic of each policy (same order as ``specs``).
         storages: the rollout storage of each policy.
         seed: env ``e`` is reset with ``seed + e`` (None: unseeded), whichever runner steps it.
+        matchmaker: who plays which side of each env (self-play and fixed opponents); None: the learning
+            policies play every agent. Agents an opponent plays are inactive in the policies' storages, so
+            they count as no agent-steps and never reach the losses.
     """
 
-    def __init__(self, cfg, runner, specs: list[PolicySpec], models, storages: list[RolloutStorage], seed=None):
+    def __init__(
+        self, cfg, runner, specs: list[PolicySpec], models, storages: list[RolloutStorage], seed=None,
+        matchmaker: Matchmaker | None = None,
+    ):  # fmt: skip
         self.cfg, self.runner, self.specs, self.models, self.storages = cfg, runner, specs, models, storages
         self.num_envs, self.num_agents = runner.buffers.active.shape
         self.joint_obs = specs[0].critic_input == "joint_obs"
         self.episodes = EpisodeAccumulator(self.num_envs, self.num_agents)
-        # recurrent states after each policy's last forward pass, [E, A_p, R], written group by group
+        self.matchmaker = matchmaker
+        self.env_active = np.zeros((self.num_envs, self.num_agents), bool)  # [E, A] who acts on the last obs
+        # recurrent states after each policy's (and its opponents') last forward pass, [E, A_p, R]
         self.next_rnn = [torch.zeros_like(st.rnn_states[0]) for st in storages]
+        self.opponent_rnn = [torch.zeros_like(st.rnn_states[0]) for st in storages]
+        if matchmaker is not None:
+            matchmaker.start_episodes(range(self.num_envs))
         buf = runner.reset(seed)
         every = slice(0, self.num_envs)
         self._write_next(0, every, buf, self._states(buf.obs, buf.state, every), np.ones(self.num_envs, bool))
@@ -86,7 +100,12 @@ class Sampler:
         terminated, truncated = buf.terminated[rows], buf.truncated[rows]  # [E_g, A]
         rewards = buf.rewards[rows]
         episode_done = (terminated | truncated).all(axis=1)  # [E_g]
-        acted = self._acted(t, rows)  # [E_g, A]
+        acted = self._acted(t, rows)  # [E_g, A] agents the learning policies played
+        returns, lengths = self.episodes.step(rewards, self.env_active[rows], episode_done, rows)
+        if self.matchmaker is not None and episode_done.any():
+            done_ids = rows.start + np.flatnonzero(episode_done)
+            stats.match_results.extend(self.matchmaker.finish_episodes(done_ids, returns))
+            self.matchmaker.start_episodes(done_ids)
         for spec, st in zip(self.specs, self.storages, strict=True):
             idx = spec.agent_indices
             st.rewards[t, rows] = torch.from_numpy(rewards[:, idx])
@@ -97,7 +116,6 @@ class Sampler:
         ended = np.flatnonzero((truncated & acted).any(axis=1))
         if ended.size:
             self._bootstrap_truncated(t, rows.start + ended, buf)
-        returns, lengths = self.episodes.step(rewards, acted, episode_done, rows)
         stats.agent_steps += int(acted.sum())
         stats.episode_returns.extend(returns)
         stats.episode_lengths.extend(lengths)
@@ -109,7 +127,8 @@ class Sampler:
         num_envs = rows.stop - rows.start
         with torch.no_grad():
             for p, (spec, model, st) in enumerate(zip(self.specs, self.models, self.storages, strict=True)):
-                inputs = model.normalize_obs(st.flat_inputs(slice(t, t + 1), self.cfg.obs_scale, rows))
+                raw_inputs = st.flat_inputs(slice(t, t + 1), self.cfg.obs_scale, rows)
+                inputs = model.normalize_obs(raw_inputs)
                 out = model(inputs, self._rnn_in(st, t, rows))
                 dist = model.action_distribution(out["action_logits"], inputs.get("action_mask"))
                 act = deterministic_actions(spec.action_space, dist) if deterministic else dist.sample()
@@ -119,11 +138,32 @@ class Sampler:
                 st.values[t, rows] = out["values"].view(shape)
                 if self.cfg.get("use_rnn", False):  # [E_g * A_p, R] -> [E_g, A_p, R]
                     self.next_rnn[p][rows] = out["new_rnn_states"].reshape(*shape, -1)
+                if self.matchmaker is not None:
+                    self._opponents_act(p, t, rows, raw_inputs, deterministic)
                 act_np = st.actions[t, rows].cpu().numpy()
                 if actions is None:
                     actions = np.zeros((num_envs, self.num_agents, *act_np.shape[2:]), act_np.dtype)
                 actions[:, spec.agent_indices] = act_np
         return actions
+
+    def _opponents_act(self, p: int, t: int, rows: slice, raw_inputs: dict, deterministic: bool) -> None:
+        """Overwrite ``actions[t]`` of the rows of policy p's agents that opponents play in envs ``rows``: one
+        batched call per opponent player, with the opponent's own recurrent state."""
+        st = self.storages[p]
+        idx = self.specs[p].agent_indices
+        for player, mask in self.matchmaker.opponents_in(rows, idx):
+            mask &= self.env_active[rows][:, idx]  # only agents that act now (scripted players need legal moves)
+            if not mask.any():
+                continue
+            cells = torch.from_numpy(mask).to(st.actions.device)  # [E_g, A_p]
+            flat = cells.flatten()  # [E_g * A_p]
+            inputs = {k: v[flat] for k, v in raw_inputs.items()}
+            raw_obs = {k: v[t, rows][cells] for k, v in st.obs.items()}  # [n, ...]
+            rnn = self.opponent_rnn[p][rows][cells]  # [n, R]
+            actions, new_rnn = player.act(inputs, raw_obs, self._model_rnn(rnn), deterministic)
+            st.actions[t, rows][cells] = actions.to(st.actions.dtype).view(-1, *st.actions.shape[3:])
+            if self.cfg.get("use_rnn", False):
+                self.opponent_rnn[p][rows][cells] = new_rnn
 
     def _rnn_in(self, st: RolloutStorage, t: int, rows: slice = slice(None)) -> torch.Tensor:
         """Recurrent states of slot t, envs ``rows``, as model input rows ``[E_g * A_p, R]`` (R = 0 without RNN)."""
@@ -153,11 +193,16 @@ class Sampler:
         """Write the observation that follows into slot t of every storage for envs ``rows``; recurrent states
         carry over from the last forward pass except at episode starts."""
         start = torch.from_numpy(episode_start)
+        self.env_active[rows] = buf.active[rows]
+        played = buf.active[rows]  # [E_g, A] agents the learning policies act for
+        if self.matchmaker is not None:
+            played = played & self.matchmaker.learner_controlled[rows]
         for p, (spec, st) in enumerate(zip(self.specs, self.storages, strict=True)):
             idx = spec.agent_indices
             for k, v in buf.obs.items():
                 st.obs[k][t, rows] = torch.from_numpy(v[rows][:, idx])
-            st.active[t, rows] = torch.from_numpy(buf.active[rows][:, idx])
+            st.active[t, rows] = torch.from_numpy(played[:, idx])
+            self.opponent_rnn[p][rows][start.to(st.rnn_states.device)] = 0.0
             st.episode_start[t, rows] = start
             if states is not None and st.state is not None:
                 st.state[t, rows] = torch.from_numpy(states)

@@ -55,8 +55,16 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--policy_mapping",
         default="shared",
-        choices=["shared", "per_agent"],
-        help="agent -> policy: one shared policy (parameter sharing) or one policy per agent",
+        help="agent -> policy: shared (one policy, parameter sharing), per_agent, per_group (one policy per agent "
+        "name prefix, e.g. adversary_*/agent_*), self_play (shared, plus opponents from a pool of its own "
+        "snapshots), or a name registered with marl_sf.register_policy_mapping",
+    )
+    g.add_argument(
+        "--num_policies",
+        type=int,
+        default=-1,
+        help="policies; -1: as many as the mapping uses. A mapping returning an id outside [0, num_policies) "
+        "is an error",
     )
 
 
@@ -160,7 +168,38 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--eval_seed", type=int, default=12345, help="seed of the evaluation envs")
 
 
+def add_selfplay_args(p: argparse.ArgumentParser) -> None:
+    """Opponents: pools of frozen snapshots and scripted policies, matchmaking, ratings."""
+    g = p.add_argument_group("self-play")
+    g.add_argument(
+        "--self_play", type=str2bool, default=False, help="add a frozen snapshot of each learning policy to its "
+        "opponent pool every --pool_snapshot_every agent-steps (on with --policy_mapping=self_play)"
+    )  # fmt: skip
+    g.add_argument(
+        "--pool_scripted", nargs="*", default=[], help="scripted policies (registered names, e.g. random) that "
+        "are pool members from the start; with them alone, training faces fixed opponents"
+    )  # fmt: skip
+    g.add_argument(
+        "--pool_sampling",
+        default="pfsp",
+        choices=["latest", "uniform", "pfsp"],
+        help="how an episode's opponent is drawn: newest snapshot, uniform, or prioritized fictitious self-play",
+    )
+    g.add_argument("--pfsp_power", type=float, default=2.0, help="PFSP weight (1 - P[learner beats B]) ** p")
+    g.add_argument("--pool_snapshot_every", type=int, default=200_000, help="agent-steps between snapshots")
+    g.add_argument("--pool_max_snapshots", type=int, default=20, help="snapshots kept per pool (oldest dropped)")
+    g.add_argument(
+        "--opponent_prob", type=float, default=1.0, help="fraction of episodes in which one side is played by a "
+        "pool member (drawn per episode, seat at random); the others are played by the learning policies alone"
+    )  # fmt: skip
+    g.add_argument(
+        "--pool_dir", default="", help="the pool folder (default: <experiment>/pool); an explicit folder must exist"
+    )
+    g.add_argument("--elo_k", type=float, default=16.0, help="Elo K-factor for the training-time ratings")
+
+
 def add_all_args(p: argparse.ArgumentParser) -> None:
     """Every option group."""
-    for add in (add_basic_args, add_sampling_args, add_model_args, add_ppo_args, add_run_args, add_eval_args):
+    adds = (add_basic_args, add_sampling_args, add_model_args, add_ppo_args, add_run_args, add_eval_args)
+    for add in (*adds, add_selfplay_args):
         add(p)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from marl_sf.utils.io import write_json
 
 
@@ -68,3 +70,30 @@ class EloRatings:
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ValueError(f"cannot read Elo ratings from {path}: {e}") from e
         return ratings
+
+
+def bradley_terry_elo(scores: np.ndarray, games: np.ndarray, iterations: int = 500, mean: float = 1200.0):
+    """Order-independent Elo ratings from a round-robin: the maximum-likelihood Bradley-Terry strengths.
+
+    Hunter 2004, "MM algorithms for generalized Bradley-Terry models", eq. 3: ``g_i <- W_i / sum_j n_ij /
+    (g_i + g_j)``; ratings are ``400 * log10(g_i)`` shifted to the given mean (Elo's logistic scale). Draws
+    count half a win for each side, and every pair that met gets one virtual draw (a prior that keeps an
+    unbeaten player's rating finite).
+
+    Args:
+        scores: ``[P, P]`` player i's summed score against j (win 1, draw 0.5).
+        games: ``[P, P]`` games between i and j (symmetric).
+
+    Returns:
+        ``[P]`` ratings.
+    """
+    met = (games > 0).astype(np.float64)
+    wins = scores + 0.5 * met  # [P, P] with the virtual draw
+    n = games + met
+    strength = np.ones(len(scores))
+    for _ in range(iterations):
+        denom = (n / (strength[:, None] + strength[None, :])).sum(axis=1)
+        strength = np.where(denom > 0, wins.sum(axis=1) / np.maximum(denom, 1e-12), strength)
+        strength /= np.exp(np.log(strength).mean())
+    ratings = 400.0 * np.log10(strength)
+    return ratings - ratings.mean() + mean

@@ -1,0 +1,102 @@
+"""Games between two fixed players from every seat: the engine of evaluation and tournaments.
+
+The sampler plays the games: a matchmaker gives every side of every env to one of the two players (the first
+k envs put player A on seat 0, the next k on seat 1, and so on; see ``seat_lineups``), so the policies' own
+models never act and the players' inference is batched by the sampler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from marl_sf.algo.env_runner import InProcessEnvRunner
+from marl_sf.algo.sampler import Sampler
+from marl_sf.experiment import build_storages, uses_env_state
+from marl_sf.selfplay.matchmaking import Matchmaker, agent_sides
+
+
+@dataclass
+class SeatRecord:
+    """Wins, draws and losses of player A when it plays one seat (side)."""
+
+    wins: int = 0
+    draws: int = 0
+    losses: int = 0
+
+    @property
+    def games(self) -> int:
+        return self.wins + self.draws + self.losses
+
+    @property
+    def score(self) -> float:
+        """Mean score (win 1, draw 0.5), NaN before any game."""
+        return (self.wins + 0.5 * self.draws) / self.games if self.games else float("nan")
+
+
+@dataclass
+class MatchResult:
+    """Player A against player B: A's record per seat A played.
+
+    Attributes:
+        a, b: the players' names.
+        seats: ``{side: SeatRecord}`` of A.
+    """
+
+    a: str
+    b: str
+    seats: dict[int, SeatRecord] = field(default_factory=dict)
+
+    def total(self) -> SeatRecord:
+        """A's record over every seat."""
+        return SeatRecord(*(sum(getattr(r, k) for r in self.seats.values()) for k in ("wins", "draws", "losses")))
+
+
+def seat_lineups(num_sides: int, player_a, player_b) -> list[dict[int, object]]:
+    """One lineup per seat of A: A on side s, B on every other side."""
+    return [{side: player_a if side == s else player_b for side in range(num_sides)} for s in range(num_sides)]
+
+
+def play_match(cfg, specs, models, make_envs_fn, player_a, player_b, games_per_seat: int, seed: int) -> MatchResult:
+    """Play ``games_per_seat`` games with A on each seat against B, in ``S * k`` parallel envs.
+
+    Args:
+        cfg: the experiment's config (``num_envs`` sets the parallel games per seat, at least 1).
+        specs, models: the experiment's policies (they only shape the storages; the players act).
+        make_envs_fn: ``make_envs_fn(n)`` -> n contract envs.
+        player_a, player_b: players (``SnapshotPlayer`` / ``ScriptedPlayer``).
+        games_per_seat: games counted per seat of A (the first to finish in each seat's envs).
+        seed: env seeds are ``seed + env row``.
+
+    Returns:
+        A's ``MatchResult`` (the side with the higher mean return wins a game; equal returns draw).
+    """
+    agent_policy = [0] * sum(len(s.agent_indices) for s in specs)
+    for spec in specs:
+        for i in spec.agent_indices:
+            agent_policy[i] = spec.policy_id
+    sides = agent_sides(agent_policy)
+    lineups = seat_lineups(len(sides), player_a, player_b)
+    per_seat = max(1, min(cfg.num_envs, games_per_seat))
+    envs = make_envs_fn(per_seat * len(sides))
+    env_seat = [e // per_seat for e in range(len(envs))]  # the seat A plays in env e, [E]
+    result = MatchResult(player_a.name, player_b.name, {s: SeatRecord() for s in range(len(sides))})
+    runner = InProcessEnvRunner(envs, uses_env_state(specs))
+    try:
+        matchmaker = Matchmaker(len(envs), len(agent_policy), sides, lambda e: lineups[env_seat[e]])
+        storages = build_storages(cfg, specs, models, len(envs), 1, next(models[0].parameters()).device)
+        sampler = Sampler(cfg, runner, specs, models, storages, seed, matchmaker)
+        while min(r.games for r in result.seats.values()) < games_per_seat:
+            for episode in sampler.collect(deterministic=cfg.eval_deterministic).match_results:
+                seat = env_seat[episode.env_id]
+                record = result.seats[seat]
+                if record.games >= games_per_seat:
+                    continue
+                score = episode.score(seat)
+                record.wins += score == 1.0
+                record.draws += score == 0.5
+                record.losses += score == 0.0
+            for st in storages:
+                st.carry_last_step()
+    finally:
+        runner.close()
+    return result

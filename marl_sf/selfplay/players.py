@@ -1,0 +1,89 @@
+"""Players that are not being trained: frozen snapshots of a policy and scripted policies.
+
+Both act on a batch of agent rows as the sampler stores them. A frozen snapshot runs one batched forward
+pass (with its own observation normalizer and recurrent state); a scripted policy is called once per row
+with that agent's observation dict (the contract of ``register_scripted_policy``).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from marl_sf.models.action_distribution import deterministic_actions
+from marl_sf.selfplay.scripted import scripted_policy
+
+
+class SnapshotPlayer:
+    """A frozen copy of an actor-critic.
+
+    Args:
+        name: the player's name in pools, ratings and tournaments.
+        model: the actor-critic (copied and frozen here; the caller's model keeps training).
+        action_space: the agents' action space.
+    """
+
+    def __init__(self, name: str, model: torch.nn.Module, action_space: gym.Space):
+        self.name, self.action_space = name, action_space
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    def act(self, inputs, raw_obs, rnn_states, deterministic: bool = False):
+        """Actions for ``n`` agent rows.
+
+        Args:
+            inputs: model input rows ``{key: [n, ...]}`` (scaled, not yet normalized).
+            raw_obs: the stored observations ``{key: [n, ...]}`` (unused here).
+            rnn_states: ``[n, R]`` recurrent states (``R = 0`` for feed-forward models).
+            deterministic: take the distribution's mode instead of sampling.
+
+        Returns:
+            ``(actions [n, ...] in the stored action layout, new recurrent states [n, R])``.
+        """
+        with torch.no_grad():
+            normalized = self.model.normalize_obs(inputs)
+            out = self.model(normalized, rnn_states)
+            dist = self.model.action_distribution(out["action_logits"], normalized.get("action_mask"))
+            actions = deterministic_actions(self.action_space, dist) if deterministic else dist.sample()
+        return actions, out.get("new_rnn_states", rnn_states)
+
+
+class ScriptedPlayer:
+    """A policy registered with ``marl_sf.register_scripted_policy``, called once per agent row.
+
+    Args:
+        name: the registered name.
+        action_space: the agents' action space (Discrete or MultiDiscrete).
+
+    Raises:
+        ValueError: an unknown name, or an action space scripted policies cannot act in (Box actions are
+            stored normalized to [-1, 1], which a scripted policy does not know about).
+    """
+
+    def __init__(self, name: str, action_space: gym.Space):
+        if not isinstance(action_space, gym.spaces.Discrete | gym.spaces.MultiDiscrete):
+            raise ValueError(
+                f"scripted policy {name!r}: scripted players act in Discrete or MultiDiscrete action spaces, "
+                f"not {action_space}"
+            )
+        self.name, self.action_space = name, action_space
+        self.fn = scripted_policy(name)
+
+    def act(self, inputs, raw_obs, rnn_states, deterministic: bool = False):
+        """Actions for ``n`` agent rows from ``fn({key: one agent's observation})``; see ``SnapshotPlayer.act``."""
+        obs = {k: v.cpu().numpy() for k, v in raw_obs.items()}  # {key: [n, ...]}
+        n = len(next(iter(obs.values())))
+        actions = [np.asarray(self.fn({k: v[i] for k, v in obs.items()})) for i in range(n)]
+        device = next(iter(raw_obs.values())).device
+        stacked = np.stack(actions) if actions else np.zeros((0, *self.action_space.shape), np.int64)
+        return torch.as_tensor(stacked, dtype=torch.int64, device=device), rnn_states
+
+
+def make_player(name: str, action_space: gym.Space, model: torch.nn.Module | None = None):
+    """A ``SnapshotPlayer`` around ``model``, or the scripted policy registered as ``name`` when ``model`` is
+    None."""
+    return SnapshotPlayer(name, model, action_space) if model is not None else ScriptedPlayer(name, action_space)

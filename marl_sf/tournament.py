@@ -1,0 +1,199 @@
+"""Round-robin tournaments: ``python -m marl_sf.tournament --env=<name> --experiment=<name> --players ...``.
+
+Players are named on the command line:
+
+* ``latest`` / ``best``: the experiment's latest or best checkpoint of ``--tournament_policy_id``;
+* ``pool``: every snapshot in the experiment's opponent pool of that policy (``<experiment>/pool/p<id>``);
+* a path to a ``.pth`` file (a checkpoint or a pool snapshot of the same env and model options);
+* a scripted policy registered with ``marl_sf.register_scripted_policy`` (``random``,
+  ``connect_four_lookahead``, yours).
+
+Every pair plays ``--games_per_pair`` games, half with each player on each seat. Written to
+``<experiment>/tournament/``: ``results.json``, ``report.md`` (ratings, win/draw/loss matrix, results per
+seat) and ``scores.png`` (a heatmap of the row player's score).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from marl_sf.cfg.arguments import experiment_dir, parse_full_cfg, parse_sf_args
+from marl_sf.checkpoint import find_checkpoint
+from marl_sf.experiment import build_policies, make_envs, resolve_device, seed_everything
+from marl_sf.selfplay.elo import bradley_terry_elo
+from marl_sf.selfplay.match import MatchResult, play_match
+from marl_sf.selfplay.players import ScriptedPlayer, SnapshotPlayer
+from marl_sf.selfplay.pool import load_snapshot_model
+from marl_sf.utils.io import write_json, write_text
+
+log = logging.getLogger("marl_sf")
+
+
+def add_tournament_args(parser: argparse.ArgumentParser) -> None:
+    """The tournament's own options."""
+    g = parser.add_argument_group("tournament")
+    g.add_argument("--players", nargs="+", default=["latest", "random"], help="latest, best, pool, .pth paths "
+                   "or registered scripted policies")  # fmt: skip
+    g.add_argument("--games_per_pair", type=int, default=100, help="games per pair of players (split over seats)")
+    g.add_argument("--tournament_policy_id", type=int, default=0, help="the policy whose checkpoints play")
+
+
+def resolve_players(cfg, spec, make_model, device=torch.device("cpu")) -> list:
+    """The players named by ``cfg.players`` (see the module docstring).
+
+    Raises:
+        ValueError: a name that is neither a checkpoint kind, ``pool``, an existing file nor a registered
+            scripted policy; no checkpoint of the requested kind; an empty pool; an incompatible checkpoint.
+    """
+    exp_dir, pid = experiment_dir(cfg), cfg.tournament_policy_id
+    players = []
+    for name in cfg.players:
+        if name in ("latest", "best"):
+            path = find_checkpoint(exp_dir, pid, name)
+            if path is None:
+                raise ValueError(f"no {name} checkpoint of policy {pid} in {exp_dir}: train it first")
+            paths = [(name, path)]
+        elif name == "pool":
+            paths = [(p.stem, p) for p in sorted((exp_dir / "pool" / f"p{pid}").glob("*.pth"))]
+            if not paths:
+                raise ValueError(f"no snapshots in {exp_dir / 'pool' / f'p{pid}'}: train with --self_play=True first")
+        elif Path(name).suffix == ".pth" or Path(name).exists():
+            if not Path(name).is_file():
+                raise ValueError(f"player {name!r}: no such checkpoint file")
+            paths = [(Path(name).stem, Path(name))]
+        else:
+            players.append(ScriptedPlayer(name, spec.action_space))
+            continue
+        for player_name, path in paths:
+            model = load_snapshot_model(path, make_model).to(device)
+            players.append(SnapshotPlayer(player_name, model, spec.action_space))
+    return players
+
+
+def run_tournament(cfg, players, specs, models) -> dict:
+    """Play every pair; returns the results (ratings, per-pair records per seat)."""
+    names = [p.name for p in players]
+    count = len(players)
+    scores, games = np.zeros((count, count)), np.zeros((count, count))
+    matches = []
+    for i, j in itertools.combinations(range(count), 2):
+        per_seat = max(1, cfg.games_per_pair // 2)
+        result = play_match(cfg, specs, models, lambda n: make_envs(cfg, n), players[i], players[j], per_seat,
+                            cfg.eval_seed)  # fmt: skip
+        total = result.total()
+        scores[i, j], scores[j, i] = total.wins + 0.5 * total.draws, total.losses + 0.5 * total.draws
+        games[i, j] = games[j, i] = total.games
+        matches.append(result)
+        log.info("%s vs %s: %d-%d-%d (W-D-L)", names[i], names[j], total.wins, total.draws, total.losses)
+    ratings = bradley_terry_elo(scores, games)
+    return {"players": names, "ratings": dict(zip(names, ratings.tolist(), strict=True)), "matches": matches,
+            "scores": scores, "games": games}  # fmt: skip
+
+
+def _match_json(m: MatchResult) -> dict:
+    return {"a": m.a, "b": m.b, "seats": {s: vars(r) for s, r in m.seats.items()}}
+
+
+def report_markdown(results: dict, env: str) -> str:
+    """The tournament report: ratings, the row player's W/D/L against each column, results per seat."""
+    names, ratings = results["players"], results["ratings"]
+    lines = [f"# Tournament on {env}", "", "| player | Elo |", "|---|---|"]
+    lines += [f"| {n} | {ratings[n]:.0f} |" for n in sorted(names, key=lambda n: -ratings[n])]
+    cells = {(m.a, m.b): m.total() for m in results["matches"]}
+    lines += ["", "W/D/L of the row player against the column player (all seats):", ""]
+    lines += ["| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for a in names:
+        row = []
+        for b in names:
+            rec = cells.get((a, b))
+            flip = cells.get((b, a))
+            row.append("-" if a == b else f"{rec.wins}/{rec.draws}/{rec.losses}" if rec else
+                       f"{flip.losses}/{flip.draws}/{flip.wins}")  # fmt: skip
+        lines.append(f"| {a} | " + " | ".join(row) + " |")
+    lines += [
+        "",
+        "Per seat (A's W/D/L with A on the seat):",
+        "",
+        "| A | B | seat | W/D/L | A's score |",
+        "|---|---|---|---|---|",
+    ]
+    for m in results["matches"]:
+        for seat, r in m.seats.items():
+            lines.append(f"| {m.a} | {m.b} | {seat} | {r.wins}/{r.draws}/{r.losses} | {r.score:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_scores(results: dict, path: Path) -> None:
+    """A heatmap of the row player's mean score against each column player."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names, scores, games = results["players"], results["scores"], results["games"]
+    with np.errstate(invalid="ignore"):
+        frac = np.where(games > 0, scores / np.maximum(games, 1), np.nan)
+    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 2, 1.0 * len(names) + 1.5))
+    im = ax.imshow(frac, vmin=0, vmax=1, cmap="RdYlGn")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    for i, j in itertools.product(range(len(names)), repeat=2):
+        if games[i, j]:
+            ax.text(j, i, f"{frac[i, j]:.2f}", ha="center", va="center", fontsize=8)
+    fig.colorbar(im, ax=ax, label="row player's score")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def tournament(cfg) -> dict:
+    """Run the tournament of ``cfg.players`` and write the report; returns the results."""
+    seed_everything(cfg.eval_seed)
+    torch.set_num_threads(cfg.get("torch_threads", 1))
+    device = resolve_device(cfg)
+    probe = make_envs(cfg, 1)[0]
+    try:
+        specs, models = build_policies(cfg, probe, device)
+    finally:
+        probe.close()
+    spec = next((s for s in specs if s.policy_id == cfg.tournament_policy_id), None)
+    if spec is None:
+        raise ValueError(f"--tournament_policy_id={cfg.tournament_policy_id}: the experiment has policies "
+                         f"{[s.policy_id for s in specs]}")  # fmt: skip
+    from marl_sf.models.actor_critic import create_actor_critic
+
+    players = resolve_players(cfg, spec, lambda: create_actor_critic(cfg, spec.obs_space, spec.action_space), device)
+    results = run_tournament(cfg, players, specs, models)
+    out = experiment_dir(cfg) / "tournament"
+    write_json(out / "results.json", {**{k: results[k] for k in ("players", "ratings")},
+                                      "matches": [_match_json(m) for m in results["matches"]]})  # fmt: skip
+    report = report_markdown(results, cfg.env)
+    write_text(out / "report.md", report)
+    plot_scores(results, out / "scores.png")
+    print(report)
+    return results
+
+
+def parse_tournament_args(argv: list[str] | None = None):
+    """The experiment's config plus the tournament options."""
+    parser, _ = parse_sf_args(argv, evaluation=True)
+    add_tournament_args(parser)
+    return parse_full_cfg(parser, argv)
+
+
+def main() -> int:
+    """``python -m marl_sf.tournament``."""
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
+    tournament(parse_tournament_args())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
