@@ -45,7 +45,7 @@ def add_tournament_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--tournament_policy_id", type=int, default=0, help="the policy whose checkpoints play")
 
 
-def resolve_players(cfg, spec, make_model, device=torch.device("cpu")) -> list:
+def resolve_players(cfg, spec, make_model, device: torch.device | None = None) -> list:
     """The players named by ``cfg.players`` (see the module docstring).
 
     Raises:
@@ -72,7 +72,7 @@ def resolve_players(cfg, spec, make_model, device=torch.device("cpu")) -> list:
             players.append(ScriptedPlayer(name, spec.action_space))
             continue
         for player_name, path in paths:
-            model = load_snapshot_model(path, make_model).to(device)
+            model = load_snapshot_model(path, make_model).to(device or torch.device("cpu"))
             players.append(SnapshotPlayer(player_name, model, spec.action_space))
     return players
 
