@@ -8,8 +8,10 @@ import gymnasium as gym
 import numpy as np
 from pettingzoo import AECEnv, ParallelEnv
 
+from marl_sf.envs.agent_spaces import pad_obs, transport_action_space, transport_obs_space
 from marl_sf.envs.contract import as_dict_space
 from marl_sf.envs.episode import EpisodeAccumulator
+from marl_sf.models.action_distribution import box_actions
 
 
 def pz_obs_to_dict(obs: Any) -> dict[str, Any]:
@@ -37,14 +39,18 @@ def zeros_like_space(space: gym.spaces.Dict) -> dict[str, np.ndarray]:
 
 
 class PettingZooAdapter:
-    """What the Parallel and AEC adapters share: agent order, one agent's spaces, the global state.
+    """What the Parallel and AEC adapters share: agent order, the agents' spaces, the global state.
 
-    * Agent order is ``possible_agents``; every agent must have the same observation and action space.
+    * Agent order is ``possible_agents``.
+    * ``agent_observation_spaces`` / ``agent_action_spaces``: each agent's own spaces. When they differ (agent
+      groups), ``observation_space`` / ``action_space`` are the padded transport spaces of
+      ``marl_sf.envs.agent_spaces``: observations are zero-padded here, and each agent's action is cut back
+      to its own space before the env sees it.
     * ``state()`` is the env's own global state when it has one (``state_space``, flattened to a vector),
       else the concatenation of all agents' flattened observations (``joint_obs``), ``[state_dim]`` float32.
 
     Raises:
-        ValueError: agents have different observation or action spaces.
+        ValueError: agents' spaces differ in a way the transport layout cannot pad (see ``agent_spaces``).
     """
 
     is_multiagent = True
@@ -54,12 +60,12 @@ class PettingZooAdapter:
         self.agent_names = list(env.possible_agents)
         self.num_agents = len(self.agent_names)
         self.render_mode = getattr(env, "render_mode", None)
-        obs_spaces = {a: env.observation_space(a) for a in self.agent_names}
-        act_spaces = {a: env.action_space(a) for a in self.agent_names}
-        check_same_spaces("observation", obs_spaces)
-        check_same_spaces("action", act_spaces)
-        self.observation_space = obs_space_to_dict(obs_spaces[self.agent_names[0]])
-        self.action_space = act_spaces[self.agent_names[0]]
+        self.agent_observation_spaces = [obs_space_to_dict(env.observation_space(a)) for a in self.agent_names]
+        self.agent_action_spaces = [env.action_space(a) for a in self.agent_names]
+        self.observation_space = transport_obs_space(self.agent_observation_spaces, self.agent_names)
+        self.action_space = transport_action_space(self.agent_action_spaces, self.agent_names)
+        self._pad = any(s != self.observation_space for s in self.agent_observation_spaces)
+        self._cut_actions = any(s != self.action_space for s in self.agent_action_spaces)
         self.has_native_state = getattr(env, "state_space", None) is not None
         if self.has_native_state:
             self.state_space = flat_state_space(env.state_space)
@@ -69,6 +75,19 @@ class PettingZooAdapter:
         self._zero_obs = zeros_like_space(self.observation_space)
         self._last_obs: list[dict[str, Any]] = []
         self._episode = EpisodeAccumulator(1, self.num_agents)
+
+    def agent_obs(self, obs: Any) -> dict[str, Any]:
+        """One agent's PettingZoo observation as a contract obs dict (padded to the transport space)."""
+        obs = pz_obs_to_dict(obs)
+        return pad_obs(obs, self.observation_space) if self._pad else obs
+
+    def agent_action(self, index: int, action: Any) -> Any:
+        """Agent ``index``'s action from the transport layout: a Box action cut to its own size and mapped from
+        the transport's [-1, 1] onto its own bounds; other actions as they are."""
+        space = self.agent_action_spaces[index]
+        if self._cut_actions and isinstance(space, gym.spaces.Box):
+            return box_actions(space, np.asarray(action)[: space.shape[0]])
+        return action
 
     def state(self) -> np.ndarray:
         """The global state, ``[state_dim]`` float32: ``env.state()`` or all agents' observations joined."""
@@ -100,7 +119,7 @@ class PettingZooParallelEnv(PettingZooAdapter):
 
     Raises:
         TypeError: ``parallel_env`` is an AEC env (``PettingZooAECEnv`` adapts those).
-        ValueError: agents have different observation or action spaces (agent groups are a later issue).
+        ValueError: agents' spaces differ beyond what the transport layout pads.
     """
 
     def __init__(self, parallel_env: ParallelEnv):
@@ -125,7 +144,7 @@ class PettingZooParallelEnv(PettingZooAdapter):
             actions: ``A`` actions in ``possible_agents`` order; those of inactive agents are ignored.
         """
         live = set(self.env.agents)
-        act = {a: actions[i] for i, a in enumerate(self.agent_names) if a in live}
+        act = {a: self.agent_action(i, actions[i]) for i, a in enumerate(self.agent_names) if a in live}
         obs, rew, term, trunc, infos = self.env.step(act)
         rewards = [float(rew.get(a, 0.0)) for a in self.agent_names]
         terminated = [bool(term.get(a, False)) for a in self.agent_names]
@@ -154,7 +173,7 @@ class PettingZooParallelEnv(PettingZooAdapter):
         obs_list, info_list = [], []
         for a in self.agent_names:
             present = a in obs
-            obs_list.append(pz_obs_to_dict(obs[a]) if present else self._zero_obs)
+            obs_list.append(self.agent_obs(obs[a]) if present else self._zero_obs)
             info_list.append({**infos.get(a, {}), "is_active": present and a in self.env.agents})
         self._last_obs = obs_list
         return obs_list, info_list
@@ -166,16 +185,3 @@ def flat_state_space(space: gym.spaces.Box) -> gym.spaces.Box:
     if space.dtype == np.uint8 and len(space.shape) == 3:
         return space
     return gym.spaces.Box(space.low.ravel().astype(np.float32), space.high.ravel().astype(np.float32))
-
-
-def check_same_spaces(kind: str, spaces: dict[str, gym.Space]) -> None:
-    """Raise a ValueError naming the agents whose ``kind`` spaces differ from the first agent's."""
-    first_agent, first = next(iter(spaces.items()))
-    differing = {a: s for a, s in spaces.items() if s != first}
-    if differing:
-        listed = "; ".join(f"{a}: {s}" for a, s in {first_agent: first, **differing}.items())
-        raise ValueError(
-            f"agents have different {kind} spaces ({listed}). The PettingZoo adapters need one {kind} space "
-            "for all agents: pad them (supersuit.pad_observations_v0 / pad_action_space_v0) or wait for "
-            "agent groups, which give each set of spaces its own policy"
-        )

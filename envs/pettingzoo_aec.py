@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from pettingzoo import AECEnv, ParallelEnv
 
-from marl_sf.envs.pettingzoo import PettingZooAdapter, pz_obs_to_dict
+from marl_sf.envs.pettingzoo import PettingZooAdapter
 
 
 class PettingZooAECEnv(PettingZooAdapter):
@@ -27,7 +27,7 @@ class PettingZooAECEnv(PettingZooAdapter):
 
     Raises:
         TypeError: ``aec_env`` is a ParallelEnv (use ``PettingZooParallelEnv``).
-        ValueError: agents have different observation or action spaces.
+        ValueError: agents' spaces differ beyond what the transport layout pads.
     """
 
     def __init__(self, aec_env: AECEnv):
@@ -53,7 +53,8 @@ class PettingZooAECEnv(PettingZooAdapter):
         """
         mover = self.env.agent_selection
         active = np.array([[a == mover for a in self.agent_names]])
-        self.env.step(actions[self.agent_names.index(mover)])
+        index = self.agent_names.index(mover)
+        self.env.step(self.agent_action(index, actions[index]))
         rewards = [float(self.env.rewards.get(a, 0.0)) for a in self.agent_names]
         terminated = [bool(self.env.terminations.get(a, False)) for a in self.agent_names]
         truncated = [bool(self.env.truncations.get(a, False)) for a in self.agent_names]
@@ -87,7 +88,7 @@ class PettingZooAECEnv(PettingZooAdapter):
         obs_list, info_list = [], []
         for a in self.agent_names:
             present = a in live
-            obs_list.append(pz_obs_to_dict(self.env.observe(a)) if present else self._zero_obs)
+            obs_list.append(self.agent_obs(self.env.observe(a)) if present else self._zero_obs)
             info_list.append({**self.env.infos.get(a, {}), "is_active": present and a == mover})
         self._last_obs = obs_list
         return obs_list, info_list

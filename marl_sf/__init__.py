@@ -2,9 +2,12 @@
 
 The Sample Factory extension API is re-exported here (see DESIGN.md's map): ``register_env``,
 ``global_model_factory``, ``Encoder``, ``ModelCore``, ``Decoder``, ``ActorCritic``, ``parse_sf_args``,
-``parse_full_cfg``, ``run_rl`` and ``enjoy``; and ``register_scripted_policy`` for scripted opponents.
+``parse_full_cfg``, ``run_rl`` and ``enjoy``; and for several policies and self-play
+``register_policy_mapping`` (agent -> policy), ``register_scripted_policy`` (scripted opponents) and
+``register_game_score`` (who won an episode).
 """
 
+from marl_sf.algo.policy_mapping import register_policy_mapping
 from marl_sf.cfg.arguments import parse_full_cfg, parse_sf_args
 from marl_sf.envs.contract import is_multiagent_env
 from marl_sf.envs.registry import register_env
@@ -13,6 +16,7 @@ from marl_sf.models.core import ModelCore
 from marl_sf.models.decoder import Decoder
 from marl_sf.models.encoder import Encoder
 from marl_sf.models.factory import global_model_factory
+from marl_sf.selfplay.scoring import register_game_score
 from marl_sf.selfplay.scripted import register_scripted_policy
 
 __version__ = "0.1.0"
@@ -43,6 +47,8 @@ __all__ = [
     "parse_full_cfg",
     "parse_sf_args",
     "register_env",
+    "register_game_score",
+    "register_policy_mapping",
     "register_scripted_policy",
     "run_rl",
 ]

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from marl_sf.algo.env_runner import InProcessEnvRunner
+from marl_sf.algo.policy_mapping import agent_policies
 from marl_sf.algo.sampler import Sampler
 from marl_sf.cfg.arguments import experiment_dir
 from marl_sf.checkpoint import checkpoint_dir, find_checkpoint, load_checkpoint
@@ -90,7 +91,7 @@ def enjoy(cfg) -> int:
             env.close()
         raise
     returns, lengths = evaluate(cfg, specs, models, envs, cfg.max_num_episodes, cfg.eval_deterministic, cfg.eval_seed)
-    agent_policy = [next(s.policy_id for s in specs if i in s.agent_indices) for i in range(len(names))]
+    agent_policy = agent_policies(specs)
     meta = {
         "env": cfg.env,
         "experiment": cfg.experiment,

@@ -45,48 +45,75 @@ def add_tournament_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--tournament_policy_id", type=int, default=0, help="the policy whose checkpoints play")
 
 
-def resolve_players(cfg, spec, make_model, device: torch.device | None = None) -> list:
-    """The players named by ``cfg.players`` (see the module docstring).
+def _checkpoint_paths(name: str, exp_dir: Path, pid: int) -> list[tuple[str, Path]] | None:
+    """``[(player name, path)]`` for a checkpoint-like player name of policy ``pid``; None for a scripted name.
 
     Raises:
-        ValueError: a name that is neither a checkpoint kind, ``pool``, an existing file nor a registered
-            scripted policy; no checkpoint of the requested kind; an empty pool; an incompatible checkpoint.
+        ValueError: no checkpoint of that kind, an empty pool, a missing file.
     """
-    exp_dir, pid = experiment_dir(cfg), cfg.tournament_policy_id
+    if name in ("latest", "best"):
+        path = find_checkpoint(exp_dir, pid, name)
+        if path is None:
+            raise ValueError(f"no {name} checkpoint of policy {pid} in {exp_dir}: train it first")
+        return [(name, path)]
+    if name == "pool":
+        paths = [(p.stem, p) for p in sorted((exp_dir / "pool" / f"p{pid}").glob("*.pth"))]
+        if not paths:
+            raise ValueError(f"no snapshots in {exp_dir / 'pool' / f'p{pid}'}: train with --self_play=True first")
+        return paths
+    if Path(name).suffix == ".pth" or Path(name).exists():
+        if not Path(name).is_file():
+            raise ValueError(f"player {name!r}: no such checkpoint file")
+        return [(Path(name).stem, Path(name))]
+    return None
+
+
+def resolve_players(cfg, specs, make_model, device: torch.device | None = None) -> list[tuple[object, int]]:
+    """``[(player, policy_id)]`` for the names in ``cfg.players`` (see the module docstring).
+
+    With one policy (seat games) every name is a player of ``--tournament_policy_id``. With several (team
+    games) every name is resolved for each policy, as ``p<id>:<name>`` (pool snapshots keep their names), and
+    a ``.pth`` path belongs to the policy of its folder (``checkpoint_p<id>`` or ``pool/p<id>``).
+
+    Raises:
+        ValueError: see ``_checkpoint_paths``; an unknown scripted policy; an incompatible checkpoint.
+    """
+    exp_dir = experiment_dir(cfg)
+    teams = len(specs) > 1
+    chosen = specs if teams else [s for s in specs if s.policy_id == cfg.tournament_policy_id]
     players = []
     for name in cfg.players:
-        if name in ("latest", "best"):
-            path = find_checkpoint(exp_dir, pid, name)
-            if path is None:
-                raise ValueError(f"no {name} checkpoint of policy {pid} in {exp_dir}: train it first")
-            paths = [(name, path)]
-        elif name == "pool":
-            paths = [(p.stem, p) for p in sorted((exp_dir / "pool" / f"p{pid}").glob("*.pth"))]
-            if not paths:
-                raise ValueError(f"no snapshots in {exp_dir / 'pool' / f'p{pid}'}: train with --self_play=True first")
-        elif Path(name).suffix == ".pth" or Path(name).exists():
-            if not Path(name).is_file():
-                raise ValueError(f"player {name!r}: no such checkpoint file")
-            paths = [(Path(name).stem, Path(name))]
-        else:
-            players.append(ScriptedPlayer(name, spec.action_space))
-            continue
-        for player_name, path in paths:
-            model = load_snapshot_model(path, make_model).to(device or torch.device("cpu"))
-            players.append(SnapshotPlayer(player_name, model, spec.action_space))
+        for spec in chosen:
+            pid = spec.policy_id
+            folder = Path(name).parent.name
+            if teams and Path(name).suffix == ".pth" and folder not in (f"p{pid}", f"checkpoint_p{pid}"):
+                continue
+            paths = _checkpoint_paths(name, exp_dir, pid)
+            if paths is None:
+                players.append((ScriptedPlayer(name, spec.action_space, f"p{pid}:{name}" if teams else None), pid))
+                continue
+            for player_name, path in paths:
+                model = load_snapshot_model(path, lambda s=spec: make_model(s)).to(device or torch.device("cpu"))
+                label = f"p{pid}:{player_name}" if teams and not player_name.startswith(f"p{pid}_") else player_name
+                players.append((SnapshotPlayer(label, model, spec.action_space), pid))
     return players
 
 
-def run_tournament(cfg, players, specs, models) -> dict:
-    """Play every pair; returns the results (ratings, per-pair records per seat)."""
-    names = [p.name for p in players]
+def run_tournament(cfg, players: list[tuple[object, int]], specs, models) -> dict:
+    """Play every pair (in team games only players of different policies meet); returns the results
+    (ratings, per-pair records per seat)."""
+    names = [p.name for p, _ in players]
     count = len(players)
     scores, games = np.zeros((count, count)), np.zeros((count, count))
+    policy_ids = sorted(s.policy_id for s in specs)
     matches = []
     for i, j in itertools.combinations(range(count), 2):
-        per_seat = max(1, cfg.games_per_pair // 2)
-        result = play_match(cfg, specs, models, lambda n: make_envs(cfg, n), players[i], players[j], per_seat,
-                            cfg.eval_seed)  # fmt: skip
+        (a, pid_a), (b, pid_b) = players[i], players[j]
+        teams = None if len(specs) == 1 else (policy_ids.index(pid_a), policy_ids.index(pid_b))
+        if teams is not None and pid_a == pid_b:
+            continue  # team-mates do not play each other
+        per_seat = max(1, cfg.games_per_pair // (2 if teams is None else 1))
+        result = play_match(cfg, specs, models, lambda n: make_envs(cfg, n), a, b, per_seat, cfg.eval_seed, teams)
         total = result.total()
         scores[i, j], scores[j, i] = total.wins + 0.5 * total.draws, total.losses + 0.5 * total.draws
         games[i, j] = games[j, i] = total.games
@@ -163,13 +190,12 @@ def tournament(cfg) -> dict:
         specs, models = build_policies(cfg, probe, device)
     finally:
         probe.close()
-    spec = next((s for s in specs if s.policy_id == cfg.tournament_policy_id), None)
-    if spec is None:
+    if cfg.tournament_policy_id not in [s.policy_id for s in specs]:
         raise ValueError(f"--tournament_policy_id={cfg.tournament_policy_id}: the experiment has policies "
                          f"{[s.policy_id for s in specs]}")  # fmt: skip
     from marl_sf.models.actor_critic import create_actor_critic
 
-    players = resolve_players(cfg, spec, lambda: create_actor_critic(cfg, spec.obs_space, spec.action_space), device)
+    players = resolve_players(cfg, specs, lambda s: create_actor_critic(cfg, s.obs_space, s.action_space), device)
     results = run_tournament(cfg, players, specs, models)
     out = experiment_dir(cfg) / "tournament"
     write_json(out / "results.json", {**{k: results[k] for k in ("players", "ratings")},

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from marl_sf.algo.learner import Learner, check_batch_size
+from marl_sf.algo.policy_mapping import agent_policies
 from marl_sf.algo.sampler import Sampler
 from marl_sf.cfg.arguments import experiment_dir, parse_full_cfg, parse_sf_args
 from marl_sf.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
@@ -70,30 +71,32 @@ class Trainer:
         self.learner_threads = cfg.learner_torch_threads or os.cpu_count() or 1
         self.device = resolve_device(cfg)
         probe_env = make_envs(cfg, 1)[0]
-        self.names = agent_names(probe_env)
-        self.specs, self.models = build_policies(cfg, probe_env, self.device)
-        self.learners = [Learner(cfg, m, self.device) for m in self.models]
-        self.storages = build_storages(cfg, self.specs, self.models, cfg.num_envs, cfg.rollout, self.device)
-        for spec, st in zip(self.specs, self.storages, strict=True):
-            check_batch_size(cfg, st, spec.policy_id)
-        self.agent_steps, self.best_metric = 0, None
-        self._maybe_resume()
-        self.agent_policy = [0] * len(self.names)
-        for spec in self.specs:
-            for i in spec.agent_indices:
-                self.agent_policy[i] = spec.policy_id
-        self.league = None
-        if uses_opponents(cfg):
-            self.league = League(cfg, self.exp_dir, self.specs, self.models, self.agent_policy, cfg.num_envs)
-            self.league.maybe_snapshot(self.agent_steps)
-        num_workers = resolve_num_workers(cfg)
-        log.info("env workers: %d (%s)", num_workers, "envs in the main process" if num_workers == 0 else "processes")
-        try:
+        try:  # the probe env sizes policies and buffers; closed whatever fails
+            self.names = agent_names(probe_env)
+            self.specs, self.models = build_policies(cfg, probe_env, self.device)
+            self.learners = [Learner(cfg, m, self.device) for m in self.models]
+            self.storages = build_storages(cfg, self.specs, self.models, cfg.num_envs, cfg.rollout, self.device)
+            for spec, st in zip(self.specs, self.storages, strict=True):
+                check_batch_size(cfg, st, spec.policy_id)
+            self.agent_steps, self.best_metric = 0, None
+            self._maybe_resume()
+            self.agent_policy = agent_policies(self.specs)
+            self.league = None
+            if uses_opponents(cfg):
+                self.league = League(cfg, self.exp_dir, self.specs, self.models, self.agent_policy, cfg.num_envs)
+                self.league.maybe_snapshot(self.agent_steps)
+            num_workers = resolve_num_workers(cfg)
+            where = "envs in the main process" if num_workers == 0 else "processes"
+            log.info("env workers: %d (%s)", num_workers, where)
             self.runner = make_env_runner(cfg, self.specs, cfg.num_envs, probe_env, num_workers)
         finally:
             probe_env.close()
         matchmaker = self.league.matchmaker if self.league is not None else None
-        self.sampler = Sampler(cfg, self.runner, self.specs, self.models, self.storages, cfg.seed, matchmaker)
+        try:
+            self.sampler = Sampler(cfg, self.runner, self.specs, self.models, self.storages, cfg.seed, matchmaker)
+        except BaseException:
+            self.runner.close()  # no env worker outlives a failed start
+            raise
         self.logger = TrainingLogger(cfg, self.exp_dir, self.names, self.agent_policy, self.agent_steps)
 
     def _maybe_resume(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
 from mpe2 import simple_spread_v3
@@ -63,9 +64,10 @@ def test_state_falls_back_to_joint_observations():
     assert env.state().tolist() == np.concatenate([o["obs"] for o in obs]).tolist()
 
 
-def test_agents_with_different_spaces_raise_a_clear_error():
-    with pytest.raises(ValueError, match=r"different action spaces.*agent_0: Discrete\(2\).*agent_2: Discrete\(3\)"):
-        PettingZooParallelEnv(MixedSpacesEnv())
+def test_agents_with_different_action_spaces_share_a_transport_space_and_keep_their_own():
+    env = PettingZooParallelEnv(MixedSpacesEnv())
+    assert env.action_space == gym.spaces.Discrete(3)  # the buffers' layout: the largest Discrete
+    assert [s.n for s in env.agent_action_spaces] == [2, 2, 3]  # each agent's own, for its group's policy
 
 
 def test_aec_env_is_refused_with_a_pointer_to_parallel_env():

@@ -86,8 +86,9 @@ def agent_policy_ids(mapping: str, agent_names: list[str], num_policies: int = -
     ``per_group``: one policy per group of agent names (``group_name``); other names: registered mappings.
 
     Raises:
-        ValueError: an unknown mapping name, an id outside ``[0, num_policies)`` (``num_policies > 0``) or
-            negative, or a policy id in that range that no agent plays.
+        ValueError: an unknown mapping name, a mapping that leaves an agent out (returns None), an id
+            outside ``[0, num_policies)`` (``num_policies > 0``) or negative, or a policy id in that range
+            that no agent plays.
     """
     if mapping in ("shared", "self_play"):
         ids = [0] * len(agent_names)
@@ -96,7 +97,12 @@ def agent_policy_ids(mapping: str, agent_names: list[str], num_policies: int = -
     elif mapping == "per_group":
         ids = _per_group(agent_names)
     elif mapping in _MAPPINGS:
-        ids = [int(_MAPPINGS[mapping](name, i)) for i, name in enumerate(agent_names)]
+        ids = [_MAPPINGS[mapping](name, i) for i, name in enumerate(agent_names)]
+        for name, pid in zip(agent_names, ids, strict=True):
+            if pid is None:
+                raise ValueError(f"policy mapping {mapping!r} leaves agent {name!r} out (returned None): every "
+                                 "agent needs a policy id")  # fmt: skip
+        ids = [int(pid) for pid in ids]
     else:
         known = [*BUILTIN_MAPPINGS, *sorted(_MAPPINGS)]
         raise ValueError(
@@ -117,6 +123,15 @@ def agent_policy_ids(mapping: str, agent_names: list[str], num_policies: int = -
             f"lower --num_policies or map an agent to each policy"
         )
     return ids
+
+
+def agent_policies(specs: list[PolicySpec]) -> list[int]:
+    """Each agent's policy id, ``[A]``, from the policies' agent indices."""
+    agent_policy = [0] * specs[0].num_env_agents
+    for spec in specs:
+        for i in spec.agent_indices:
+            agent_policy[i] = spec.policy_id
+    return agent_policy
 
 
 def _box(size: int) -> gym.spaces.Box:
@@ -168,36 +183,51 @@ def check_critic_only_keys(cfg, obs_space: gym.spaces.Dict) -> None:
         raise ValueError(f"--critic_only_obs_keys={hidden} hides every observation key of {cfg.env!r} from the actor")
 
 
-def build_policy_specs(cfg, env) -> list[PolicySpec]:
-    """One ``PolicySpec`` per policy of ``cfg.policy_mapping`` for a contract ``env``.
+def policy_spaces(env, agent_indices: list[int], names: list[str], policy_id: int, mapping: str):
+    """The observation and action space of a policy's agents (each agent's own, not the padded transport).
 
     Raises:
-        ValueError: see ``global_space``, ``agent_policy_ids`` and ``check_critic_only_keys``.
+        ValueError: the policy's agents have different spaces; the message names them and the fix.
+    """
+    obs_spaces = getattr(env, "agent_observation_spaces", None) or [env.observation_space] * env.num_agents
+    act_spaces = getattr(env, "agent_action_spaces", None) or [env.action_space] * env.num_agents
+    first = agent_indices[0]
+    for i in agent_indices[1:]:
+        if obs_spaces[i] != obs_spaces[first] or act_spaces[i] != act_spaces[first]:
+            raise ValueError(
+                f"--policy_mapping={mapping} gives policy {policy_id} agents with different spaces: {names[first]!r} "
+                f"({obs_spaces[first]}, {act_spaces[first]}) and {names[i]!r} ({obs_spaces[i]}, {act_spaces[i]}). "
+                "Use --policy_mapping=per_group (one policy per agent group) or a mapping that keeps each "
+                "policy's agents alike"
+            )
+    return obs_spaces[first], act_spaces[first]
+
+
+def build_policy_specs(cfg, env) -> list[PolicySpec]:
+    """One ``PolicySpec`` per policy of ``cfg.policy_mapping`` for a contract ``env``; each policy gets its
+    agents' own spaces (agent groups), never the padded transport spaces.
+
+    Raises:
+        ValueError: see ``global_space``, ``agent_policy_ids``, ``policy_spaces`` and ``check_critic_only_keys``.
     """
     num_agents = env.num_agents
-    check_critic_only_keys(cfg, env.observation_space)
     stored = global_space(cfg, env)
-    spaces = dict(env.observation_space.spaces)
-    add_agent_id = bool(cfg.get("add_agent_id", False))
-    if add_agent_id:
-        spaces["agent_id"] = gym.spaces.Box(0.0, 1.0, (num_agents,), np.float32)
-    if stored is not None:
-        size = gym.spaces.flatdim(stored)
-        if cfg.critic_input == "state_local":
-            size += gym.spaces.flatdim(env.observation_space["obs"]) + num_agents
-        spaces["state"] = _box(size)
     names = list(getattr(env, "agent_names", [f"agent_{i}" for i in range(num_agents)]))
     ids = agent_policy_ids(cfg.policy_mapping, names, cfg.get("num_policies", -1))
-    return [
-        PolicySpec(
-            policy_id=pid,
-            agent_indices=[i for i, p in enumerate(ids) if p == pid],
-            num_env_agents=num_agents,
-            obs_space=gym.spaces.Dict(spaces),
-            action_space=env.action_space,
-            global_space=stored,
-            critic_input=cfg.critic_input,
-            add_agent_id=add_agent_id,
-        )
-        for pid in sorted(set(ids))
-    ]
+    add_agent_id = bool(cfg.get("add_agent_id", False))
+    specs = []
+    for pid in sorted(set(ids)):
+        agents = [i for i, p in enumerate(ids) if p == pid]
+        obs_space, action_space = policy_spaces(env, agents, names, pid, cfg.policy_mapping)
+        check_critic_only_keys(cfg, obs_space)
+        spaces = dict(obs_space.spaces)
+        if add_agent_id:
+            spaces["agent_id"] = gym.spaces.Box(0.0, 1.0, (num_agents,), np.float32)
+        if stored is not None:
+            size = gym.spaces.flatdim(stored)
+            if cfg.critic_input == "state_local":
+                size += gym.spaces.flatdim(obs_space["obs"]) + num_agents
+            spaces["state"] = _box(size)
+        specs.append(PolicySpec(pid, agents, num_agents, gym.spaces.Dict(spaces), action_space, stored,
+                                cfg.critic_input, add_agent_id))  # fmt: skip
+    return specs

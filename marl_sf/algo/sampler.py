@@ -13,6 +13,7 @@ import torch
 
 from marl_sf.algo.policy_mapping import PolicySpec
 from marl_sf.algo.storage import RolloutStorage
+from marl_sf.envs.agent_spaces import unpad
 from marl_sf.envs.episode import EpisodeAccumulator
 from marl_sf.models.action_distribution import deterministic_actions
 from marl_sf.selfplay.matchmaking import EpisodeResult, Matchmaker
@@ -140,10 +141,13 @@ class Sampler:
                     self.next_rnn[p][rows] = out["new_rnn_states"].reshape(*shape, -1)
                 if self.matchmaker is not None:
                     self._opponents_act(p, t, rows, raw_inputs, deterministic)
-                act_np = st.actions[t, rows].cpu().numpy()
-                if actions is None:
-                    actions = np.zeros((num_envs, self.num_agents, *act_np.shape[2:]), act_np.dtype)
-                actions[:, spec.agent_indices] = act_np
+                act_np = st.actions[t, rows].cpu().numpy()  # [E_g, A_p, ...] in the policy's own action space
+                if actions is None:  # the env's transport layout (agent groups: the largest action)
+                    actions = np.zeros((num_envs, *self.runner.buffers.actions.shape[1:]), act_np.dtype)
+                if act_np.ndim > 2:
+                    actions[:, spec.agent_indices, : act_np.shape[2]] = act_np
+                else:
+                    actions[:, spec.agent_indices] = act_np
         return actions
 
     def _opponents_act(self, p: int, t: int, rows: slice, raw_inputs: dict, deterministic: bool) -> None:
@@ -199,8 +203,8 @@ class Sampler:
             played = played & self.matchmaker.learner_controlled[rows]
         for p, (spec, st) in enumerate(zip(self.specs, self.storages, strict=True)):
             idx = spec.agent_indices
-            for k, v in buf.obs.items():
-                st.obs[k][t, rows] = torch.from_numpy(v[rows][:, idx])
+            for k, v in buf.obs.items():  # [E_g, A_p, ...], padding of other agent groups cut off
+                st.obs[k][t, rows] = torch.from_numpy(unpad(v[rows][:, idx], st.obs[k].shape[3:]))
             st.active[t, rows] = torch.from_numpy(played[:, idx])
             self.opponent_rnn[p][rows][start.to(st.rnn_states.device)] = 0.0
             st.episode_start[t, rows] = start
@@ -229,7 +233,10 @@ class Sampler:
         with torch.no_grad():
             for p, (spec, model, st) in enumerate(zip(self.specs, self.models, self.storages, strict=True)):
                 device = st.values.device
-                policy_obs = {k: torch.from_numpy(v[:, spec.agent_indices]).to(device) for k, v in final_obs.items()}
+                policy_obs = {  # [n, A_p, ...]
+                    k: torch.from_numpy(unpad(v[:, spec.agent_indices], st.obs[k].shape[3:])).to(device)
+                    for k, v in final_obs.items()
+                }
                 state = torch.from_numpy(states).to(device) if states is not None else None
                 inputs = model.normalize_obs(st.build_inputs(policy_obs, state, self.cfg.obs_scale))  # [n * A_p, ..]
                 rnn = self._model_rnn(self.next_rnn[p][rows].flatten(0, 1))  # [n, A_p, R] -> [n * A_p, R]

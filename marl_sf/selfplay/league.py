@@ -17,6 +17,7 @@ from marl_sf.selfplay.elo import EloRatings
 from marl_sf.selfplay.matchmaking import EpisodeResult, Matchmaker, agent_sides
 from marl_sf.selfplay.players import ScriptedPlayer, SnapshotPlayer, make_player
 from marl_sf.selfplay.pool import OpponentPool, load_pool, load_snapshot_model, save_snapshot
+from marl_sf.selfplay.scoring import game_score
 
 log = logging.getLogger("marl_sf")
 
@@ -65,7 +66,8 @@ class League:
         self.sides = agent_sides(agent_policy)
         self.side_policy = [agent_policy[side[0]] for side in self.sides]
         self.rng = np.random.default_rng(cfg.seed)
-        self.matchmaker = Matchmaker(num_envs, len(agent_policy), self.sides, self.choose_lineup)
+        score_fn = game_score(cfg.env)
+        self.matchmaker = Matchmaker(num_envs, len(agent_policy), self.sides, self.choose_lineup, score_fn)
         self.next_snapshot = 0
         self.recent_scores = {s.policy_id: [] for s in specs}  # learner scores since the last summary
 

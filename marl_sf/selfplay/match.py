@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from marl_sf.algo.env_runner import InProcessEnvRunner
+from marl_sf.algo.policy_mapping import agent_policies
 from marl_sf.algo.sampler import Sampler
 from marl_sf.experiment import build_storages, uses_env_state
 from marl_sf.selfplay.matchmaking import Matchmaker, agent_sides
+from marl_sf.selfplay.scoring import game_score
 
 
 @dataclass
@@ -51,12 +53,17 @@ class MatchResult:
         return SeatRecord(*(sum(getattr(r, k) for r in self.seats.values()) for k in ("wins", "draws", "losses")))
 
 
-def seat_lineups(num_sides: int, player_a, player_b) -> list[dict[int, object]]:
-    """One lineup per seat of A: A on side s, B on every other side."""
-    return [{side: player_a if side == s else player_b for side in range(num_sides)} for s in range(num_sides)]
+def seat_lineups(num_sides: int, player_a, player_b, team_sides=None) -> list[tuple[int, dict[int, object]]]:
+    """``(A's side, lineup)`` pairs: in seat games A on each side in turn and B on every other side; in team
+    games (``team_sides = (A's side, B's side)``) the one lineup of the two teams."""
+    if team_sides is not None:
+        return [(team_sides[0], {team_sides[0]: player_a, team_sides[1]: player_b})]
+    return [(s, {side: player_a if side == s else player_b for side in range(num_sides)}) for s in range(num_sides)]
 
 
-def play_match(cfg, specs, models, make_envs_fn, player_a, player_b, games_per_seat: int, seed: int) -> MatchResult:
+def play_match(
+    cfg, specs, models, make_envs_fn, player_a, player_b, games_per_seat: int, seed: int, team_sides=None
+) -> MatchResult:
     """Play ``games_per_seat`` games with A on each seat against B, in ``S * k`` parallel envs.
 
     Args:
@@ -66,23 +73,24 @@ def play_match(cfg, specs, models, make_envs_fn, player_a, player_b, games_per_s
         player_a, player_b: players (``SnapshotPlayer`` / ``ScriptedPlayer``).
         games_per_seat: games counted per seat of A (the first to finish in each seat's envs).
         seed: env seeds are ``seed + env row``.
+        team_sides: ``(A's side, B's side)`` when the players are teams of different policies (each plays
+            only its own side); None for seat games, where A plays every seat in turn.
 
     Returns:
         A's ``MatchResult`` (the side with the higher mean return wins a game; equal returns draw).
     """
-    agent_policy = [0] * sum(len(s.agent_indices) for s in specs)
-    for spec in specs:
-        for i in spec.agent_indices:
-            agent_policy[i] = spec.policy_id
+    agent_policy = agent_policies(specs)
     sides = agent_sides(agent_policy)
-    lineups = seat_lineups(len(sides), player_a, player_b)
+    lineups = seat_lineups(len(sides), player_a, player_b, team_sides)
     per_seat = max(1, min(cfg.num_envs, games_per_seat))
-    envs = make_envs_fn(per_seat * len(sides))
-    env_seat = [e // per_seat for e in range(len(envs))]  # the seat A plays in env e, [E]
-    result = MatchResult(player_a.name, player_b.name, {s: SeatRecord() for s in range(len(sides))})
+    envs = make_envs_fn(per_seat * len(lineups))
+    env_seat = [lineups[e // per_seat][0] for e in range(len(envs))]  # the side A plays in env e, [E]
+    result = MatchResult(player_a.name, player_b.name, {seat: SeatRecord() for seat, _ in lineups})
+    by_seat = dict(lineups)
     runner = InProcessEnvRunner(envs, uses_env_state(specs))
     try:
-        matchmaker = Matchmaker(len(envs), len(agent_policy), sides, lambda e: lineups[env_seat[e]])
+        score_fn = game_score(cfg.env)
+        matchmaker = Matchmaker(len(envs), len(agent_policy), sides, lambda e: by_seat[env_seat[e]], score_fn)
         storages = build_storages(cfg, specs, models, len(envs), 1, next(models[0].parameters()).device)
         sampler = Sampler(cfg, runner, specs, models, storages, seed, matchmaker)
         while min(r.games for r in result.seats.values()) < games_per_seat:

@@ -14,29 +14,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from marl_sf.selfplay.scoring import GameScore, higher_return_wins
+
 ChooseLineup = Callable[[int], dict[int, object]]
 
 
 @dataclass
 class EpisodeResult:
-    """One finished episode of env ``env_id``: who played which side and each side's mean agent return.
+    """One finished episode of env ``env_id``: who played which side, each side's return and game score.
 
     Attributes:
         env_id: the env's row.
         lineup: ``{side: player}`` (sides of the learning policies are absent).
         side_returns: ``[S]`` mean episode return of each side's agents.
+        scores: ``[S]`` game score of each side (1 win, 0.5 draw, 0 loss; see ``marl_sf.selfplay.scoring``).
     """
 
     env_id: int
     lineup: dict[int, object]
     side_returns: np.ndarray
+    scores: np.ndarray
 
     def score(self, side: int) -> float:
-        """Side ``side``'s game score against the best other side: 1 win, 0.5 draw, 0 loss (zero-sum games:
-        the side with the higher mean return wins)."""
-        others = np.delete(self.side_returns, side).max()
-        mine = self.side_returns[side]
-        return 1.0 if mine > others else 0.5 if mine == others else 0.0
+        """Side ``side``'s game score."""
+        return float(self.scores[side])
 
 
 def agent_sides(agent_policy: list[int]) -> list[list[int]]:
@@ -54,10 +55,14 @@ class Matchmaker:
         num_agents: A.
         sides: agent indices of each side (see ``agent_sides``).
         choose_lineup: ``choose_lineup(env_id) -> {side: player}``, called when an episode starts.
+        score_fn: ``score_fn(side_returns [S]) -> scores [S]`` (default: the higher mean return wins).
     """
 
-    def __init__(self, num_envs: int, num_agents: int, sides: list[list[int]], choose_lineup: ChooseLineup):
-        self.sides, self.choose_lineup = sides, choose_lineup
+    def __init__(
+        self, num_envs: int, num_agents: int, sides: list[list[int]], choose_lineup: ChooseLineup,
+        score_fn: GameScore = higher_return_wins,
+    ):  # fmt: skip
+        self.sides, self.choose_lineup, self.score_fn = sides, choose_lineup, score_fn
         self.lineups: list[dict[int, object]] = [{} for _ in range(num_envs)]
         self.learner_controlled = np.ones((num_envs, num_agents), bool)  # [E, A]
 
@@ -74,7 +79,7 @@ class Matchmaker:
         results = []
         for e, agent_returns in zip(env_ids, returns, strict=True):
             side_returns = np.array([agent_returns[side].mean() for side in self.sides])
-            results.append(EpisodeResult(int(e), self.lineups[e], side_returns))
+            results.append(EpisodeResult(int(e), self.lineups[e], side_returns, self.score_fn(side_returns)))
         return results
 
     def opponents_in(self, rows: slice, agent_indices: list[int]) -> list[tuple[object, np.ndarray]]:

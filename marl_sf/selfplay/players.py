@@ -58,19 +58,20 @@ class ScriptedPlayer:
     Args:
         name: the registered name.
         action_space: the agents' action space (Discrete or MultiDiscrete).
+        label: the player's name in pools, ratings and tournaments (default: ``name``).
 
     Raises:
         ValueError: an unknown name, or an action space scripted policies cannot act in (Box actions are
             stored normalized to [-1, 1], which a scripted policy does not know about).
     """
 
-    def __init__(self, name: str, action_space: gym.Space):
+    def __init__(self, name: str, action_space: gym.Space, label: str | None = None):
         if not isinstance(action_space, gym.spaces.Discrete | gym.spaces.MultiDiscrete):
             raise ValueError(
                 f"scripted policy {name!r}: scripted players act in Discrete or MultiDiscrete action spaces, "
                 f"not {action_space}"
             )
-        self.name, self.action_space = name, action_space
+        self.name, self.action_space = label or name, action_space
         self.fn = scripted_policy(name)
 
     def act(self, inputs, raw_obs, rnn_states, deterministic: bool = False):

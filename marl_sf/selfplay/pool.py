@@ -164,3 +164,12 @@ def load_pool(pool: OpponentPool, folder: Path, make_player) -> None:
         pool.add(make_player(name, path if kind == "snapshot" else None))
     pool.score_sum.update(stats.get("score_sum", {}))
     pool.games.update(stats.get("games", {}))
+
+
+def spread_snapshots(folder: Path, count: int = 3) -> list[str]:
+    """Paths of up to ``count`` snapshots in a pool folder, evenly spread from the first to the newest (by
+    name: snapshot names carry their agent-steps, zero-padded)."""
+    snapshots = sorted(Path(folder).glob("*.pth"))
+    if len(snapshots) <= count:
+        return [str(p) for p in snapshots]
+    return [str(snapshots[round(i * (len(snapshots) - 1) / (count - 1))]) for i in range(count)]

@@ -1,0 +1,206 @@
+"""Self-play: pool sampling strategies, matchmaking at episode boundaries, resuming, errors, tournaments."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import marl_sf
+from marl_sf.algo.policy_mapping import agent_policy_ids, register_policy_mapping
+from marl_sf.experiment import make_envs
+from marl_sf.selfplay.baselines import connect_four_lookahead
+from marl_sf.selfplay.elo import EloRatings, bradley_terry_elo
+from marl_sf.selfplay.match import play_match
+from marl_sf.selfplay.matchmaking import agent_sides
+from marl_sf.selfplay.players import ScriptedPlayer, SnapshotPlayer
+from marl_sf.selfplay.pool import OpponentPool
+from marl_sf.selfplay.scoring import game_score, higher_return_wins
+from marl_sf.tournament import parse_tournament_args, tournament
+from marl_sf.train import Trainer
+
+TICTACTOE = ("--env=classic_tictactoe", "--num_envs=4", "--rollout=16", "--batch_size=128", "--num_epochs=1")
+FROZEN = torch.nn.Linear(1, 1)  # pool-bookkeeping tests: these snapshots are never asked to act
+
+
+def first_legal(obs):
+    return int(np.flatnonzero(obs["action_mask"])[0])
+
+
+marl_sf.register_scripted_policy("first_legal", first_legal)
+
+
+def _pool(sampling: str) -> OpponentPool:
+    import gymnasium as gym
+
+    space = gym.spaces.Discrete(9)
+    pool = OpponentPool("policy_0", sampling, EloRatings(), max_snapshots=2)
+    pool.add(ScriptedPlayer("random", space))
+    for name in ("s1", "s2", "s3"):  # three snapshots, at most two kept: s1 is dropped
+        pool.add(SnapshotPlayer(name, FROZEN, space))
+    return pool
+
+
+def test_pool_sampling_strategies_on_known_scores():
+    latest = _pool("latest")
+    assert list(latest.members) == ["random", "s2", "s3"]
+    assert latest.probabilities() == {"random": 0.0, "s2": 0.0, "s3": 1.0}
+    assert _pool("uniform").probabilities() == pytest.approx({"random": 1 / 3, "s2": 1 / 3, "s3": 1 / 3})
+    pfsp = _pool("pfsp")
+    for _ in range(9):
+        pfsp.record("random", 1.0)  # the learner beats random 9 times: P = (9 + 0.5) / 10 = 0.95
+    pfsp.record("s2", 0.0)  # and lost its only game against s2: P = 0.5 / 2 = 0.25
+    weights = {"random": 0.05**2, "s2": 0.75**2, "s3": 0.5**2}  # f_hard(P) = (1 - P)^2, s3 unplayed: P = 0.5
+    total = sum(weights.values())
+    assert pfsp.probabilities() == pytest.approx({k: w / total for k, w in weights.items()})
+    rng = np.random.default_rng(0)
+    draws = [pfsp.sample(rng).name for _ in range(4000)]
+    assert draws.count("s2") / 4000 == pytest.approx(weights["s2"] / total, abs=0.03)
+    assert pfsp.elo.rating("policy_0") > pfsp.elo.rating("random")  # results reach the ratings
+    with pytest.raises(ValueError, match="unknown --pool_sampling='best'"):
+        OpponentPool("policy_0", "best", EloRatings())
+
+
+def test_tournament_ratings_are_the_bradley_terry_maximum_likelihood():
+    scores = np.array([[0.0, 75.0], [25.0, 0.0]])
+    games = np.array([[0.0, 100.0], [100.0, 0.0]])
+    ratings = bradley_terry_elo(scores, games)
+    # two players: the MLE odds are the score ratio, with the virtual draw 75.5 / 25.5
+    assert ratings[0] - ratings[1] == pytest.approx(400 * np.log10(75.5 / 25.5))
+    assert ratings.mean() == pytest.approx(1200.0)
+
+
+def test_sides_and_game_scores():
+    assert agent_sides([0, 0]) == [[0], [1]]  # one policy: each seat is a side
+    assert agent_sides([0, 0, 1]) == [[0, 1], [2]]  # teams: each policy's agents
+    assert higher_return_wins(np.array([1.0, -1.0])).tolist() == [1.0, 0.0]
+    assert higher_return_wins(np.array([0.0, 0.0])).tolist() == [0.5, 0.5]  # a draw
+    tag = game_score("mpe_simple_tag")  # predators (side 0) win when they touch the prey at least once
+    assert tag(np.array([10.0, -10.0])).tolist() == [1.0, 0.0]
+    assert tag(np.array([0.0, -0.5])).tolist() == [0.0, 1.0]  # the prey's boundary penalty is no predator win
+
+
+def test_connect_four_lookahead_wins_then_blocks():
+    board = np.zeros((6, 7, 2), np.int8)
+    board[5, 0:3, 0] = 1  # three of mine on the bottom row: 3 wins
+    board[5, 4:6, 1] = 1
+    assert connect_four_lookahead({"obs": board, "action_mask": np.ones(7, np.int8)}) == 3
+    board = np.zeros((6, 7, 2), np.int8)
+    board[3:6, 6, 1] = 1  # three of theirs stacked in column 6: block it
+    assert connect_four_lookahead({"obs": board, "action_mask": np.ones(7, np.int8)}) == 6
+
+
+def test_opponents_switch_only_at_episode_boundaries_and_never_reach_the_losses(make_cfg):
+    cfg = make_cfg(*TICTACTOE, "--experiment=sp", "--pool_scripted", "first_legal", "random")
+    trainer = Trainer(cfg)
+    league, st = trainer.league, trainer.storages[0]
+    chosen = np.zeros(cfg.num_envs, int)
+    choose = league.matchmaker.choose_lineup
+
+    def counting(env_id):
+        chosen[env_id] += 1
+        return choose(env_id)
+
+    league.matchmaker.choose_lineup = counting
+    episodes = np.zeros(cfg.num_envs, int)
+    for _ in range(3):
+        lineups = [dict(lu) for lu in league.matchmaker.lineups]
+        st.carry_last_step()
+        trainer.sampler.collect()
+        starts = st.episode_start[1:].numpy()  # [T, E] an episode started at slot t
+        episodes += starts.sum(0)
+        for e in np.flatnonzero(starts.sum(0) == 0):  # no boundary in this rollout: same opponent throughout
+            assert league.matchmaker.lineups[e] == lineups[e]
+        # the opponent's moves: legal-move cells the learner did not play; first_legal's are its first legal move
+        mask = st.obs["action_mask"][:-1].bool()  # [T, E, A, 9]
+        opponent = mask.any(-1) & ~st.active[:-1]  # [T, E, A]
+        assert opponent.any() and st.active[:-1].any()
+    assert np.array_equal(chosen, episodes)  # one draw per episode that started, none mid-episode
+    assert trainer.learners[0].train(st)["active_fraction"] < 0.5  # only the learner's own moves are trained
+    trainer.close()
+
+
+def _score_vs_random(trainer, cfg) -> list[float]:
+    """The learner's deterministic score against random play from each seat, 40 games per seat."""
+    spec, model = trainer.specs[0], trainer.models[0]
+    learner, opponent = SnapshotPlayer("learner", model, spec.action_space), ScriptedPlayer("random", spec.action_space)
+    result = play_match(cfg, trainer.specs, trainer.models, lambda n: make_envs(cfg, n), learner, opponent, 40, 7)
+    return [result.seats[s].score for s in sorted(result.seats)]
+
+
+def test_training_against_a_scripted_opponent_beats_it_from_both_seats(make_cfg):
+    argv = ("--env=classic_tictactoe", "--experiment=vs_random", "--pool_scripted", "random", "--num_envs=16")
+    cfg = make_cfg(*argv, "--train_for_env_steps=30000", "--encoder_mlp_layers", "128", "128")
+    trainer = Trainer(cfg)
+    before = _score_vs_random(trainer, cfg)
+    assert trainer.train() == 0
+    after = _score_vs_random(trainer, cfg)
+    assert trainer.league.pools[0].games["random"] > 1000  # every game had the random opponent on one seat
+    assert min(after) > 0.8 and min(after) > min(before) + 0.15, (before, after)
+
+
+def test_resuming_a_self_play_run_restores_the_pool_and_the_ratings(make_cfg):
+    argv = (*TICTACTOE, "--experiment=resume", "--policy_mapping=self_play", "--pool_snapshot_every=400")
+    trainer = Trainer(make_cfg(*argv, "--pool_scripted", "random", "--train_for_env_steps=2000"))
+    assert trainer.train() == 0
+    pool, elo = trainer.league.pools[0], trainer.league.elo
+    assert sum(name.startswith("p0_") for name in pool.members) >= 3  # snapshots, on disk in pool/p0
+    again = Trainer(make_cfg(*argv, "--pool_scripted", "random", "--train_for_env_steps=4000"))
+    restored = again.league.pools[0]
+    assert list(restored.members)[: len(pool.members)] == list(pool.members)
+    assert restored.games == pool.games and restored.score_sum == pool.score_sum
+    assert again.league.elo.ratings == pytest.approx(elo.ratings)
+    snapshot = next(p for p in restored.members.values() if isinstance(p, SnapshotPlayer))
+    assert all(not p.requires_grad for p in snapshot.model.parameters())
+    again.close()
+
+
+def test_clear_errors_for_mappings_and_pools(make_cfg, tmp_path):
+    register_policy_mapping("to_five", lambda name, i: 5)
+    with pytest.raises(ValueError, match=r"maps agent 'player_1' to unknown policy id 5: ids must be in \[0, 2\)"):
+        agent_policy_ids("to_five", ["player_1"], num_policies=2)
+    assert agent_policy_ids("per_group", ["adversary_0", "adversary_1", "agent_0"]) == [0, 0, 1]
+    with pytest.raises(ValueError, match="unknown --policy_mapping='teams'"):
+        agent_policy_ids("teams", ["a_0"])
+    with pytest.raises(ValueError, match="--pool_dir=.*does not exist"):
+        Trainer(make_cfg(*TICTACTOE, "--experiment=nopool", "--self_play=True", f"--pool_dir={tmp_path / 'nope'}"))
+    small = Trainer(make_cfg(*TICTACTOE, "--experiment=small", "--self_play=True", "--encoder_mlp_layers", "8"))
+    small.save()
+    small.close()
+    pool_dir = tmp_path / "small" / "pool"
+    assert json.loads((pool_dir / "p0" / "pool.json").read_text())["members"]
+    with pytest.raises(ValueError, match="pool checkpoint .* is incompatible with this policy's model"):
+        Trainer(make_cfg(*TICTACTOE, "--experiment=big", "--self_play=True", f"--pool_dir={pool_dir}"))
+
+
+def test_tournament_writes_ratings_matrix_and_per_seat_results(make_cfg, tmp_path):
+    trainer = Trainer(make_cfg(*TICTACTOE, "--experiment=tour", "--train_for_env_steps=500"))
+    assert trainer.train() == 0
+    argv = [f"--train_dir={tmp_path}", "--device=cpu", *TICTACTOE, "--experiment=tour", "--games_per_pair=20"]
+    results = tournament(parse_tournament_args([*argv, "--players", "latest", "random", "first_legal"]))
+    assert set(results["ratings"]) == {"latest", "random", "first_legal"}
+    for match in results["matches"]:
+        assert [r.games for r in match.seats.values()] == [10, 10]  # both seats, half the games each
+    out = tmp_path / "tour" / "tournament"
+    report = (out / "report.md").read_text()
+    assert "| latest | random | 1 |" in report and (out / "scores.png").stat().st_size > 1000
+    assert json.loads((out / "results.json").read_text())["players"] == ["latest", "random", "first_legal"]
+
+
+def test_two_learning_teams_face_each_other_s_pools_and_meet_only_across_teams(make_cfg, tmp_path):
+    argv = ["--env=mpe_simple_tag", "--experiment=tag", "--num_envs=4", "--rollout=25", "--batch_size=100"]
+    argv += ["--num_epochs=1", "--self_play=True", "--pool_snapshot_every=500", "--opponent_prob=1.0"]
+    trainer = Trainer(make_cfg(*argv, "--train_for_env_steps=1500"))
+    assert [len(s.agent_indices) for s in trainer.specs] == [3, 1]  # predators, prey
+    assert trainer.train() == 0
+    league = trainer.league
+    assert min(len(league.pools[0]), len(league.pools[1])) >= 2  # snapshots of both teams
+    assert league.elo.games["policy_0"] > 0 and league.elo.games["policy_1"] > 0  # each team met the other's pool
+    tournament_argv = [f"--train_dir={tmp_path}", "--device=cpu", *argv, "--games_per_pair=4"]
+    results = tournament(parse_tournament_args([*tournament_argv, "--players", "latest", "pool"]))
+    assert {"p0:latest", "p1:latest"} <= set(results["players"])
+    for match in results["matches"]:
+        assert match.a.startswith("p0") != match.b.startswith("p0")  # predators only meet prey
+        assert match.total().games == 4
