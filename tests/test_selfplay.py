@@ -107,7 +107,6 @@ def test_opponents_switch_only_at_episode_boundaries_and_never_reach_the_losses(
     episodes = np.zeros(cfg.num_envs, int)
     for _ in range(3):
         lineups = [dict(lu) for lu in league.matchmaker.lineups]
-        st.carry_last_step()
         trainer.sampler.collect()
         starts = st.episode_start[1:].numpy()  # [T, E] an episode started at slot t
         episodes += starts.sum(0)
@@ -117,6 +116,7 @@ def test_opponents_switch_only_at_episode_boundaries_and_never_reach_the_losses(
         mask = st.obs["action_mask"][:-1].bool()  # [T, E, A, 9]
         opponent = mask.any(-1) & ~st.active[:-1]  # [T, E, A]
         assert opponent.any() and st.active[:-1].any()
+        st.carry_last_step()
     assert np.array_equal(chosen, episodes)  # one draw per episode that started, none mid-episode
     assert trainer.learners[0].train(st)["active_fraction"] < 0.5  # only the learner's own moves are trained
     trainer.close()
@@ -138,7 +138,8 @@ def test_training_against_a_scripted_opponent_beats_it_from_both_seats(make_cfg)
     assert trainer.train() == 0
     after = _score_vs_random(trainer, cfg)
     assert trainer.league.pools[0].games["random"] > 1000  # every game had the random opponent on one seat
-    assert min(after) > 0.8 and min(after) > min(before) + 0.15, (before, after)
+    # random-vs-random tictactoe: the first mover scores about 0.65, the second about 0.35
+    assert min(after) > 0.7 and all(a > b + 0.15 for a, b in zip(after, before, strict=True)), (before, after)
 
 
 def test_resuming_a_self_play_run_restores_the_pool_and_the_ratings(make_cfg):

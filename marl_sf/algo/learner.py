@@ -98,10 +98,13 @@ class Learner:
             )
 
     def train(self, st: RolloutStorage, policy_id: int = 0) -> dict[str, float]:
-        """One PPO update on the rollout in ``st``; returns averaged training statistics."""
+        """One PPO update on the rollout in ``st``; returns averaged training statistics (none but
+        ``active_fraction = 0`` when no agent of the policy acted: the update is skipped)."""
         num_minibatches = check_batch_size(self.cfg, st, policy_id)
-        advantages, returns = self.compute_targets(st)
         active = st.active[:-1]  # [T, E, A_p]
+        if not active.any():  # opponents played every agent of this policy (self-play): nothing to learn from
+            return {"active_fraction": 0.0}
+        advantages, returns = self.compute_targets(st)
         if self.value_norm is not None:
             self.value_norm.update(returns[active])
             targets = self.value_norm.normalize(returns)

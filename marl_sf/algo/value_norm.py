@@ -39,6 +39,8 @@ class ValueNorm(nn.Module):
     def update(self, targets: torch.Tensor) -> None:
         """Fold a batch of targets ``[N]`` (any shape, flattened) into the running statistics."""
         targets = targets.reshape(-1).float()
+        if targets.numel() == 0:
+            return
         self.running_mean.mul_(self.beta).add_((1 - self.beta) * targets.mean())
         self.running_mean_sq.mul_(self.beta).add_((1 - self.beta) * (targets**2).mean())
         self.debiasing_term.mul_(self.beta).add_(1 - self.beta)

@@ -56,8 +56,14 @@ def _explicit_keys(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]
     return keys
 
 
+def _evaluation_keys(parser: argparse.ArgumentParser) -> set[str]:
+    """Destinations of the evaluation and tournament options (never taken from a saved training config)."""
+    return {a.dest for g in parser._action_groups if g.title in ("evaluation", "tournament") for a in g._group_actions}
+
+
 def parse_full_cfg(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> AttrDict:
-    """Parse everything; when the experiment has a saved ``config.json`` (and we resume), merge it.
+    """Parse everything; when the experiment has a saved ``config.json`` (and we resume), merge it: saved values
+    win over defaults, explicit command-line values and the evaluation options win over saved ones.
 
     Raises:
         SystemExit: bad or missing options (argparse's message), including a missing ``--env``.
@@ -70,7 +76,7 @@ def parse_full_cfg(parser: argparse.ArgumentParser, argv: list[str] | None = Non
         parser.error("--env is required: the name of a registered env (python -m marl_sf.envs lists them)")
     saved_path = experiment_dir(cfg) / "config.json"
     if saved_path.exists() and cfg.restart_behavior == "resume":
-        explicit = _explicit_keys(parser, argv)
+        explicit = _explicit_keys(parser, argv) | _evaluation_keys(parser)  # evaluation settings are per call
         saved = json.loads(saved_path.read_text())
         for key, value in saved.items():
             if key not in explicit and key not in (

@@ -68,11 +68,18 @@ class League:
         self.rng = np.random.default_rng(cfg.seed)
         score_fn = game_score(cfg.env)
         self.matchmaker = Matchmaker(num_envs, len(agent_policy), self.sides, self.choose_lineup, score_fn)
-        self.next_snapshot = 0
+        self.next_snapshot = self._resumed_next_snapshot()
         self.recent_scores = {s.policy_id: [] for s in specs}  # learner scores since the last summary
 
     def __len__(self) -> int:
         return sum(len(p) for p in self.pools.values())
+
+    def _resumed_next_snapshot(self) -> int:
+        """When the next snapshot is due: ``--pool_snapshot_every`` after the newest restored one (names end
+        in their agent-steps), else right away."""
+        steps = [int(name.rsplit("_", 1)[1]) for pool in self.pools.values() for name, player in pool.members.items()
+                 if isinstance(player, SnapshotPlayer) and name.rsplit("_", 1)[-1].isdigit()]  # fmt: skip
+        return max(steps) + self.cfg.pool_snapshot_every if steps else 0
 
     def _pool_dir(self, exp_dir: Path) -> Path:
         if not self.cfg.pool_dir:

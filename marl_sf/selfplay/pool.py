@@ -105,8 +105,8 @@ class OpponentPool:
     def save(self, folder: Path) -> None:
         """Write the members' names and statistics to ``folder/pool.json`` (snapshots are written when taken,
         by ``save_snapshot``)."""
-        kinds = {n: "snapshot" if isinstance(p, SnapshotPlayer) else "scripted" for n, p in self.members.items()}
-        stats = {"members": kinds, "score_sum": self.score_sum, "games": self.games}
+        kinds = [[n, "snapshot" if isinstance(p, SnapshotPlayer) else "scripted"] for n, p in self.members.items()]
+        stats = {"members": kinds, "score_sum": self.score_sum, "games": self.games}  # members in joining order
         write_json(Path(folder) / "pool.json", stats)
 
 
@@ -151,7 +151,7 @@ def load_pool(pool: OpponentPool, folder: Path, make_player) -> None:
     folder = Path(folder)
     try:
         stats = json.loads((folder / "pool.json").read_text())
-        members = dict(stats["members"])
+        members = dict(stats["members"])  # [[name, kind], ...] in joining order
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"cannot read the opponent pool in {folder} ({exc}): is this a marl_sf pool folder?") from exc
     for name, kind in members.items():

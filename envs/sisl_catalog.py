@@ -1,0 +1,41 @@
+"""PettingZoo's sisl family: ``sisl_multiwalker`` (continuous control, Box actions) and ``sisl_pursuit``.
+
+multiwalker_v9: walkers carry a package (``[31]`` observations, ``Box(4)`` torques in [-1, 1]); a walker that
+falls ends the episode for everyone by default. pursuit_v5: pursuers chase evaders on a grid, each seeing a
+``[7, 7, 3]`` float patch (flattened by the MLP encoder), ``Discrete(5)`` moves. Neither has a global state, so
+the default critics read every agent's observation joined (``joint_obs``). Needs ``Box2D`` (multiwalker).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from marl_sf.envs.pettingzoo_catalog import make_pettingzoo_env
+from marl_sf.envs.registry import register_env
+
+SISL_ENVS = {
+    "sisl_multiwalker": ("pettingzoo.sisl.multiwalker_v9", 500),
+    "sisl_pursuit": ("pettingzoo.sisl.pursuit_v5", 500),
+}
+
+
+def _sisl_maker(module_path: str, default_cycles: int):
+    def make(full_env_name, cfg=None, env_config=None, render_mode=None):
+        cycles = cfg.get("pz_max_cycles", default_cycles) if cfg is not None else default_cycles
+        return make_pettingzoo_env(module_path, render_mode=render_mode, max_cycles=cycles)
+
+    return make
+
+
+def add_sisl_args(env: str, p: argparse.ArgumentParser, evaluation: bool = False) -> None:
+    """The episode length."""
+    p.add_argument("--pz_max_cycles", type=int, default=SISL_ENVS[env][1], help="episode steps at most")
+
+
+def sisl_override_defaults(_env: str, parser: argparse.ArgumentParser) -> None:
+    """One shared policy, separate actor and critic, the critic on the joined observations."""
+    parser.set_defaults(critic_input="joint_obs", actor_critic_share_weights=False, rollout=32, num_envs=16)
+
+
+for _name, (_module, _cycles) in SISL_ENVS.items():
+    register_env(_name, _sisl_maker(_module, _cycles), add_sisl_args, sisl_override_defaults)
