@@ -7,7 +7,10 @@ Contract (DESIGN.md): an env is a ``num_agents`` multi-agent, auto-resetting env
     step(actions[A]) -> (obs[A], rewards[A], terminated[A], truncated[A], infos[A])
 
 * ``observation_space`` / ``action_space`` are one agent's spaces (all agents of an env share them);
-  observations are dicts (``"obs"``, optional ``"action_mask"``).
+  observations are dicts (``"obs"``, optional ``"action_mask"``). Agent groups: an env whose agents have
+  their own spaces also reports ``agent_observation_spaces`` / ``agent_action_spaces`` (one per agent), and
+  ``observation_space`` / ``action_space`` are then the padded transport spaces of
+  ``marl_sf.envs.agent_spaces`` (vector observations zero-padded to the longest, the largest Discrete).
 * When every agent is terminated or truncated the episode is over: the env resets itself and returns
   the first observation of the next episode; the last observation is in ``infos[i]["final_obs"]``
   (and the last global state in ``infos[i]["final_state"]``) for bootstrapping truncated episodes.

@@ -1,9 +1,11 @@
 """Self-play on connect_four_v3, then a tournament of the result against baselines and its own pool.
 
-One learning policy plays both seats; every episode one seat (at random) goes to a frozen snapshot of it,
-drawn from its pool by prioritized fictitious self-play; a snapshot joins the pool every
-``--pool_snapshot_every`` agent-steps. Afterwards the latest checkpoint, a few pool snapshots, ``random`` and
-the one-step-lookahead heuristic play a round-robin from both seats (``<experiment>/tournament/report.md``).
+One learning policy plays both seats; every episode one seat (at random) goes to a member of its pool, drawn by
+prioritized fictitious self-play: frozen snapshots of the policy (one joins every ``--pool_snapshot_every``
+agent-steps) and two scripted baselines, ``random`` and ``connect_four_lookahead`` (PFSP keeps drawing the
+members the learner still loses to). ``--pool_scripted`` with no names gives pure self-play. Afterwards the
+latest checkpoint, a few pool snapshots, ``random`` and the one-step-lookahead heuristic play a round-robin from
+both seats (``<experiment>/tournament/report.md``).
 
 python examples/selfplay_connect_four.py --experiment=c4_selfplay --train_for_seconds=1140
 
@@ -24,6 +26,9 @@ RECIPE = [
     "--env=classic_connect_four",
     "--policy_mapping=self_play",
     "--pool_sampling=pfsp",
+    "--pool_scripted",
+    "random",
+    "connect_four_lookahead",
     "--pool_snapshot_every=50000",
     "--num_envs=64",
     "--encoder_mlp_layers",

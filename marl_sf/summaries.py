@@ -30,6 +30,7 @@ class TrainingLogger:
         self.writer = SummaryWriter(str(Path(exp_dir) / ".summary"), flush_secs=10)
         self.recent = collections.deque(maxlen=cfg.stats_avg)  # per-episode [A] returns
         self.last_status = time.time()
+        self.status_extra = None  # optional callable -> str appended to the status line (self-play scores)
         self.start_time, self.start_steps = time.time(), start_steps
         self.progress = tqdm(
             total=cfg.train_for_env_steps,
@@ -69,9 +70,10 @@ class TrainingLogger:
             mean = self.mean_agent_return()
             shown = "n/a" if mean is None else f"{mean:.2f}"
             ent = np.mean([s.get("entropy", np.nan) for s in train_stats.values()])
+            extra = f" | {self.status_extra()}" if self.status_extra is not None else ""
             self.progress.write(
                 f"agent-steps {agent_steps:,} | {fps:,.0f} agent-steps/s | mean agent return "
-                f"(last {len(self.recent)} episodes) {shown} | entropy {ent:.3f}",
+                f"(last {len(self.recent)} episodes) {shown} | entropy {ent:.3f}{extra}",
                 file=sys.stderr,
             )
 

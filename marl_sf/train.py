@@ -98,6 +98,8 @@ class Trainer:
             self.runner.close()  # no env worker outlives a failed start
             raise
         self.logger = TrainingLogger(cfg, self.exp_dir, self.names, self.agent_policy, self.agent_steps)
+        if self.league is not None:
+            self.logger.status_extra = self.league.status
 
     def _maybe_resume(self) -> None:
         """Load each policy's latest checkpoint when resuming."""

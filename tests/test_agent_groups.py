@@ -9,6 +9,7 @@ import pytest
 from pettingzoo.test import parallel_api_test
 
 from marl_sf.algo.policy_mapping import register_policy_mapping
+from marl_sf.envs.__main__ import describe
 from marl_sf.envs.mpe_catalog import MPE_SCENARIOS
 from marl_sf.train import Trainer
 
@@ -79,3 +80,9 @@ def test_clear_errors_for_mappings_that_mix_spaces_or_leave_an_agent_out(make_cf
     cfg = make_cfg("--env=mpe_simple_speaker_listener", "--experiment=out", *SMALL, "--policy_mapping=speakers_only")
     with pytest.raises(ValueError, match="leaves agent 'listener_0' out"):
         Trainer(cfg)
+
+
+def test_env_listing_shows_each_group_with_its_own_spaces():
+    text = describe("mpe_simple_speaker_listener")
+    assert "['speaker_0']\n    observation Dict('obs': Box(-inf, inf, (3,), float32))\n    action Discrete(3)" in text
+    assert "['listener_0']\n    observation Dict('obs': Box(-inf, inf, (11,), float32))\n    action Discrete(5)" in text

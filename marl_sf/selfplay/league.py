@@ -7,6 +7,7 @@ three.
 
 from __future__ import annotations
 
+import collections
 import logging
 from pathlib import Path
 
@@ -70,6 +71,7 @@ class League:
         self.matchmaker = Matchmaker(num_envs, len(agent_policy), self.sides, self.choose_lineup, score_fn)
         self.next_snapshot = self._resumed_next_snapshot()
         self.recent_scores = {s.policy_id: [] for s in specs}  # learner scores since the last summary
+        self.status_scores = {s.policy_id: collections.deque(maxlen=cfg.stats_avg) for s in specs}
 
     def __len__(self) -> int:
         return sum(len(p) for p in self.pools.values())
@@ -115,6 +117,7 @@ class League:
                 score = 1.0 - result.score(side)
                 self.pools[self.side_policy[side]].record(player.name, score, learner=learner_name(learner))
                 self.recent_scores[learner].append(score)
+                self.status_scores[learner].append(score)
 
     def maybe_snapshot(self, agent_steps: int) -> None:
         """Add a snapshot of every learning policy to its pool when ``--pool_snapshot_every`` agent-steps
@@ -134,6 +137,12 @@ class League:
         self.elo.save(self.elo_path)
         for pid, pool in self.pools.items():
             pool.save(self.pool_dir / f"p{pid}")
+
+    def status(self) -> str:
+        """For the status line: each learner's mean score against the pool over its last ``--stats_avg`` games."""
+        parts = [f"policy {pid} scores {np.mean(q):.2f} vs pool ({len(q)} games, {len(self.pools[pid])} members)"
+                 for pid, q in self.status_scores.items() if q]  # fmt: skip
+        return "; ".join(parts) or "no pool games yet"
 
     def summary(self) -> dict[str, float]:
         """Scalars for the logs (Elo of each learner and member, recent learner scores, pool sizes); resets

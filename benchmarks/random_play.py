@@ -1,0 +1,67 @@
+"""Reference returns of uniformly random play on a registered env, per agent and per agent group.
+
+    python benchmarks/random_play.py --env=mpe_simple_speaker_listener --episodes=200
+
+Each agent samples from its own action space (legal moves only where the env has an ``action_mask``).
+Prints the mean episode return with its 95% confidence interval per agent and per group of agents
+(``per_group`` names), the figures trained policies are compared with in README.md.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from marl_sf.algo.policy_mapping import group_name
+from marl_sf.envs.registry import create_env
+from marl_sf.report import return_stats
+from marl_sf.train import parse_args
+
+
+def random_action(space, obs: dict, rng: np.random.Generator):
+    """A uniformly random action of ``space``, legal under ``obs["action_mask"]`` when there is one."""
+    mask = obs.get("action_mask")
+    if mask is not None and np.asarray(mask).any():
+        return int(rng.choice(np.flatnonzero(mask)))
+    return space.sample()
+
+
+def random_returns(cfg, episodes: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """``(agent names, returns [episodes, A])`` of random play on ``cfg.env``."""
+    env = create_env(cfg.env, cfg=cfg)
+    names = list(getattr(env, "agent_names", [f"agent_{i}" for i in range(env.num_agents)]))
+    spaces = getattr(env, "agent_action_spaces", None) or [env.action_space] * env.num_agents
+    for i, space in enumerate(spaces):
+        space.seed(seed + i)
+    rng = np.random.default_rng(seed)
+    obs, _ = env.reset(seed=seed)
+    returns = []
+    while len(returns) < episodes:
+        actions = [random_action(space, o, rng) for space, o in zip(spaces, obs, strict=True)]
+        obs, _, _, _, infos = env.step(actions)
+        if "episode" in infos[0]:
+            returns.append([info["episode"]["r"] for info in infos])
+    env.close()
+    return names, np.array(returns)
+
+
+def main() -> int:
+    """Print random play's returns per agent and per group."""
+    argv = sys.argv[1:]
+    episodes = next((int(a.split("=", 1)[1]) for a in argv if a.startswith("--episodes=")), 100)
+    cfg = parse_args([a for a in argv if not a.startswith("--episodes=")])
+    names, returns = random_returns(cfg, episodes)
+    print(f"random play on {cfg.env}, {episodes} episodes: mean episode return [95% CI]")
+    for i, name in enumerate(names):
+        s = return_stats(returns[:, i])
+        print(f"  {name}: {s['return_mean']:.2f} [{s['return_ci95'][0]:.2f}, {s['return_ci95'][1]:.2f}]")
+    for group in dict.fromkeys(group_name(n) for n in names):
+        cols = [i for i, n in enumerate(names) if group_name(n) == group]
+        s = return_stats(returns[:, cols].mean(axis=1))
+        print(f"  group {group}: {s['return_mean']:.2f} [{s['return_ci95'][0]:.2f}, {s['return_ci95'][1]:.2f}]")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
