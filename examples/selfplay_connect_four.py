@@ -1,11 +1,13 @@
 """Self-play on connect_four_v3, then a tournament of the result against baselines and its own pool.
 
-One learning policy plays both seats; every episode one seat (at random) goes to a member of its pool, drawn by
-prioritized fictitious self-play: frozen snapshots of the policy (one joins every ``--pool_snapshot_every``
-agent-steps) and two scripted baselines, ``random`` and ``connect_four_lookahead`` (PFSP keeps drawing the
-members the learner still loses to). ``--pool_scripted`` with no names gives pure self-play. Afterwards the
-latest checkpoint, a few pool snapshots, ``random`` and the one-step-lookahead heuristic play a round-robin from
-both seats (``<experiment>/tournament/report.md``).
+One learning policy plays both seats. Half the episodes it plays itself (both seats learn); in the other half
+one seat (at random) goes to a member of its pool, drawn by prioritized fictitious self-play: frozen snapshots
+of the policy (one joins every ``--pool_snapshot_every`` agent-steps) and two scripted baselines, ``random`` and
+``connect_four_lookahead`` (PFSP keeps drawing the members the learner still loses to). ``--pool_scripted`` with
+no names gives pure self-play. Afterwards the latest checkpoint, a few pool snapshots, ``random`` and the
+one-step-lookahead heuristic play a round-robin from both seats, actions sampled
+(``<experiment>/tournament/report.md``), and the latest checkpoint plays the two baselines with greedy actions,
+200 games per seat (``<experiment>/vs_baselines/report.md``).
 
 python examples/selfplay_connect_four.py --experiment=c4_selfplay --train_for_seconds=1140
 
@@ -30,6 +32,7 @@ RECIPE = [
     "random",
     "connect_four_lookahead",
     "--pool_snapshot_every=50000",
+    "--opponent_prob=0.5",
     "--num_envs=64",
     "--encoder_mlp_layers",
     "256",
@@ -49,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         return status
     players = ["latest", "random", "connect_four_lookahead", *spread_snapshots(experiment_dir(cfg) / "pool" / "p0")]
     tournament(parse_tournament_args([*RECIPE, *argv, "--players", *players, "--games_per_pair=200"]))
+    # the evaluation against the baselines, greedy actions: <experiment>/vs_baselines/report.md
+    baselines = ["--players", "latest", "random", "connect_four_lookahead", "--eval_deterministic=True"]
+    tournament(
+        parse_tournament_args([*RECIPE, *argv, *baselines, "--games_per_pair=400", "--tournament_name=vs_baselines"])
+    )
     return 0
 
 

@@ -10,8 +10,8 @@ Players are named on the command line:
 
 Every pair plays ``--games_per_pair`` games, half with each player on each seat; learned players sample their
 actions (``--eval_deterministic=False`` by default here, else two checkpoints replay one game). Written to
-``<experiment>/tournament/``: ``results.json``, ``report.md`` (ratings, win/draw/loss matrix, results per
-seat) and ``scores.png`` (a heatmap of the row player's score).
+``<experiment>/<--tournament_name>/`` (default ``tournament``): ``results.json``, ``report.md`` (ratings,
+win/draw/loss matrix, results per seat) and ``scores.png`` (a heatmap of the row player's score).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ def add_tournament_args(parser: argparse.ArgumentParser) -> None:
                    "or registered scripted policies")  # fmt: skip
     g.add_argument("--games_per_pair", type=int, default=100, help="games per pair of players (split over seats)")
     g.add_argument("--tournament_policy_id", type=int, default=0, help="the policy whose checkpoints play")
+    g.add_argument("--tournament_name", default="tournament", help="output folder inside the experiment")
     # learned players sample their actions: two deterministic checkpoints would replay one game over and over
     parser.set_defaults(eval_deterministic=False)
 
@@ -203,7 +204,7 @@ def tournament(cfg) -> dict:
 
     players = resolve_players(cfg, specs, lambda s: create_actor_critic(cfg, s.obs_space, s.action_space), device)
     results = run_tournament(cfg, players, specs, models)
-    out = experiment_dir(cfg) / "tournament"
+    out = experiment_dir(cfg) / cfg.tournament_name
     write_json(out / "results.json", {**{k: results[k] for k in ("players", "ratings")},
                                       "matches": [_match_json(m) for m in results["matches"]]})  # fmt: skip
     report = report_markdown(results, cfg.env)

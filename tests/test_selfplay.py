@@ -20,6 +20,7 @@ from marl_sf.selfplay.pool import OpponentPool
 from marl_sf.selfplay.scoring import game_score, higher_return_wins
 from marl_sf.tournament import parse_tournament_args, tournament
 from marl_sf.train import Trainer
+from marl_sf.utils.summary_reader import read_scalars
 
 TICTACTOE = ("--env=classic_tictactoe", "--num_envs=4", "--rollout=16", "--batch_size=128", "--num_epochs=1")
 FROZEN = torch.nn.Linear(1, 1)  # pool-bookkeeping tests: these snapshots are never asked to act
@@ -147,6 +148,8 @@ def test_resuming_a_self_play_run_restores_the_pool_and_the_ratings(make_cfg):
     trainer = Trainer(make_cfg(*argv, "--pool_scripted", "random", "--train_for_env_steps=2000"))
     assert trainer.train() == 0
     pool, elo = trainer.league.pools[0], trainer.league.elo
+    logged = read_scalars(trainer.exp_dir / ".summary", "elo/policy_0")  # ratings reach tensorboardX
+    assert logged and logged[-1][1] == pytest.approx(elo.rating("policy_0"), abs=1e-3)
     assert sum(name.startswith("p0_") for name in pool.members) >= 3  # snapshots, on disk in pool/p0
     again = Trainer(make_cfg(*argv, "--pool_scripted", "random", "--train_for_env_steps=4000"))
     restored = again.league.pools[0]
