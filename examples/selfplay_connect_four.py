@@ -1,13 +1,13 @@
 """Self-play on connect_four_v3, then a tournament of the result against baselines and its own pool.
 
-One learning policy plays both seats. Half the episodes it plays itself (both seats learn); in the other half
-one seat (at random) goes to a member of its pool, drawn by prioritized fictitious self-play: frozen snapshots
-of the policy (one joins every ``--pool_snapshot_every`` agent-steps) and two scripted baselines, ``random`` and
-``connect_four_lookahead`` (PFSP keeps drawing the members the learner still loses to). ``--pool_scripted`` with
-no names gives pure self-play. Afterwards the latest checkpoint, a few pool snapshots, ``random`` and the
-one-step-lookahead heuristic play a round-robin from both seats, actions sampled
-(``<experiment>/tournament/report.md``), and the latest checkpoint plays the two baselines with greedy actions,
-200 games per seat (``<experiment>/vs_baselines/report.md``).
+One learning policy plays both seats; every episode one seat (at random) goes to a member of its pool, drawn by
+prioritized fictitious self-play: frozen snapshots of the policy (one joins every ``--pool_snapshot_every``
+agent-steps) and two scripted baselines, ``random`` and ``connect_four_lookahead`` (PFSP keeps drawing the
+members the learner still loses to). ``--pool_scripted`` with no names gives pure self-play. Afterwards the
+latest checkpoint, a few pool snapshots, ``random`` and the one-step-lookahead heuristic play a round-robin from
+both seats, actions sampled (``<experiment>/tournament/report.md``), and the latest checkpoint plays the two
+baselines with greedy actions, 200 games per seat (``<experiment>/vs_baselines/report.md``). README.md
+"Results" has the figures.
 
 python examples/selfplay_connect_four.py --experiment=c4_selfplay --train_for_seconds=1140
 
@@ -32,7 +32,6 @@ RECIPE = [
     "random",
     "connect_four_lookahead",
     "--pool_snapshot_every=50000",
-    "--opponent_prob=0.5",
     "--num_envs=64",
     "--encoder_mlp_layers",
     "256",
