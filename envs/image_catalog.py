@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
+from pettingzoo.utils.wrappers import BaseParallelWrapper
+
 from marl_sf.envs.pettingzoo_catalog import make_pettingzoo_env
 from marl_sf.envs.registry import register_env
 
@@ -57,11 +60,30 @@ def preprocess_images(env, cfg):
     return env
 
 
+class ResizedState(BaseParallelWrapper):
+    """An image global state (pistonball's whole screen, ``[560, 880, 3]``) resized to ``[H, W, 3]`` uint8 with
+    SuperSuit's own resize transform (bilinear), so a state critic can store it once per env."""
+
+    def __init__(self, env, size: tuple[int, int]):
+        from supersuit.utils.basic_transforms import resize
+
+        super().__init__(env)
+        self._resize, self._param = resize, (size[1], size[0], True)
+        self.state_space = resize.change_obs_space(env.state_space, self._param)
+
+    def state(self) -> np.ndarray:
+        """The env's state resized, ``[H, W, C]`` uint8."""
+        return self._resize.change_observation(self.env.state(), self.env.state_space, self._param)
+
+
 def _image_env_maker(module_path: str, env_kwargs):
     def make(full_env_name, cfg=None, env_config=None, render_mode=None):
         cfg = cfg if cfg is not None else {}
-        env = make_pettingzoo_env(module_path, render_mode=render_mode, **env_kwargs(cfg))
-        return preprocess_images(env, cfg)
+        env = preprocess_images(make_pettingzoo_env(module_path, render_mode=render_mode, **env_kwargs(cfg)), cfg)
+        state_size = cfg.get("pz_state_resize", [64, 64])
+        if state_size and getattr(env, "state_space", None) is not None and len(env.state_space.shape) == 3:
+            env = ResizedState(env, state_size)
+        return env
 
     return make
 
@@ -73,6 +95,10 @@ def add_image_env_args(env: str, p: argparse.ArgumentParser, evaluation: bool = 
     )
     p.add_argument("--pz_resize", type=int, nargs="*", default=[64, 64], help="H W after resizing (empty: keep)")
     p.add_argument("--pz_frame_stack", type=int, default=3, help="frames stacked as channels (1: off)")
+    p.add_argument(
+        "--pz_state_resize", type=int, nargs="*", default=[64, 64], help="H W of the image global state a state "
+        "critic sees (--critic_input=state; empty: full size)"
+    )  # fmt: skip
     p.add_argument("--pz_max_cycles", type=int, default=MAX_CYCLES.get(env, 900), help="episode steps at most")
     if "pistonball" in env:
         p.add_argument("--pistonball_n_pistons", type=int, default=20, help="pistons (agents)")

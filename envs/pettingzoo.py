@@ -92,7 +92,7 @@ class PettingZooAdapter:
     def state(self) -> np.ndarray:
         """The global state, ``[state_dim]`` float32: ``env.state()`` or all agents' observations joined."""
         if self.has_native_state:
-            return np.asarray(self.env.state(), dtype=np.float32).reshape(self.state_space.shape)
+            return np.asarray(self.env.state(), dtype=self.state_space.dtype).reshape(self.state_space.shape)
         return np.concatenate([np.asarray(o["obs"], np.float32).ravel() for o in self._last_obs])
 
     def render(self):

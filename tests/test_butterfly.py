@@ -55,7 +55,18 @@ def test_image_envs_train_a_cnn_on_preprocessed_uint8_frames(make_cfg, env):
     assert trainer.train() == 0
 
 
-def test_a_state_critic_on_an_image_state_is_a_clear_error(make_cfg):
-    cfg = make_cfg("--env=butterfly_cooperative_pong", "--experiment=bad", "--critic_input=state")
-    with pytest.raises(ValueError, match=r"state of shape \(280, 480, 3\) \(an image\): use --critic_input=local"):
+def test_a_state_critic_reads_the_image_state_stored_once_per_env(make_cfg):
+    argv = ["--env=butterfly_pistonball", "--experiment=pb_state", "--pistonball_n_pistons=3", "--pz_max_cycles=20"]
+    argv += ["--pz_resize", "36", "36", "--pz_state_resize", "40", "40", "--critic_input=state"]
+    argv += ["--actor_critic_share_weights=False", "--num_envs=2", "--rollout=8", "--batch_size=48"]
+    trainer = Trainer(make_cfg(*argv, "--train_for_env_steps=96"))
+    st = trainer.storages[0]
+    assert st.state.dtype == torch.uint8 and st.state.shape == (9, 2, 40, 40, 3)  # [T + 1, E, H, W, C], not per agent
+    assert any(isinstance(m, ConvEncoder) for m in trainer.models[0].critic_encoder.modules())  # a CNN critic
+    assert trainer.train() == 0
+
+
+def test_an_agent_specific_state_on_an_image_state_is_a_clear_error(make_cfg):
+    cfg = make_cfg("--env=butterfly_cooperative_pong", "--experiment=bad", "--critic_input=state_local")
+    with pytest.raises(ValueError, match=r"needs a vector global state, or a uint8 image state with --critic_input="):
         Trainer(cfg)

@@ -56,16 +56,17 @@ class StepBuffers:
             return {k: alloc((e, a, *s.shape), s.dtype) for k, s in obs_space.spaces.items()}
 
         state_shape = (e, *env.state_space.shape) if with_state else None
+        state_dtype = env.state_space.dtype if with_state else None  # float32 vectors, uint8 images
         action_shape, action_dtype = action_storage(env.action_space)
         return cls(
             obs=obs_buffers(),
             active=alloc((e, a), np.bool_),
-            state=alloc(state_shape, np.float32) if with_state else None,
+            state=alloc(state_shape, state_dtype) if with_state else None,
             rewards=alloc((e, a), np.float32),
             terminated=alloc((e, a), np.bool_),
             truncated=alloc((e, a), np.bool_),
             final_obs=obs_buffers(),
-            final_state=alloc(state_shape, np.float32) if with_state else None,
+            final_state=alloc(state_shape, state_dtype) if with_state else None,
             has_final=alloc((e,), np.bool_),
             actions=alloc((e, a, *action_shape), torch.empty(0, dtype=action_dtype).numpy().dtype),
         )

@@ -157,12 +157,18 @@ def global_space(cfg, env) -> gym.spaces.Box | None:
             f"--critic_input={cfg.critic_input} needs an env with a global state (state_space and state()); "
             f"{cfg.env!r} has none: use --critic_input=joint_obs or local"
         )
-    if len(state_space.shape) != 1:
+    if len(state_space.shape) != 1 and (cfg.critic_input != "state" or not is_image_space(state_space)):
         raise ValueError(
-            f"--critic_input={cfg.critic_input} needs a vector global state; {cfg.env!r} has a state of shape "
-            f"{state_space.shape} (an image): use --critic_input=local or joint_obs"
+            f"--critic_input={cfg.critic_input} needs a vector global state, or a uint8 image state with "
+            f"--critic_input=state; {cfg.env!r} has a state of shape {state_space.shape}: use "
+            "--critic_input=state (images), local or joint_obs"
         )
     return state_space
+
+
+def is_image_space(space: gym.Space) -> bool:
+    """A uint8 ``[H, W, C]`` Box: stored as uint8 and read by a conv encoder."""
+    return isinstance(space, gym.spaces.Box) and len(space.shape) == 3 and space.dtype == np.uint8
 
 
 def check_critic_only_keys(cfg, obs_space: gym.spaces.Dict) -> None:
@@ -223,7 +229,9 @@ def build_policy_specs(cfg, env) -> list[PolicySpec]:
         spaces = dict(obs_space.spaces)
         if add_agent_id:
             spaces["agent_id"] = gym.spaces.Box(0.0, 1.0, (num_agents,), np.float32)
-        if stored is not None:
+        if stored is not None and is_image_space(stored):
+            spaces["state"] = stored  # an image state: the critic gets a conv encoder
+        elif stored is not None:
             size = gym.spaces.flatdim(stored)
             if cfg.critic_input == "state_local":
                 size += gym.spaces.flatdim(obs_space["obs"]) + num_agents

@@ -43,7 +43,9 @@ class RolloutStorage:
         derived = ("state", "agent_id")  # built from stored tensors when a model input is made
         agent_keys = {k: s for k, s in spec.obs_space.spaces.items() if k not in derived}
         self.obs = {k: zeros((t + 1, e, a, *s.shape), torch_dtype(s)) for k, s in agent_keys.items()}
-        self.state = zeros((t + 1, e, *spec.global_space.shape)) if spec.global_space is not None else None
+        self.state = None  # [T + 1, E, G] vectors, [T + 1, E, H, W, C] uint8 images: once per env
+        if spec.global_space is not None:
+            self.state = zeros((t + 1, e, *spec.global_space.shape), torch_dtype(spec.global_space))
         ids = torch.tensor(spec.agent_indices, device=device)
         self.agent_onehot = torch.nn.functional.one_hot(ids, spec.num_env_agents).float()  # [A_p, A]
         action_shape, action_dtype = action_storage(spec.action_space)
@@ -92,7 +94,8 @@ class RolloutStorage:
         if self.spec.add_agent_id:
             inputs["agent_id"] = onehot
         if state is not None:
-            rows = state.unsqueeze(1).expand(n, a, state.shape[-1]).flatten(0, 1).float()  # [N * A_p, G]
+            rows = state.unsqueeze(1).expand(n, a, *state.shape[1:]).flatten(0, 1)  # [N * A_p, G] or [.., H, W, C]
+            rows = rows.float() / obs_scale if rows.dtype == torch.uint8 else rows.float()  # images scaled as obs
             if self.spec.critic_input == "state_local":
                 rows = torch.cat([rows, inputs["obs"].flatten(1), onehot], dim=-1)  # [N * A_p, G + D + A]
             inputs["state"] = rows
