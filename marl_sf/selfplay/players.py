@@ -55,6 +55,9 @@ class SnapshotPlayer:
 class ScriptedPlayer:
     """A policy registered with ``marl_sf.register_scripted_policy``, called once per agent row.
 
+    In a Discrete action space without action masks, each observation gets an all-ones ``action_mask``, so
+    ``random`` (and any policy reading the mask) works in every Discrete env.
+
     Args:
         name: the registered name.
         action_space: the agents' action space (Discrete or MultiDiscrete).
@@ -78,6 +81,8 @@ class ScriptedPlayer:
         """Actions for ``n`` agent rows from ``fn({key: one agent's observation})``; see ``SnapshotPlayer.act``."""
         obs = {k: v.cpu().numpy() for k, v in raw_obs.items()}  # {key: [n, ...]}
         n = len(next(iter(obs.values())))
+        if "action_mask" not in obs and isinstance(self.action_space, gym.spaces.Discrete):
+            obs["action_mask"] = np.ones((n, int(self.action_space.n)), np.int8)  # every action is legal
         actions = [np.asarray(self.fn({k: v[i] for k, v in obs.items()})) for i in range(n)]
         device = next(iter(raw_obs.values())).device
         stacked = np.stack(actions) if actions else np.zeros((0, *self.action_space.shape), np.int64)
