@@ -66,23 +66,27 @@ def add_mpe_simple_spread_args(_env: str, p: argparse.ArgumentParser, evaluation
     p.add_argument("--mpe_continuous_actions", default=False, type=str2bool, help="Box actions instead of Discrete(5)")
 
 
+MPE_RECIPE = dict(
+    critic_input="state",
+    actor_critic_share_weights=False,
+    rollout=25,
+    num_envs=32,
+    batch_size=1200,
+    num_epochs=10,
+    learning_rate=7e-4,
+    lr_schedule="linear_decay",
+    gamma=0.99,
+    gae_lambda=0.95,
+    exploration_loss_coeff=0.01,
+    train_for_env_steps=3_000_000,
+)
+"""MAPPO for 25-step MPE episodes: separate actor and critic networks, a state critic, full-episode rollouts,
+linearly decaying learning rate (measured on simple_spread here, README "Results")."""
+
+
 def mpe_simple_spread_override_defaults(_env: str, parser: argparse.ArgumentParser) -> None:
-    """Defaults for simple_spread (25-step episodes, 3 agents): MAPPO with separate actor and critic networks,
-    a state critic, full-episode rollouts, linearly decaying learning rate (measured here, README "Results")."""
-    parser.set_defaults(
-        critic_input="state",
-        actor_critic_share_weights=False,
-        rollout=25,
-        num_envs=32,
-        batch_size=1200,
-        num_epochs=10,
-        learning_rate=7e-4,
-        lr_schedule="linear_decay",
-        gamma=0.99,
-        gae_lambda=0.95,
-        exploration_loss_coeff=0.01,
-        train_for_env_steps=3_000_000,
-    )
+    """Defaults for simple_spread (25-step episodes, 3 agents): ``MPE_RECIPE``."""
+    parser.set_defaults(**MPE_RECIPE)
 
 
 register_env(

@@ -21,7 +21,7 @@ import argparse
 
 import numpy as np
 
-from marl_sf.envs.catalog import StateFromObservations
+from marl_sf.envs.catalog import MPE_RECIPE, StateFromObservations
 from marl_sf.envs.registry import register_env
 from marl_sf.selfplay.scoring import register_game_score
 from marl_sf.utils.attr_dict import AttrDict
@@ -75,20 +75,9 @@ def add_mpe_args(_env: str, p: argparse.ArgumentParser, evaluation: bool = False
 
 
 def mpe_override_defaults(_env: str, parser: argparse.ArgumentParser) -> None:
-    """One policy per agent group; MAPPO on the global state (``mpe_simple_spread``'s recipe)."""
-    parser.set_defaults(
-        policy_mapping="per_group",
-        critic_input="state",
-        actor_critic_share_weights=False,
-        rollout=25,
-        num_envs=32,
-        batch_size=800,
-        num_epochs=10,
-        learning_rate=7e-4,
-        lr_schedule="linear_decay",
-        gamma=0.99,
-        train_for_env_steps=3_000_000,
-    )
+    """One policy per agent group; ``MPE_RECIPE`` (MAPPO on the global state), with minibatches of 800 that
+    divide every group's rollout (25 steps x 32 envs x 1, 2 or 3 agents)."""
+    parser.set_defaults(**{**MPE_RECIPE, "batch_size": 800}, policy_mapping="per_group")
 
 
 def predators_catch_the_prey(side_returns: np.ndarray) -> np.ndarray:
