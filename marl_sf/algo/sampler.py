@@ -206,7 +206,8 @@ class Sampler:
             for k, v in buf.obs.items():  # [E_g, A_p, ...], padding of other agent groups cut off
                 st.obs[k][t, rows] = torch.from_numpy(unpad(v[rows][:, idx], st.obs[k].shape[3:]))
             st.active[t, rows] = torch.from_numpy(played[:, idx])
-            self.opponent_rnn[p][rows][start.to(st.rnn_states.device)] = 0.0
+            if self.matchmaker is not None:  # a new episode may bring a new opponent: fresh recurrent state
+                self.opponent_rnn[p][rows][start.to(st.rnn_states.device)] = 0.0
             st.episode_start[t, rows] = start
             if states is not None and st.state is not None:
                 st.state[t, rows] = torch.from_numpy(states)
