@@ -28,6 +28,7 @@ import torch
 from marl_sf.cfg.arguments import experiment_dir, parse_full_cfg, parse_sf_args
 from marl_sf.checkpoint import find_checkpoint
 from marl_sf.experiment import build_policies, make_envs, resolve_device, seed_everything
+from marl_sf.models.actor_critic import create_actor_critic
 from marl_sf.selfplay.elo import bradley_terry_elo
 from marl_sf.selfplay.match import MatchResult, play_match
 from marl_sf.selfplay.players import ScriptedPlayer, SnapshotPlayer
@@ -200,8 +201,6 @@ def tournament(cfg) -> dict:
     if cfg.tournament_policy_id not in [s.policy_id for s in specs]:
         raise ValueError(f"--tournament_policy_id={cfg.tournament_policy_id}: the experiment has policies "
                          f"{[s.policy_id for s in specs]}")  # fmt: skip
-    from marl_sf.models.actor_critic import create_actor_critic
-
     players = resolve_players(cfg, specs, lambda s: create_actor_critic(cfg, s.obs_space, s.action_space), device)
     results = run_tournament(cfg, players, specs, models)
     out = experiment_dir(cfg) / cfg.tournament_name
