@@ -33,6 +33,7 @@ RECIPE = [
     "connect_four_lookahead",
     "--pool_snapshot_every=50000",
     "--num_envs=64",
+    "--critic_input=local",
     "--encoder_mlp_layers",
     "256",
     "256",

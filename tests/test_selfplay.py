@@ -7,17 +7,19 @@ import json
 import numpy as np
 import pytest
 import torch
+from pettingzoo.classic import connect_four_v3
 
 import marl_sf
 from marl_sf.algo.policy_mapping import agent_policy_ids, register_policy_mapping
 from marl_sf.experiment import make_envs
-from marl_sf.selfplay.baselines import connect_four_lookahead
+from marl_sf.selfplay.baselines import connect_four_lookahead, winning_columns
 from marl_sf.selfplay.elo import EloRatings, bradley_terry_elo
 from marl_sf.selfplay.match import play_match
 from marl_sf.selfplay.matchmaking import agent_sides
 from marl_sf.selfplay.players import ScriptedPlayer, SnapshotPlayer
 from marl_sf.selfplay.pool import OpponentPool
 from marl_sf.selfplay.scoring import game_score, higher_return_wins
+from marl_sf.selfplay.scripted import scripted_policy
 from marl_sf.tournament import parse_tournament_args, tournament
 from marl_sf.train import Trainer
 from marl_sf.utils.summary_reader import read_scalars
@@ -84,13 +86,47 @@ def test_sides_and_game_scores():
 
 
 def test_connect_four_lookahead_wins_then_blocks():
-    board = np.zeros((6, 7, 2), np.int8)
-    board[5, 0:3, 0] = 1  # three of mine on the bottom row: 3 wins
-    board[5, 4:6, 1] = 1
-    assert connect_four_lookahead({"obs": board, "action_mask": np.ones(7, np.int8)}) == 3
-    board = np.zeros((6, 7, 2), np.int8)
-    board[3:6, 6, 1] = 1  # three of theirs stacked in column 6: block it
-    assert connect_four_lookahead({"obs": board, "action_mask": np.ones(7, np.int8)}) == 6
+    boards = np.zeros((4, 6, 7, 2), np.int8)
+    boards[0, 5, 0:3, 0] = 1  # three of mine on the bottom row: 3 wins
+    boards[0, 5, 4:6, 1] = 1
+    boards[1, 3:6, 6, 1] = 1  # three of theirs stacked in column 6: block it
+    boards[2, 3:6, 6, 1] = 1  # a block on offer, but a diagonal win (5,0) (4,1) (3,2) + (2,3) comes first
+    boards[2, [5, 4, 3], [0, 1, 2], 0] = 1
+    boards[2, [3, 5], 3, 1] = 1  # column 3 filled up to row 3 with no threat of its own
+    boards[2, 4, 3, 0] = 1
+    boards[3, :, 2, 0] = 1  # column 2 full: never chosen, even by the random fallback
+    masks = np.ones((4, 7), np.int8)
+    masks[3, 2] = 0
+    batch = {"obs": boards, "action_mask": masks}
+    assert connect_four_lookahead(batch)[:3].tolist() == [3, 6, 3]
+    assert 2 not in {int(connect_four_lookahead(batch, np.random.default_rng(s))[3]) for s in range(30)}
+    one = scripted_policy("connect_four_lookahead")  # the one-observation form of a batched policy
+    assert one({"obs": boards[1], "action_mask": masks[1]}) == 6
+
+
+def test_connect_four_winning_columns_agree_with_the_env():
+    """On positions from random games, a column wins exactly when PettingZoo's env says the move wins."""
+    env, trial = connect_four_v3.env(), connect_four_v3.env()
+    rng = np.random.default_rng(0)
+    checked = 0
+    for game in range(6):
+        env.reset(seed=game)
+        moves = []
+        while not any(env.terminations.values()) and not any(env.truncations.values()):
+            obs = env.observe(env.agent_selection)
+            planes = obs["observation"][None]  # [1, 6, 7, 2]
+            predicted = winning_columns(planes[..., 0] > 0, (planes > 0).any(-1))[0]
+            for column in np.flatnonzero(obs["action_mask"]):
+                trial.reset(seed=game)
+                for move in moves:  # the same position, then the column
+                    trial.step(move)
+                mover = trial.agent_selection
+                trial.step(int(column))
+                assert predicted[column] == (trial.rewards[mover] == 1), (game, moves, column)
+                checked += 1
+            moves.append(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
+            env.step(moves[-1])
+    assert checked > 100
 
 
 def test_opponents_switch_only_at_episode_boundaries_and_never_reach_the_losses(make_cfg):

@@ -7,7 +7,7 @@ import pytest
 
 import marl_sf
 from marl_sf.selfplay.elo import EloRatings
-from marl_sf.selfplay.scripted import scripted_policy
+from marl_sf.selfplay.scripted import scripted_batch_policy, scripted_policy
 
 
 def test_elo_updates_on_known_values(tmp_path):
@@ -37,5 +37,14 @@ def test_scripted_policies_by_name():
     assert picks == {1, 3}  # only legal moves, both of them
     marl_sf.register_scripted_policy("leftmost", lambda obs: int(np.flatnonzero(obs["action_mask"])[0]))
     assert scripted_policy("leftmost")({"action_mask": mask}) == 1
+    masks = np.array([[0, 1, 0, 1], [1, 0, 0, 0], [0, 0, 1, 1]], np.int8)
+    assert scripted_batch_policy("leftmost")({"action_mask": masks}).tolist() == [1, 0, 2]  # one call per row
+    marl_sf.register_scripted_policy("rightmost", lambda obs: 3 - obs["action_mask"][:, ::-1].argmax(1), batched=True)
+    assert scripted_batch_policy("rightmost")({"action_mask": masks}).tolist() == [3, 0, 3]  # one call per batch
+    assert scripted_policy("rightmost")({"action_mask": mask}) == 3
+    batch = scripted_batch_policy("random")({"action_mask": np.tile(mask, (400, 1))}, rng)
+    assert set(batch.tolist()) == {1, 3} and abs((batch == 1).mean() - 0.5) < 0.1  # uniform over the legal ones
+    with pytest.raises(ValueError, match="no legal action"):
+        scripted_batch_policy("random")({"action_mask": np.zeros((2, 4), np.int8)})
     with pytest.raises(ValueError, match=r"unknown scripted policy 'nope'; registered: \[.*'random'"):
         scripted_policy("nope")

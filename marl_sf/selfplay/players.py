@@ -1,8 +1,8 @@
 """Players that are not being trained: frozen snapshots of a policy and scripted policies.
 
 Both act on a batch of agent rows as the sampler stores them. A frozen snapshot runs one batched forward
-pass (with its own observation normalizer and recurrent state); a scripted policy is called once per row
-with that agent's observation dict (the contract of ``register_scripted_policy``).
+pass (with its own observation normalizer and recurrent state); a scripted policy gets the batch (a batched
+one) or each row's observation dict (the contract of ``register_scripted_policy``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from marl_sf.models.action_distribution import deterministic_actions
-from marl_sf.selfplay.scripted import scripted_policy
+from marl_sf.selfplay.scripted import scripted_batch_policy
 
 
 class SnapshotPlayer:
@@ -53,7 +53,8 @@ class SnapshotPlayer:
 
 
 class ScriptedPlayer:
-    """A policy registered with ``marl_sf.register_scripted_policy``, called once per agent row.
+    """A policy registered with ``marl_sf.register_scripted_policy``: one call per batch of rows for a batched
+    policy, one per row otherwise.
 
     In a Discrete action space without action masks, each observation gets an all-ones ``action_mask``, so
     ``random`` (and any policy reading the mask) works in every Discrete env.
@@ -75,18 +76,19 @@ class ScriptedPlayer:
                 f"not {action_space}"
             )
         self.name, self.action_space = label or name, action_space
-        self.fn = scripted_policy(name)
+        self.fn = scripted_batch_policy(name)
 
     def act(self, inputs, raw_obs, rnn_states, deterministic: bool = False):
-        """Actions for ``n`` agent rows from ``fn({key: one agent's observation})``; see ``SnapshotPlayer.act``."""
+        """Actions for ``n`` agent rows from ``fn({key: [n, ...]})``; see ``SnapshotPlayer.act``."""
         obs = {k: v.cpu().numpy() for k, v in raw_obs.items()}  # {key: [n, ...]}
         n = len(next(iter(obs.values())))
+        device = next(iter(raw_obs.values())).device
+        if n == 0:
+            return torch.zeros((0, *self.action_space.shape), dtype=torch.int64, device=device), rnn_states
         if "action_mask" not in obs and isinstance(self.action_space, gym.spaces.Discrete):
             obs["action_mask"] = np.ones((n, int(self.action_space.n)), np.int8)  # every action is legal
-        actions = [np.asarray(self.fn({k: v[i] for k, v in obs.items()})) for i in range(n)]
-        device = next(iter(raw_obs.values())).device
-        stacked = np.stack(actions) if actions else np.zeros((0, *self.action_space.shape), np.int64)
-        return torch.as_tensor(stacked, dtype=torch.int64, device=device), rnn_states
+        actions = np.asarray(self.fn(obs))  # [n, ...]
+        return torch.as_tensor(actions, dtype=torch.int64, device=device), rnn_states
 
 
 def make_player(name: str, action_space: gym.Space, model: torch.nn.Module | None = None):

@@ -1,39 +1,51 @@
 """Scripted policies by name: ``register_scripted_policy(name, fn)`` with ``fn(obs_dict) -> action``.
 
 ``fn`` gets one agent's observation dict (``"obs"`` and, in games with legal moves, ``"action_mask"``) and
-returns one action of the env's action space. Evaluation, self-play pools and tournaments refer to scripted
-policies by name. The registry is documented global state, like the env registry; ``random`` is built in.
+returns one action of the env's action space. A policy registered with ``batched=True`` instead gets a batch
+of observations ``{key: [n, ...]}`` and returns ``n`` actions: one call per batch of rows, for heuristics
+that vectorize (the built-in ``random`` and ``connect_four_lookahead`` do). Evaluation, self-play pools and
+tournaments refer to scripted policies by name. The registry is documented global state, like the env
+registry; ``random`` is built in.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 ScriptedPolicy = Callable[[dict[str, Any]], Any]
 
-_SCRIPTED: dict[str, ScriptedPolicy] = {}
+
+@dataclass(frozen=True)
+class _Scripted:
+    fn: ScriptedPolicy
+    batched: bool
 
 
-def register_scripted_policy(name: str, fn: ScriptedPolicy) -> None:
-    """Register ``fn(obs_dict) -> action`` as ``name`` (registering a name again replaces it).
+_SCRIPTED: dict[str, _Scripted] = {}
+
+
+def register_scripted_policy(name: str, fn: ScriptedPolicy, batched: bool = False) -> None:
+    """Register ``fn`` as ``name`` (registering a name again replaces it).
+
+    Args:
+        name: the name evaluation, pools and tournaments use.
+        fn: ``fn(obs_dict) -> action`` for one agent; with ``batched=True``, ``fn({key: [n, ...]}) -> [n]``
+            actions for n agents at once.
+        batched: whether ``fn`` takes a batch of observations.
 
     Raises:
         TypeError: ``fn`` is not callable.
     """
     if not callable(fn):
         raise TypeError(f"register_scripted_policy({name!r}, ...): fn must be callable as fn(obs_dict) -> action")
-    _SCRIPTED[name] = fn
+    _SCRIPTED[name] = _Scripted(fn, batched)
 
 
-def scripted_policy(name: str) -> ScriptedPolicy:
-    """The scripted policy registered as ``name``.
-
-    Raises:
-        ValueError: no such name; the message lists the registered ones.
-    """
+def _entry(name: str) -> _Scripted:
     if name not in _SCRIPTED:
         raise ValueError(
             f"unknown scripted policy {name!r}; registered: {sorted(_SCRIPTED)}. "
@@ -42,18 +54,56 @@ def scripted_policy(name: str) -> ScriptedPolicy:
     return _SCRIPTED[name]
 
 
-def uniform_random_legal(obs: dict[str, Any], rng: np.random.Generator | None = None) -> int:
-    """A uniformly random legal action of a Discrete space, from ``obs["action_mask"]``.
+def scripted_policy(name: str) -> ScriptedPolicy:
+    """The scripted policy registered as ``name``, as a one-observation callable ``fn(obs_dict, *args)``.
 
     Raises:
-        ValueError: the observation has no ``action_mask`` or no legal action.
+        ValueError: no such name; the message lists the registered ones.
+    """
+    entry = _entry(name)
+    if not entry.batched:
+        return entry.fn
+
+    def one(obs: dict[str, Any], *args):
+        batch = {k: np.asarray(v)[None] for k, v in obs.items()}  # {key: [1, ...]}
+        return np.asarray(entry.fn(batch, *args))[0]
+
+    return one
+
+
+def scripted_batch_policy(name: str) -> Callable[[dict[str, np.ndarray]], np.ndarray]:
+    """The scripted policy registered as ``name``, as a batch callable ``fn({key: [n, ...]}) -> [n, ...]``
+    (a per-observation policy is called once per row).
+
+    Raises:
+        ValueError: no such name; the message lists the registered ones.
+    """
+    entry = _entry(name)
+    if entry.batched:
+        return entry.fn
+
+    def rows(obs: dict[str, np.ndarray]) -> np.ndarray:
+        n = len(next(iter(obs.values())))
+        return np.stack([np.asarray(entry.fn({k: v[i] for k, v in obs.items()})) for i in range(n)])
+
+    return rows
+
+
+def random_legal_actions(obs: dict[str, np.ndarray], rng: np.random.Generator | None = None) -> np.ndarray:
+    """Uniformly random legal actions ``[n]`` of a Discrete space, from ``obs["action_mask"]`` ``[n, K]``.
+
+    Among the legal entries of a row, the largest of K uniform draws is uniform over them.
+
+    Raises:
+        ValueError: the observations have no ``action_mask``, or a row has no legal action.
     """
     if "action_mask" not in obs:
         raise ValueError("the 'random' scripted policy draws from obs['action_mask']; this observation has none")
-    legal = np.flatnonzero(np.asarray(obs["action_mask"]))
-    if legal.size == 0:
+    legal = np.asarray(obs["action_mask"]) > 0  # [n, K]
+    if not legal.any(axis=-1).all():
         raise ValueError("no legal action in obs['action_mask']")
-    return int((rng or np.random.default_rng()).choice(legal))
+    draws = (rng or np.random.default_rng()).random(legal.shape)  # [n, K]
+    return np.where(legal, draws, -1.0).argmax(axis=-1)
 
 
-register_scripted_policy("random", uniform_random_legal)
+register_scripted_policy("random", random_legal_actions, batched=True)
