@@ -16,7 +16,7 @@ from marl_sf.selfplay.baselines import connect_four_lookahead, winning_columns
 from marl_sf.selfplay.elo import EloRatings, bradley_terry_elo
 from marl_sf.selfplay.match import play_match
 from marl_sf.selfplay.matchmaking import agent_sides
-from marl_sf.selfplay.players import ScriptedPlayer, SnapshotPlayer
+from marl_sf.selfplay.players import ScriptedPlayer, SnapshotPlayer, act_snapshots
 from marl_sf.selfplay.pool import OpponentPool
 from marl_sf.selfplay.scoring import game_score, higher_return_wins
 from marl_sf.selfplay.scripted import scripted_policy
@@ -127,6 +127,31 @@ def test_connect_four_winning_columns_agree_with_the_env():
             moves.append(int(rng.choice(np.flatnonzero(obs["action_mask"]))))
             env.step(moves[-1])
     assert checked > 100
+
+
+@pytest.mark.parametrize("normalize", ["False", "True"])
+def test_snapshots_in_one_vmapped_forward_act_as_each_alone(make_cfg, normalize):
+    """Three snapshots with different weights (and normalizer statistics) batched by ``act_snapshots`` pick
+    the same greedy actions as each snapshot's own forward pass, masks included."""
+    trainer = Trainer(make_cfg(*TICTACTOE, "--experiment=vm", "--critic_input=local", f"--normalize_input={normalize}"))
+    model = trainer.models[0]
+    players = []
+    for k in range(3):
+        torch.manual_seed(k)
+        for param in model.parameters():
+            param.data.add_(torch.randn_like(param) * 0.5)
+        if model.obs_normalizer is not None:
+            model.obs_normalizer.update({"obs": torch.rand(16, 3, 3, 2) * (k + 1)}, torch.ones(16, dtype=torch.bool))
+        players.append(SnapshotPlayer(f"s{k}", model, model.action_space))
+    inputs = {"obs": torch.randint(0, 2, (10, 3, 3, 2)).float(), "action_mask": torch.randint(0, 2, (10, 9))}
+    inputs["action_mask"][:, 4] = 1
+    jobs = [(players[0], torch.tensor([0, 3, 7])), (players[1], torch.tensor([1])), (players[2], torch.tensor([9, 2]))]
+    batched = act_snapshots(jobs, inputs, deterministic=True)
+    alone = [p.act({k: v[r] for k, v in inputs.items()}, None, torch.zeros(len(r), 0), True)[0] for p, r in jobs]
+    assert batched.tolist() == torch.cat(alone).tolist()
+    legal = inputs["action_mask"][torch.tensor([0, 3, 7, 1, 9, 2]), batched]
+    assert legal.all()
+    assert len({tuple(a.tolist()) for a in alone}) > 1 or len(set(batched.tolist())) > 1  # the weights differ
 
 
 def test_opponents_switch_only_at_episode_boundaries_and_never_reach_the_losses(make_cfg):

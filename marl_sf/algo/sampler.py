@@ -17,6 +17,7 @@ from marl_sf.envs.agent_spaces import unpad
 from marl_sf.envs.episode import EpisodeAccumulator
 from marl_sf.models.action_distribution import deterministic_actions
 from marl_sf.selfplay.matchmaking import EpisodeResult, Matchmaker
+from marl_sf.selfplay.players import SnapshotPlayer, act_snapshots
 
 
 @dataclass
@@ -151,21 +152,32 @@ class Sampler:
         return actions
 
     def _opponents_act(self, p: int, t: int, rows: slice, raw_inputs: dict, deterministic: bool) -> None:
-        """Overwrite ``actions[t]`` of the rows of policy p's agents that opponents play in envs ``rows``: one
-        batched call per opponent player, with the opponent's own recurrent state."""
+        """Overwrite ``actions[t]`` of the rows of policy p's agents that opponents play in envs ``rows``:
+        feed-forward snapshots share one vmapped forward, other players get one batched call each (with their
+        own recurrent state)."""
         st = self.storages[p]
         idx = self.specs[p].agent_indices
+        jobs = []
         for player, mask in self.matchmaker.opponents_in(rows, idx):
             mask &= self.env_active[rows][:, idx]  # only agents that act now (scripted players need legal moves)
-            if not mask.any():
-                continue
-            cells = torch.from_numpy(mask).to(st.actions.device)  # [E_g, A_p]
+            if mask.any():
+                jobs.append((player, torch.from_numpy(mask).to(st.actions.device)))  # [E_g, A_p]
+        flat_actions = st.actions[t, rows].view(-1, *st.actions.shape[3:])  # [E_g * A_p, ...], a view
+        batched = [] if self.cfg.get("use_rnn", False) else [j for j in jobs if isinstance(j[0], SnapshotPlayer)]
+        if len(batched) > 1:
+            cells = [(player, cells.flatten().nonzero().squeeze(1)) for player, cells in batched]
+            actions = act_snapshots(cells, raw_inputs, deterministic)
+            flat_actions[torch.cat([r for _, r in cells])] = actions.to(st.actions.dtype).view(
+                -1, *st.actions.shape[3:]
+            )
+            jobs = [j for j in jobs if not any(j[0] is b[0] for b in batched)]
+        for player, cells in jobs:
             flat = cells.flatten()  # [E_g * A_p]
             inputs = {k: v[flat] for k, v in raw_inputs.items()}
             raw_obs = {k: v[t, rows][cells] for k, v in st.obs.items()}  # [n, ...]
             rnn = self.opponent_rnn[p][rows][cells]  # [n, R]
             actions, new_rnn = player.act(inputs, raw_obs, self._model_rnn(rnn), deterministic)
-            st.actions[t, rows][cells] = actions.to(st.actions.dtype).view(-1, *st.actions.shape[3:])
+            flat_actions[flat] = actions.to(st.actions.dtype).view(-1, *st.actions.shape[3:])
             if self.cfg.get("use_rnn", False):
                 self.opponent_rnn[p][rows][cells] = new_rnn
 
