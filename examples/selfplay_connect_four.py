@@ -38,6 +38,8 @@ RECIPE = [
     "256",
     "256",
     "--batch_size=1024",
+    "--lr_schedule=linear_decay",
+    "--learning_rate=6e-4",
     "--train_for_seconds=1140",
 ]
 
