@@ -9,7 +9,12 @@ both seats, actions sampled (``<experiment>/tournament/report.md``), and the lat
 baselines with greedy actions, 200 games per seat (``<experiment>/vs_baselines/report.md``). README.md
 "Results" has the figures.
 
-python examples/selfplay_connect_four.py --experiment=c4_selfplay --train_for_seconds=1140
+The policy encodes the board with ``FourInARowEncoder`` (one 4x4 convolution: every possible line of four lies
+in one 4x4 window), registered through ``global_model_factory()`` as a Sample Factory user would. A checkpoint of
+this recipe needs that registration to load, so replay the tournaments through this script::
+
+    python examples/selfplay_connect_four.py --experiment=c4_selfplay --train_for_seconds=1140
+    python examples/selfplay_connect_four.py --experiment=c4_selfplay --tournaments_only
 
 Any marl_sf option on the command line overrides the recipe below.
 """
@@ -19,10 +24,49 @@ from __future__ import annotations
 import logging
 import sys
 
+import torch
+from torch import nn
+
 from marl_sf.cfg.arguments import experiment_dir
+from marl_sf.models.encoder import Encoder, make_default_encoder
+from marl_sf.models.factory import global_model_factory
+from marl_sf.models.model_utils import mlp
 from marl_sf.selfplay.pool import spread_snapshots
 from marl_sf.tournament import parse_tournament_args, tournament
 from marl_sf.train import parse_args, run_rl
+
+
+class FourInARowEncoder(Encoder):
+    """connect_four boards ``[B, 6, 7, 2]`` -> one 4x4 convolution -> MLP (``--encoder_mlp_layers``).
+
+    Every possible four-in-a-row (row, column or diagonal) lies inside one 4x4 window of the board, so a single
+    valid 4x4 convolution sees each line whole, wherever it is: ``[B, 2, 6, 7]`` -> ``[B, C, 3, 4]``.
+    """
+
+    def __init__(self, cfg, obs_space):
+        super().__init__(cfg)
+        channels = 32
+        self.conv = nn.Conv2d(2, channels, kernel_size=4)
+        layers = list(cfg.encoder_mlp_layers)
+        self.mlp = mlp(channels * 3 * 4, layers, cfg)
+        self.out_size = layers[-1]
+
+    def forward(self, obs_dict: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``{"obs": [B, 6, 7, 2]}`` -> ``[B, out_size]``."""
+        board = obs_dict["obs"].float().permute(0, 3, 1, 2)  # [B, 6, 7, 2] -> [B, 2, 6, 7]
+        lines = torch.relu(self.conv(board)).flatten(1)  # [B, C, 3, 4] -> [B, C * 12]
+        return self.mlp(lines)
+
+    def get_out_size(self) -> int:
+        return self.out_size
+
+
+def make_encoder(cfg, obs_space):
+    """The four-in-a-row encoder for connect_four boards; the default encoder for anything else."""
+    if cfg.env == "classic_connect_four" and tuple(obs_space["obs"].shape) == (6, 7, 2):
+        return FourInARowEncoder(cfg, obs_space)
+    return make_default_encoder(cfg, obs_space)
+
 
 RECIPE = [
     "--env=classic_connect_four",
@@ -48,10 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     """Train by self-play, then run the tournament; returns the training status (0 on success)."""
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
     argv = list(sys.argv[1:] if argv is None else argv)
-    cfg = parse_args([*RECIPE, *argv])
-    status = run_rl(cfg)
-    if status != 0:
-        return status
+    global_model_factory().register_encoder_factory(make_encoder)  # before any model is built or loaded
+    cfg = parse_args([*RECIPE, *[a for a in argv if a != "--tournaments_only"]])
+    if "--tournaments_only" in argv:  # the encoder is registered here, so checkpoints load
+        argv.remove("--tournaments_only")
+    else:
+        status = run_rl(cfg)
+        if status != 0:
+            return status
     players = ["latest", "random", "connect_four_lookahead", *spread_snapshots(experiment_dir(cfg) / "pool" / "p0")]
     tournament(parse_tournament_args([*RECIPE, *argv, "--players", *players, "--games_per_pair=200"]))
     # the evaluation against the baselines, greedy actions: <experiment>/vs_baselines/report.md

@@ -270,3 +270,21 @@ def test_two_learning_teams_face_each_other_s_pools_and_meet_only_across_teams(m
     for match in results["matches"]:
         assert match.a.startswith("p0") != match.b.startswith("p0")  # predators only meet prey
         assert match.total().games == 4
+
+
+def test_connect_four_example_encoder_trains_against_vmapped_snapshots(make_cfg):
+    """The example's custom board encoder (registered through the extension API) builds, trains, and its frozen
+    snapshots act together in the vmapped opponent forward."""
+    from examples.selfplay_connect_four import FourInARowEncoder, make_encoder
+    from marl_sf.models.factory import global_model_factory
+
+    global_model_factory().register_encoder_factory(make_encoder)
+    argv = ["--env=classic_connect_four", "--experiment=c4enc", "--policy_mapping=self_play", "--critic_input=local"]
+    argv += ["--num_envs=16", "--rollout=16", "--batch_size=64", "--num_epochs=1", "--pool_snapshot_every=150"]
+    trainer = Trainer(make_cfg(*argv, "--pool_sampling=uniform", "--train_for_env_steps=2000"))
+    model = trainer.models[0]
+    assert isinstance(model.encoder, FourInARowEncoder)
+    before = model.encoder.conv.weight.detach().clone()
+    assert trainer.train() == 0
+    assert len(trainer.league.pools[0]) >= 3  # several snapshots: opponent groups hit the batched path
+    assert not torch.equal(before, model.encoder.conv.weight)
