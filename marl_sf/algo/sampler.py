@@ -165,12 +165,11 @@ class Sampler:
         flat_actions = st.actions[t, rows].view(-1, *st.actions.shape[3:])  # [E_g * A_p, ...], a view
         batched = [] if self.cfg.get("use_rnn", False) else [j for j in jobs if isinstance(j[0], SnapshotPlayer)]
         if len(batched) > 1:
-            cells = [(player, cells.flatten().nonzero().squeeze(1)) for player, cells in batched]
-            actions = act_snapshots(cells, raw_inputs, deterministic)
-            flat_actions[torch.cat([r for _, r in cells])] = actions.to(st.actions.dtype).view(
-                -1, *st.actions.shape[3:]
-            )
-            jobs = [j for j in jobs if not any(j[0] is b[0] for b in batched)]
+            snapshot_rows = [(player, cells.flatten().nonzero().squeeze(1)) for player, cells in batched]
+            actions = act_snapshots(snapshot_rows, raw_inputs, deterministic)  # [n, ...], the jobs' rows in order
+            rows_in_order = torch.cat([r for _, r in snapshot_rows])
+            flat_actions[rows_in_order] = actions.to(st.actions.dtype).view(-1, *st.actions.shape[3:])
+            jobs = [j for j in jobs if not isinstance(j[0], SnapshotPlayer)]
         for player, cells in jobs:
             flat = cells.flatten()  # [E_g * A_p]
             inputs = {k: v[flat] for k, v in raw_inputs.items()}
