@@ -93,10 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
     argv = list(sys.argv[1:] if argv is None else argv)
     global_model_factory().register_encoder_factory(make_encoder)  # before any model is built or loaded
-    cfg = parse_args([*RECIPE, *[a for a in argv if a != "--tournaments_only"]])
-    if "--tournaments_only" in argv:  # the encoder is registered here, so checkpoints load
-        argv.remove("--tournaments_only")
-    else:
+    tournaments_only = "--tournaments_only" in argv  # the encoder is registered above, so checkpoints load
+    argv = [a for a in argv if a != "--tournaments_only"]
+    cfg = parse_args([*RECIPE, *argv])
+    if not tournaments_only:
         status = run_rl(cfg)
         if status != 0:
             return status
