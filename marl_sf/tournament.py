@@ -29,7 +29,7 @@ from marl_sf.cfg.arguments import experiment_dir, parse_full_cfg, parse_sf_args
 from marl_sf.checkpoint import find_checkpoint
 from marl_sf.experiment import build_policies, make_envs, resolve_device, seed_everything
 from marl_sf.models.actor_critic import create_actor_critic
-from marl_sf.selfplay.elo import bradley_terry_elo
+from marl_sf.selfplay.elo import bradley_terry_covariance, bradley_terry_elo
 from marl_sf.selfplay.match import MatchResult, play_match
 from marl_sf.selfplay.players import ScriptedPlayer, SnapshotPlayer
 from marl_sf.selfplay.pool import load_snapshot_model
@@ -125,8 +125,10 @@ def run_tournament(cfg, players: list[tuple[object, int]], specs, models) -> dic
         matches.append(result)
         log.info("%s vs %s: %d-%d-%d (W-D-L)", names[i], names[j], total.wins, total.draws, total.losses)
     ratings = bradley_terry_elo(scores, games)
+    covariance = bradley_terry_covariance(ratings, games)  # [P, P] Elo points^2
     return {"players": names, "ratings": dict(zip(names, ratings.tolist(), strict=True)), "matches": matches,
-            "scores": scores, "games": games}  # fmt: skip
+            "scores": scores, "games": games, "covariance": covariance,
+            "rating_se": dict(zip(names, np.sqrt(np.diag(covariance)).tolist(), strict=True))}  # fmt: skip
 
 
 def _match_json(m: MatchResult) -> dict:
@@ -135,9 +137,16 @@ def _match_json(m: MatchResult) -> dict:
 
 def report_markdown(results: dict, env: str) -> str:
     """The tournament report: ratings, the row player's W/D/L against each column, results per seat."""
-    names, ratings = results["players"], results["ratings"]
-    lines = [f"# Tournament on {env}", "", "| player | Elo |", "|---|---|"]
-    lines += [f"| {n} | {ratings[n]:.0f} |" for n in sorted(names, key=lambda n: -ratings[n])]
+    names, ratings, se = results["players"], results["ratings"], results["rating_se"]
+    lines = [f"# Tournament on {env}", "", "| player | Elo | 95% CI |", "|---|---|---|"]
+    lines += [f"| {n} | {ratings[n]:.0f} | [{ratings[n] - 1.96 * se[n]:.0f}, {ratings[n] + 1.96 * se[n]:.0f}] |"
+              for n in sorted(names, key=lambda n: -ratings[n])]  # fmt: skip
+    lines += [
+        "",
+        "Bradley-Terry maximum-likelihood Elo (mean 1200); the interval is +-1.96 standard errors from "
+        "the inverse Fisher information, relative to that mean (for a difference between two players: "
+        "`marl_sf.selfplay.elo.rating_difference_ci`).",
+    ]
     cells = {(m.a, m.b): m.total() for m in results["matches"]}
     lines += ["", "W/D/L of the row player against the column player (all seats):", ""]
     lines += ["| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
@@ -204,7 +213,8 @@ def tournament(cfg) -> dict:
     players = resolve_players(cfg, specs, lambda s: create_actor_critic(cfg, s.obs_space, s.action_space), device)
     results = run_tournament(cfg, players, specs, models)
     out = experiment_dir(cfg) / cfg.tournament_name
-    write_json(out / "results.json", {**{k: results[k] for k in ("players", "ratings")},
+    write_json(out / "results.json", {**{k: results[k] for k in ("players", "ratings", "rating_se")},
+                                      "covariance": results["covariance"].tolist(),
                                       "matches": [_match_json(m) for m in results["matches"]]})  # fmt: skip
     report = report_markdown(results, cfg.env)
     write_text(out / "report.md", report)

@@ -13,7 +13,7 @@ import marl_sf
 from marl_sf.algo.policy_mapping import agent_policy_ids, register_policy_mapping
 from marl_sf.experiment import make_envs
 from marl_sf.selfplay.baselines import connect_four_lookahead, winning_columns
-from marl_sf.selfplay.elo import EloRatings, bradley_terry_elo
+from marl_sf.selfplay.elo import EloRatings, bradley_terry_covariance, bradley_terry_elo, rating_difference_ci
 from marl_sf.selfplay.match import play_match
 from marl_sf.selfplay.matchmaking import agent_sides
 from marl_sf.selfplay.players import ScriptedPlayer, SnapshotPlayer, act_snapshots
@@ -73,6 +73,33 @@ def test_tournament_ratings_are_the_bradley_terry_maximum_likelihood():
     # two players: the MLE odds are the score ratio, with the virtual draw 75.5 / 25.5
     assert ratings[0] - ratings[1] == pytest.approx(400 * np.log10(75.5 / 25.5))
     assert ratings.mean() == pytest.approx(1200.0)
+
+
+def test_rating_interval_is_the_logit_standard_error_for_two_players():
+    scores = np.array([[0.0, 75.0], [25.0, 0.0]])
+    games = np.array([[0.0, 100.0], [100.0, 0.0]])
+    ratings = bradley_terry_elo(scores, games)
+    diff, low, high = rating_difference_ci(ratings, bradley_terry_covariance(ratings, games), 0, 1)
+    p, n = 75.5 / 101, 101  # the fitted score with the virtual draw
+    se = 400 / np.log(10) / np.sqrt(n * p * (1 - p))  # the delta-method SE of a logit, in Elo points
+    assert diff == pytest.approx(400 * np.log10(75.5 / 25.5))
+    assert (high - low) / 2 == pytest.approx(1.96 * se)
+
+
+def test_rating_standard_errors_match_the_spread_of_simulated_tournaments():
+    rng = np.random.default_rng(0)
+    true = np.array([0.0, 100.0, 250.0])  # Elo
+    games = np.full((3, 3), 60.0) - 60.0 * np.eye(3)
+    expected = 1 / (1 + 10 ** ((true[None, :] - true[:, None]) / 400))  # [3, 3] i's score vs j
+    fits, predicted = [], []
+    for _ in range(300):
+        upper = np.triu(rng.binomial(60, expected), 1).astype(float)
+        scores = upper + np.tril(60.0 - upper.T, -1)  # [3, 3] wins, i vs j
+        ratings = bradley_terry_elo(scores, games)
+        cov = bradley_terry_covariance(ratings, games)
+        fits.append(ratings[2] - ratings[0])
+        predicted.append(np.sqrt(cov[2, 2] + cov[0, 0] - 2 * cov[0, 2]))
+    assert np.std(fits) == pytest.approx(np.mean(predicted), rel=0.15)
 
 
 def test_sides_and_game_scores():

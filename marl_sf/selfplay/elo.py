@@ -97,3 +97,40 @@ def bradley_terry_elo(scores: np.ndarray, games: np.ndarray, iterations: int = 5
         strength /= np.exp(np.log(strength).mean())
     ratings = 400.0 * np.log10(strength)
     return ratings - ratings.mean() + mean
+
+
+ELO_PER_NAT = 400.0 / np.log(10.0)
+"""Rating points per unit of natural-log strength (Elo's logistic scale)."""
+
+
+def bradley_terry_covariance(ratings: np.ndarray, games: np.ndarray) -> np.ndarray:
+    """Asymptotic covariance of ``bradley_terry_elo``'s ratings, in Elo points squared.
+
+    The inverse Fisher information of the Bradley-Terry log-likelihood at the fitted ratings (Hunter 2004,
+    section 5; David 1988, "The Method of Paired Comparisons", ch. 4): with ``p_ij`` the fitted expected score of
+    i against j and ``n_ij`` the games (plus the fit's virtual draw), ``I_ii = sum_j n_ij p_ij (1 - p_ij)`` and
+    ``I_ij = -n_ij p_ij (1 - p_ij)``. Ratings are only defined up to a common shift, so the Moore-Penrose
+    pseudo-inverse gives the covariance under the fit's fixed-mean constraint; differences between players
+    who are linked by games are unaffected by that choice.
+
+    Args:
+        ratings: ``[P]`` ratings from ``bradley_terry_elo``.
+        games: ``[P, P]`` games between i and j (symmetric).
+
+    Returns:
+        ``[P, P]`` covariance; ``sqrt(c[i, i] + c[j, j] - 2 c[i, j])`` is the standard error of ``r_i - r_j``.
+    """
+    n = games + (games > 0)  # [P, P] with the virtual draw, as in the fit
+    p = 1.0 / (1.0 + 10.0 ** ((ratings[None, :] - ratings[:, None]) / 400.0))  # [P, P] i's expected score vs j
+    w = n * p * (1.0 - p)
+    info = np.diag(w.sum(axis=1)) - w  # [P, P] Fisher information in nats^-2 (a weighted graph Laplacian)
+    return ELO_PER_NAT**2 * np.linalg.pinv(info)
+
+
+def rating_difference_ci(
+    ratings: np.ndarray, covariance: np.ndarray, i: int, j: int, z: float = 1.96
+) -> tuple[float, float, float]:
+    """``(r_i - r_j, low, high)``: a rating difference and its normal-approximation interval (95% for z=1.96)."""
+    diff = float(ratings[i] - ratings[j])
+    se = float(np.sqrt(max(covariance[i, i] + covariance[j, j] - 2.0 * covariance[i, j], 0.0)))
+    return diff, diff - z * se, diff + z * se
