@@ -21,6 +21,7 @@ Any marl_sf option on the command line overrides the recipe below.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 
@@ -91,17 +92,20 @@ RECIPE = [
 def main(argv: list[str] | None = None) -> int:
     """Train by self-play, then run the tournament; returns the training status (0 on success)."""
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
-    argv = list(sys.argv[1:] if argv is None else argv)
+    own = argparse.ArgumentParser(add_help=False)
+    own.add_argument("--tournaments_only", action="store_true", help="replay the tournaments of a trained run")
+    own.add_argument("--games_per_pair", type=int, default=200, help="games per pair in the main tournament")
+    own_args, argv = own.parse_known_args(sys.argv[1:] if argv is None else argv)
     global_model_factory().register_encoder_factory(make_encoder)  # before any model is built or loaded
-    tournaments_only = "--tournaments_only" in argv  # the encoder is registered above, so checkpoints load
-    argv = [a for a in argv if a != "--tournaments_only"]
     cfg = parse_args([*RECIPE, *argv])
-    if not tournaments_only:
+    if not own_args.tournaments_only:  # the encoder is registered above, so checkpoints load either way
         status = run_rl(cfg)
         if status != 0:
             return status
     players = ["latest", "random", "connect_four_lookahead", *spread_snapshots(experiment_dir(cfg) / "pool" / "p0")]
-    tournament(parse_tournament_args([*RECIPE, *argv, "--players", *players, "--games_per_pair=200"]))
+    tournament(
+        parse_tournament_args([*RECIPE, *argv, "--players", *players, f"--games_per_pair={own_args.games_per_pair}"])
+    )
     # the evaluation against the baselines, greedy actions: <experiment>/vs_baselines/report.md
     baselines = ["--players", "latest", "random", "connect_four_lookahead", "--eval_deterministic=True"]
     tournament(

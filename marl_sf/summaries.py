@@ -46,6 +46,14 @@ class TrainingLogger:
         """Mean per-agent episode return over the last ``stats_avg`` episodes (None before any)."""
         return float(np.mean(self.recent)) if self.recent else None
 
+    def mean_policy_return(self, policy_id: int) -> float | None:
+        """Mean episode return of policy ``policy_id``'s agents over the last ``stats_avg`` episodes (None before
+        any)."""
+        if not self.recent:
+            return None
+        cols = [i for i, p in enumerate(self.agent_policy) if p == policy_id]
+        return float(np.stack(self.recent)[:, cols].mean())  # [n, A] -> the policy's agents
+
     def log_iteration(self, agent_steps: int, new_steps: int, episodes: list, train_stats: dict, lr: float):
         """Write one training iteration's summaries; print the status line when due."""
         self.recent.extend(episodes)

@@ -26,7 +26,7 @@ from marl_sf.experiment import (
     resolve_num_workers,
     seed_everything,
 )
-from marl_sf.selfplay.league import League, uses_opponents
+from marl_sf.selfplay.league import League, learner_name, uses_opponents
 from marl_sf.summaries import TrainingLogger
 from marl_sf.utils.io import write_json
 
@@ -78,7 +78,7 @@ class Trainer:
             self.storages = build_storages(cfg, self.specs, self.models, cfg.num_envs, cfg.rollout, self.device)
             for spec, st in zip(self.specs, self.storages, strict=True):
                 check_batch_size(cfg, st, spec.policy_id)
-            self.agent_steps, self.best_metric = 0, None
+            self.agent_steps, self.best_metric = 0, {s.policy_id: None for s in self.specs}
             self._maybe_resume()
             self.agent_policy = agent_policies(self.specs)
             self.league = None
@@ -110,25 +110,34 @@ class Trainer:
             state = load_checkpoint(path, self.device)
             learner.load_state_dict(state["learner"])
             self.agent_steps = state["agent_steps"]
-            self.best_metric = state.get("best_metric")
+            self.best_metric[spec.policy_id] = state.get("best_metric")
             log.info("resumed policy %d from %s (%d agent-steps)", spec.policy_id, path, self.agent_steps)
 
+    def best_metric_of(self, policy_id: int) -> float | None:
+        """What makes a policy's checkpoint its best: its agents' recent mean episode return, or, when it plays
+        opponents from a pool (self-play), its Elo rating (a return against a changing pool compares nothing).
+        None before there is any."""
+        if self.league is not None:
+            name = learner_name(policy_id)
+            return self.league.elo.rating(name) if self.league.elo.games.get(name, 0) > 0 else None
+        return self.logger.mean_policy_return(policy_id)
+
     def save(self) -> None:
-        """Checkpoint every policy; also as the best when the recent mean agent return is a new best."""
-        metric = self.logger.mean_agent_return()
-        is_best = metric is not None and (self.best_metric is None or metric > self.best_metric)
-        if is_best:
-            self.best_metric = metric
+        """Checkpoint every policy; also as its best when its ``best_metric_of`` is a new best."""
         for spec, learner in zip(self.specs, self.learners, strict=True):
+            pid, metric = spec.policy_id, self.best_metric_of(spec.policy_id)
+            is_best = metric is not None and (self.best_metric[pid] is None or metric > self.best_metric[pid])
+            if is_best:
+                self.best_metric[pid] = metric
             state = {
                 "learner": learner.state_dict(),
-                "policy_id": spec.policy_id,
+                "policy_id": pid,
                 "agent_steps": self.agent_steps,
                 "train_step": learner.train_step,
-                "best_metric": self.best_metric,
+                "best_metric": self.best_metric[pid],
                 "cfg": dict(self.cfg),
             }
-            save_checkpoint(self.exp_dir, spec.policy_id, state, self.cfg.keep_checkpoints, metric if is_best else None)
+            save_checkpoint(self.exp_dir, pid, state, self.cfg.keep_checkpoints, metric if is_best else None)
         if self.league is not None:
             self.league.save()
 

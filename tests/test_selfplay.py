@@ -283,7 +283,9 @@ def test_tournament_writes_ratings_matrix_and_per_seat_results(make_cfg, tmp_pat
     out = tmp_path / "tour" / "tournament"
     report = (out / "report.md").read_text()
     assert "| latest | random | 1 |" in report and (out / "scores.png").stat().st_size > 1000
-    assert json.loads((out / "results.json").read_text())["players"] == ["latest", "random", "first_legal"]
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["players"] == ["latest", "random", "first_legal"]
+    assert all(se > 0 for se in saved["rating_se"].values()) and "| player | Elo | 95% CI |" in report
 
 
 def test_two_learning_teams_face_each_other_s_pools_and_meet_only_across_teams(make_cfg, tmp_path):
@@ -295,6 +297,9 @@ def test_two_learning_teams_face_each_other_s_pools_and_meet_only_across_teams(m
     league = trainer.league
     assert min(len(league.pools[0]), len(league.pools[1])) >= 2  # snapshots of both teams
     assert league.elo.games["policy_0"] > 0 and league.elo.games["policy_1"] > 0  # each team met the other's pool
+    for pid in (0, 1):  # each team's best checkpoint: by its own Elo (the last save included), not a shared return
+        assert trainer.best_metric[pid] >= league.elo.rating(f"policy_{pid}")
+        assert len(list((trainer.exp_dir / f"checkpoint_p{pid}").glob("best_*.pth"))) == 1
     tournament_argv = [f"--train_dir={tmp_path}", "--device=cpu", *argv, "--games_per_pair=4"]
     results = tournament(parse_tournament_args([*tournament_argv, "--players", "latest", "pool"]))
     assert {"p0:latest", "p1:latest"} <= set(results["players"])
