@@ -92,6 +92,6 @@ def build_policies(cfg, env, device: torch.device) -> tuple[list[PolicySpec], li
 def build_storages(cfg, specs, models, num_envs: int, rollout: int, device) -> list[RolloutStorage]:
     """One rollout storage per policy."""
     return [
-        RolloutStorage(spec, rollout, num_envs, model.rnn_state_size(), device)
+        RolloutStorage(spec, rollout, num_envs, model.rnn_state_size(), device, model.state_per_env)
         for spec, model in zip(specs, models, strict=True)
     ]

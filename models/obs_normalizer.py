@@ -57,9 +57,17 @@ class ObservationNormalizer(nn.Module):
         )
 
     def update(self, obs: dict[str, torch.Tensor], rows: torch.Tensor | None = None) -> None:
-        """Update the statistics from ``obs`` (``[N, ...]`` per key), only the ``rows`` mask when given."""
+        """Update the statistics from ``obs`` (``[B, ...]`` per key), only the ``[B]`` ``rows`` mask when given.
+
+        A key given once per group of rows (a per-env ``"state"``, ``[N, ...]`` with ``B = N * A`` rows in
+        group order) counts a group when any of its rows is selected.
+        """
         for k, stat in self.stats.items():
-            stat.update(obs[k] if rows is None else obs[k][rows])
+            x = obs[k]
+            if rows is None:
+                stat.update(x)
+            else:
+                stat.update(x[rows] if x.shape[0] == rows.shape[0] else x[rows.view(x.shape[0], -1).any(dim=1)])
 
     def forward(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The normalized obs dict (other keys unchanged)."""

@@ -12,7 +12,7 @@ import torch
 
 from marl_sf.algo.gae import compute_gae
 from marl_sf.algo.losses import entropy_bonus, normalize_advantages, policy_loss, value_loss
-from marl_sf.algo.storage import RolloutStorage
+from marl_sf.algo.storage import RolloutStorage, state_per_row
 from marl_sf.algo.value_norm import ValueNorm
 
 
@@ -113,6 +113,10 @@ class Learner:
         if self.cfg.normalize_advantages:
             advantages = normalize_advantages(advantages, active)
         inputs = st.flat_inputs(slice(0, st.rollout), self.cfg.obs_scale)  # [T * E * A_p, ...]
+        # a per-env state ([T * E, ...]) needs minibatches of whole envs, else it is repeated per agent row
+        whole_envs = st.state_per_env and st.num_agents > 1 and self.cfg.batch_size % st.num_agents == 0
+        if not whole_envs:
+            inputs = state_per_row(inputs, st.num_agents)
         if self.model.obs_normalizer is not None:
             self.model.obs_normalizer.update(inputs, active.reshape(-1))
         data = {
@@ -126,15 +130,22 @@ class Learner:
         }
         totals: dict[str, float] = {}
         for _ in range(self.cfg.num_epochs):
-            for rows in self._minibatches(st, num_minibatches):
-                for k, v in self._update({k: _take(v, rows) for k, v in data.items()}, st, rows).items():
+            for rows in self._minibatches(st, num_minibatches, whole_envs):
+                mb = {k: _take(v, rows, st.num_agents if whole_envs else 1) for k, v in data.items()}
+                for k, v in self._update(mb, st, rows).items():
                     totals[k] = totals.get(k, 0.0) + v / (self.cfg.num_epochs * num_minibatches)
         self.train_step += 1
         totals["explained_variance"] = _explained_variance(self.denormalize(st.values[:-1]), returns, active)
         return totals
 
-    def _minibatches(self, st: RolloutStorage, num_minibatches: int):
-        """Random row indices per minibatch; with an RNN, whole (env, agent) trajectories in time order."""
+    def _minibatches(self, st: RolloutStorage, num_minibatches: int, whole_envs: bool = False):
+        """Random row indices per minibatch; with ``whole_envs``, every agent of each chosen (t, env), together and
+        in agent order; with an RNN, whole (env, agent) trajectories in time order."""
+        if whole_envs:
+            offsets = torch.arange(st.num_agents, device=self.device)
+            for envs in torch.randperm(st.rollout * st.num_envs, device=self.device).chunk(num_minibatches):
+                yield (envs.unsqueeze(1) * st.num_agents + offsets).reshape(-1)  # [n_envs * A_p] rows
+            return
         if not self.cfg.get("use_rnn", False):
             perm = torch.randperm(st.rollout * st.num_envs * st.num_agents, device=self.device)
             yield from perm.chunk(num_minibatches)
@@ -192,10 +203,12 @@ class Learner:
         }
 
 
-def _take(value, rows: torch.Tensor):
-    """Rows of a tensor, or of every tensor in a dict."""
+def _take(value, rows: torch.Tensor, agents_per_state: int = 1):
+    """Rows of a tensor, or of every tensor in a dict; a per-env ``"state"`` (``agents_per_state`` > 1, rows in
+    whole envs) gives one row per env."""
     if isinstance(value, dict):
-        return {k: v[rows] for k, v in value.items()}
+        envs = rows[::agents_per_state] // agents_per_state  # [n_envs]: each env's first row / A_p
+        return {k: v[envs] if k == "state" else v[rows] for k, v in value.items()}
     return value[rows]
 
 

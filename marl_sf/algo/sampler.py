@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from marl_sf.algo.policy_mapping import PolicySpec
-from marl_sf.algo.storage import RolloutStorage
+from marl_sf.algo.storage import RolloutStorage, state_per_row
 from marl_sf.envs.agent_spaces import unpad
 from marl_sf.envs.episode import EpisodeAccumulator
 from marl_sf.models.action_distribution import deterministic_actions
@@ -157,6 +157,7 @@ class Sampler:
         own recurrent state)."""
         st = self.storages[p]
         idx = self.specs[p].agent_indices
+        raw_inputs = state_per_row(raw_inputs, st.num_agents)  # opponents take single rows
         jobs = []
         for player, mask in self.matchmaker.opponents_in(rows, idx):
             mask &= self.env_active[rows][:, idx]  # only agents that act now (scripted players need legal moves)
