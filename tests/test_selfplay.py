@@ -216,10 +216,10 @@ def test_opponents_switch_only_at_episode_boundaries_and_never_reach_the_losses(
 
 
 def _score_vs_random(trainer, cfg) -> list[float]:
-    """The learner's deterministic score against random play from each seat, 40 games per seat."""
+    """The learner's deterministic score against random play from each seat, 100 games per seat."""
     spec, model = trainer.specs[0], trainer.models[0]
     learner, opponent = SnapshotPlayer("learner", model, spec.action_space), ScriptedPlayer("random", spec.action_space)
-    result = play_match(cfg, trainer.specs, trainer.models, lambda n: make_envs(cfg, n), learner, opponent, 40, 7)
+    result = play_match(cfg, trainer.specs, trainer.models, lambda n: make_envs(cfg, n), learner, opponent, 100, 7)
     return [result.seats[s].score for s in sorted(result.seats)]
 
 
@@ -231,9 +231,10 @@ def test_training_against_a_scripted_opponent_beats_it_from_both_seats(make_cfg)
     assert trainer.train() == 0
     after = _score_vs_random(trainer, cfg)
     assert trainer.league.pools[0].games["random"] > 1000  # every game had the random opponent on one seat
-    # random-vs-random tictactoe: the first mover scores about 0.65, the second about 0.35
-    # (the random opponent is unseeded, so the scores vary by a few games from run to run)
-    assert min(after) > 0.65 and sum(after) > sum(before) + 0.4, (before, after)
+    # random-vs-random tictactoe: the first mover scores about 0.65, the second about 0.35. The random opponent
+    # is unseeded: six runs scored 0.90-1.0 from the first seat and 0.71-0.80 from the second (one 0.60 in 40
+    # games), so the bars sit well inside that spread and well above random play's.
+    assert after[0] > 0.8 and after[1] > 0.55 and sum(after) > sum(before) + 0.4, (before, after)
 
 
 def test_resuming_a_self_play_run_restores_the_pool_and_the_ratings(make_cfg):

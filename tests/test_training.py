@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from examples.train_custom_env import parse_args, register_custom_env_envs
+from marl_sf.algo.storage import state_per_row
 from marl_sf.checkpoint import find_checkpoint, load_checkpoint
 from marl_sf.enjoy import enjoy
 from marl_sf.envs.registry import register_env
@@ -196,7 +197,9 @@ def test_critic_input_variants_reach_the_critic(make_cfg, critic_input):
     assert spec.obs_space["state"].shape == (expected,) and spec.obs_space["agent_id"].shape == (2,)
     trainer.sampler.collect()
     inputs = st.flat_inputs(slice(0, 1))  # rows in (e, a) order
-    assert inputs["state"].shape == (trainer.cfg.num_envs * 2, expected)
+    # joint_obs is the same for both agents of an env: given once per env (see tests/test_state_per_env.py)
+    assert inputs["state"].shape == (trainer.cfg.num_envs * (1 if critic_input == "joint_obs" else 2), expected)
+    inputs = state_per_row(inputs, 2)
     assert inputs["agent_id"][:2].tolist() == [[1.0, 0.0], [0.0, 1.0]]
     if critic_input == "joint_obs":
         joint = torch.cat([st.obs["obs"][0, 0, 0], st.obs["obs"][0, 0, 1]])
