@@ -57,6 +57,8 @@ def test_whole_env_minibatches_give_every_row_its_env_state(make_cfg):
         torch.testing.assert_close(mb["obs"], inputs["obs"][rows])
         seen.append(rows)
     assert torch.equal(torch.cat(seen).sort().values, torch.arange(60))  # every row once per epoch
+    parts = [len(rows) for rows in learner._minibatches(st, 3, whole_envs=True)]  # 20 envs in 3 minibatches
+    assert parts == [21, 21, 18]  # batch_size 20 rounded to whole envs of 3 agents, every row once
 
 
 def test_normalizer_counts_an_env_state_once_when_any_of_its_agents_is_selected():

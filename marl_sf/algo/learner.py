@@ -12,7 +12,7 @@ import torch
 
 from marl_sf.algo.gae import compute_gae
 from marl_sf.algo.losses import entropy_bonus, normalize_advantages, policy_loss, value_loss
-from marl_sf.algo.storage import RolloutStorage, state_per_row
+from marl_sf.algo.storage import RolloutStorage
 from marl_sf.algo.value_norm import ValueNorm
 
 
@@ -113,10 +113,8 @@ class Learner:
         if self.cfg.normalize_advantages:
             advantages = normalize_advantages(advantages, active)
         inputs = st.flat_inputs(slice(0, st.rollout), self.cfg.obs_scale)  # [T * E * A_p, ...]
-        # a per-env state ([T * E, ...]) needs minibatches of whole envs, else it is repeated per agent row
-        whole_envs = st.state_per_env and st.num_agents > 1 and self.cfg.batch_size % st.num_agents == 0
-        if not whole_envs:
-            inputs = state_per_row(inputs, st.num_agents)
+        # a per-env state ([T * E, ...]) comes with minibatches of whole envs (all A_p rows of each env-step)
+        whole_envs = st.state_per_env and st.num_agents > 1
         if self.model.obs_normalizer is not None:
             self.model.obs_normalizer.update(inputs, active.reshape(-1))
         data = {
@@ -140,10 +138,12 @@ class Learner:
 
     def _minibatches(self, st: RolloutStorage, num_minibatches: int, whole_envs: bool = False):
         """Random row indices per minibatch; with ``whole_envs``, every agent of each chosen (t, env), together and
-        in agent order; with an RNN, whole (env, agent) trajectories in time order."""
+        in agent order (``num_minibatches`` near-equal parts: ``batch_size`` rows rounded to whole envs); with an
+        RNN, whole (env, agent) trajectories in time order."""
         if whole_envs:
             offsets = torch.arange(st.num_agents, device=self.device)
-            for envs in torch.randperm(st.rollout * st.num_envs, device=self.device).chunk(num_minibatches):
+            envs_perm = torch.randperm(st.rollout * st.num_envs, device=self.device)
+            for envs in torch.tensor_split(envs_perm, num_minibatches):
                 yield (envs.unsqueeze(1) * st.num_agents + offsets).reshape(-1)  # [n_envs * A_p] rows
             return
         if not self.cfg.get("use_rnn", False):
