@@ -114,10 +114,12 @@ class _BuiltInActorCritic(ActorCritic):
     @property
     def state_per_env(self) -> bool:
         """True for a ``state``/``joint_obs`` critic (same input for every agent of an env) that is feed-forward
-        (identity cores) and reads no per-agent critic-only keys."""
+        (identity cores) and reads no per-agent critic-only keys, in a model whose ``forward`` is a built-in one
+        (a subclass with its own ``forward`` gets per-row states, as any registered actor-critic)."""
         cores = [m for m in self.modules() if isinstance(m, ModelCore)]
         return (
-            self.cfg.get("critic_input") in ("state", "joint_obs")
+            type(self).forward in (ActorCriticSharedWeights.forward, ActorCriticSeparateWeights.forward)
+            and self.cfg.get("critic_input") in ("state", "joint_obs")
             and "state" in self.obs_space.spaces
             and not self.critic_only_keys()
             and all(type(c) is ModelCoreIdentity for c in cores)

@@ -85,3 +85,21 @@ def test_per_env_state_stays_off_where_values_differ_per_agent_or_carry_state(ma
     assert not trainer.storages[0].state_per_env
     inputs = trainer.storages[0].flat_inputs(slice(0, 1))
     assert all(v.shape[0] == 12 for v in inputs.values())  # 4 envs x 3 agents, one row each
+
+
+def test_a_subclass_with_its_own_forward_gets_per_row_states(make_cfg):
+    from marl_sf.models.actor_critic import ActorCriticSeparateWeights
+    from marl_sf.models.factory import global_model_factory
+
+    class OwnForward(ActorCriticSeparateWeights):
+        def forward(self, normalized_obs_dict, rnn_states, values_only: bool = False):
+            return super().forward(normalized_obs_dict, rnn_states, values_only)
+
+    class SameForward(ActorCriticSeparateWeights):
+        pass
+
+    trainer = Trainer(make_cfg(*SPREAD, "--experiment=sub", "--critic_input=state"))
+    model = trainer.models[0]
+    args = (global_model_factory(), model.obs_space, model.action_space, model.cfg)
+    assert model.state_per_env and SameForward(*args).state_per_env
+    assert not OwnForward(*args).state_per_env
