@@ -157,12 +157,14 @@ class Sampler:
         own recurrent state)."""
         st = self.storages[p]
         idx = self.specs[p].agent_indices
-        raw_inputs = state_per_row(raw_inputs, st.num_agents)  # opponents take single rows
         jobs = []
         for player, mask in self.matchmaker.opponents_in(rows, idx):
             mask &= self.env_active[rows][:, idx]  # only agents that act now (scripted players need legal moves)
             if mask.any():
                 jobs.append((player, torch.from_numpy(mask).to(st.actions.device)))  # [E_g, A_p]
+        if not jobs:
+            return
+        raw_inputs = state_per_row(raw_inputs, st.num_agents)  # opponents take single rows
         flat_actions = st.actions[t, rows].view(-1, *st.actions.shape[3:])  # [E_g * A_p, ...], a view
         batched = [] if self.cfg.get("use_rnn", False) else [j for j in jobs if isinstance(j[0], SnapshotPlayer)]
         if len(batched) > 1:
