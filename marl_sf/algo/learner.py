@@ -206,10 +206,12 @@ class Learner:
 def _take(value, rows: torch.Tensor, agents_per_state: int = 1):
     """Rows of a tensor, or of every tensor in a dict; a per-env ``"state"`` (``agents_per_state`` > 1, rows in
     whole envs) gives one row per env."""
-    if isinstance(value, dict):
-        envs = rows[::agents_per_state] // agents_per_state  # [n_envs]: each env's first row / A_p
-        return {k: v[envs] if k == "state" else v[rows] for k, v in value.items()}
-    return value[rows]
+    if not isinstance(value, dict):
+        return value[rows]
+    if agents_per_state == 1:
+        return {k: v[rows] for k, v in value.items()}
+    envs = rows[::agents_per_state] // agents_per_state  # [n_envs]: each env's first row / A_p
+    return {k: v[envs] if k == "state" else v[rows] for k, v in value.items()}
 
 
 def _split_steps(inputs: dict[str, torch.Tensor], num_steps: int):
