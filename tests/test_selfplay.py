@@ -16,7 +16,7 @@ from marl_sf.selfplay.baselines import connect_four_lookahead, winning_columns
 from marl_sf.selfplay.elo import EloRatings, bradley_terry_covariance, bradley_terry_elo, rating_difference_ci
 from marl_sf.selfplay.match import play_match
 from marl_sf.selfplay.matchmaking import agent_sides
-from marl_sf.selfplay.players import ScriptedPlayer, SnapshotPlayer, act_snapshots
+from marl_sf.selfplay.players import ScriptedPlayer, SnapshotPlayer, SnapshotStack, act_snapshots
 from marl_sf.selfplay.pool import OpponentPool
 from marl_sf.selfplay.scoring import game_score, higher_return_wins
 from marl_sf.selfplay.scripted import scripted_policy
@@ -183,6 +183,13 @@ def test_snapshots_in_one_vmapped_forward_act_as_each_alone(make_cfg, normalize)
     assert not torch.equal(greedy[0], greedy[1]) or not torch.equal(greedy[1], greedy[2])  # the snapshots differ
     spread = [(players[0], every_row), (players[1], every_row), (players[2], every_row)]
     assert act_snapshots(spread, inputs, deterministic=True).tolist() == torch.cat(greedy).tolist()
+    # weights stacked once and indexed on later calls: any subset, any order, same actions
+    stack = SnapshotStack(capacity=2)
+    assert act_snapshots(jobs, inputs, True, stack).tolist() == batched.tolist()  # 3 > capacity: all 3 stacked
+    assert stack.players == players
+    reordered = [jobs[2], jobs[0]]
+    assert act_snapshots(reordered, inputs, True, stack).tolist() == torch.cat([alone[2], alone[0]]).tolist()
+    assert stack.players == players  # no restacking
 
 
 def test_opponents_switch_only_at_episode_boundaries_and_never_reach_the_losses(make_cfg):

@@ -17,7 +17,7 @@ from marl_sf.envs.agent_spaces import unpad
 from marl_sf.envs.episode import EpisodeAccumulator
 from marl_sf.models.action_distribution import deterministic_actions
 from marl_sf.selfplay.matchmaking import EpisodeResult, Matchmaker
-from marl_sf.selfplay.players import SnapshotPlayer, act_snapshots
+from marl_sf.selfplay.players import SnapshotPlayer, SnapshotStack, act_snapshots
 
 
 @dataclass
@@ -70,6 +70,8 @@ class Sampler:
         # recurrent states after each policy's (and its opponents') last forward pass, [E, A_p, R]
         self.next_rnn = [torch.zeros_like(st.rnn_states[0]) for st in storages]
         self.opponent_rnn = [torch.zeros_like(st.rnn_states[0]) for st in storages]
+        # each policy's frozen snapshots' stacked weights, kept between steps (one stack per architecture)
+        self.snapshot_stacks = [SnapshotStack(cfg.get("pool_max_snapshots", 20)) for _ in specs]
         if matchmaker is not None:
             matchmaker.start_episodes(range(self.num_envs))
         buf = runner.reset(seed)
@@ -169,7 +171,7 @@ class Sampler:
         batched = [] if self.cfg.get("use_rnn", False) else [j for j in jobs if isinstance(j[0], SnapshotPlayer)]
         if len(batched) > 1:
             snapshot_rows = [(player, cells.flatten().nonzero().squeeze(1)) for player, cells in batched]
-            actions = act_snapshots(snapshot_rows, raw_inputs, deterministic)  # [n, ...], the jobs' rows in order
+            actions = act_snapshots(snapshot_rows, raw_inputs, deterministic, self.snapshot_stacks[p])  # [n, ...]
             rows_in_order = torch.cat([r for _, r in snapshot_rows])
             flat_actions[rows_in_order] = actions.to(st.actions.dtype).view(-1, *st.actions.shape[3:])
             jobs = [j for j in jobs if not isinstance(j[0], SnapshotPlayer)]

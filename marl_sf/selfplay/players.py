@@ -64,7 +64,47 @@ class _Acting(torch.nn.Module):
         return self.model(self.model.normalize_obs(inputs), rnn_states)["action_logits"]
 
 
-def act_snapshots(jobs, inputs: dict[str, torch.Tensor], deterministic: bool = False) -> torch.Tensor:
+class SnapshotStack:
+    """The stacked weights of the frozen snapshots ``act_snapshots`` has seen, kept between calls.
+
+    Snapshots never change, so their weights are stacked (``torch.func.stack_module_state``) once, when a
+    snapshot first plays, and each call indexes the ones it needs (one gather per weight tensor) instead of
+    stacking K models' weights again every step. Holding the players keeps their identities unique.
+
+    Args:
+        capacity: the most snapshots kept stacked; past it the stack is rebuilt from the ones a call needs.
+    """
+
+    def __init__(self, capacity: int = 64):
+        self.capacity = capacity
+        self.players: list[SnapshotPlayer] = []
+        self.params: dict[str, torch.Tensor] = {}
+        self.buffers: dict[str, torch.Tensor] = {}
+        self.actor: _Acting | None = None
+
+    def select(self, players: list[SnapshotPlayer]) -> tuple[_Acting, dict, dict]:
+        """``(actor, params, buffers)`` with each weight ``[K, ...]`` for ``players`` in order (K of them)."""
+        unique = list({id(p): p for p in players}.values())
+        known = {id(p) for p in self.players}
+        if any(id(p) not in known for p in unique):
+            grown = [*self.players, *(p for p in unique if id(p) not in known)]
+            self._stack(grown if len(grown) <= self.capacity else unique)
+        position = {id(p): k for k, p in enumerate(self.players)}
+        device = next(iter(self.params.values())).device
+        index = torch.tensor([position[id(p)] for p in players], device=device)  # [K]
+        params = {k: v[index] for k, v in self.params.items()}  # {name: [K, ...]}
+        buffers = {k: v[index] for k, v in self.buffers.items()}
+        return self.actor, params, buffers
+
+    def _stack(self, players: list[SnapshotPlayer]) -> None:
+        actors = [_Acting(player.model) for player in players]
+        self.params, self.buffers = stack_module_state(actors)  # {name: [P, ...]}
+        self.players, self.actor = players, actors[0]
+
+
+def act_snapshots(
+    jobs, inputs: dict[str, torch.Tensor], deterministic: bool = False, stack: SnapshotStack | None = None
+) -> torch.Tensor:
     """Actions of several feed-forward snapshots of one policy in ONE vmapped forward pass.
 
     Each snapshot's rows are padded to the largest row count ``m``; the K models' weights are stacked
@@ -75,6 +115,8 @@ def act_snapshots(jobs, inputs: dict[str, torch.Tensor], deterministic: bool = F
         jobs: ``[(SnapshotPlayer, rows)]``, ``rows`` a ``[n_k]`` long tensor of row indices into ``inputs``.
         inputs: model input rows ``{key: [B, ...]}`` (scaled, not yet normalized).
         deterministic: take each distribution's mode instead of sampling.
+        stack: the caller's ``SnapshotStack``, which keeps the stacked weights between calls (default: stack
+            them for this call only).
 
     Returns:
         ``[sum n_k, ...]`` actions, the jobs' rows in order.
@@ -85,12 +127,11 @@ def act_snapshots(jobs, inputs: dict[str, torch.Tensor], deterministic: bool = F
     # [K, m] row indices, each job's list padded with its first row
     padded = torch.stack([torch.cat([rows, rows[:1].expand(width - len(rows))]) for _, rows in jobs])
     stacked = {k: v[padded] for k, v in inputs.items()}  # {key: [K, m, ...]}
-    actors = [_Acting(player.model) for player in players]
-    params, buffers = stack_module_state(actors)
+    actor, params, buffers = (stack if stack is not None else SnapshotStack()).select(players)
     rnn = next(iter(inputs.values())).new_zeros(width, 0)  # feed-forward: no recurrent state
 
     def logits(p, b, x):
-        return functional_call(actors[0], (p, b), (x, rnn))
+        return functional_call(actor, (p, b), (x, rnn))
 
     with torch.no_grad():
         out = vmap(logits)(params, buffers, stacked)  # [K, m, P]
