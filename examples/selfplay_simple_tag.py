@@ -2,12 +2,14 @@
 
 Policy 0 plays the three predators (adversary_*), policy 1 the prey (agent_0) (``--policy_mapping=per_group``).
 Both learn at once; in a fraction ``--opponent_prob`` of the episodes one team (at random) is replaced by a
-frozen snapshot from its pool, drawn by PFSP, so each team also trains against the other's past selves.
+frozen snapshot from its pool, drawn uniformly (fictitious self-play), so each team also trains against all of
+the other's past selves. (With PFSP draws the prey faced mostly the newest predators and got worse against the
+early ones: README "Self-play: simple_tag".)
 Afterwards a tournament plays the first, middle and newest snapshot of each team against the other team's
 (a predator team wins an episode when it touches the prey at least once): ``<experiment>/tournament/``, and
 prints each team's newest-minus-first rating difference with its 95% interval.
 
-python examples/selfplay_simple_tag.py --experiment=tag_selfplay --train_for_seconds=600 --games_per_pair=200
+python examples/selfplay_simple_tag.py --experiment=tag_selfplay  # 1200 s of training, then the tournament
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ RECIPE = [
     "--policy_mapping=per_group",
     "--self_play=True",
     "--opponent_prob=0.5",
-    "--pool_sampling=pfsp",
+    "--pool_sampling=uniform",
     "--pool_snapshot_every=150000",
-    "--train_for_seconds=600",
+    "--train_for_seconds=1200",
 ]
 
 
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     """Train both teams, then run the tournament of their snapshots; returns the training status."""
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
     own = argparse.ArgumentParser(add_help=False)
-    own.add_argument("--games_per_pair", type=int, default=100, help="tournament games per pair of snapshots")
+    own.add_argument("--games_per_pair", type=int, default=300, help="tournament games per pair of snapshots")
     own_args, argv = own.parse_known_args(sys.argv[1:] if argv is None else argv)
     cfg = parse_args([*RECIPE, *argv])
     status = run_rl(cfg)
