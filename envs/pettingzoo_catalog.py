@@ -43,10 +43,20 @@ def import_env_module(module_path: str) -> ModuleType:
     return module
 
 
+DRAWN_ONLY_WHEN_RENDERING = ("pettingzoo.butterfly.pistonball_v6", "pettingzoo.butterfly.cooperative_pong_v6")
+"""Envs whose observations are crops of a screen that PettingZoo 1.27.0 (installed here) redraws only when a
+render mode is set: with ``render_mode=None`` every observation after ``reset`` is the first frame again (the
+agents are blind while the rewards still change). ``make_pettingzoo_env`` builds them with
+``render_mode="rgb_array"``, which draws to an off-screen surface and opens no window."""
+
+
 def make_pettingzoo_env(module_path: str, render_mode: str | None = None, **kwargs):
-    """``module.parallel_env(**kwargs)`` when the module has it, else ``module.env(**kwargs)`` (AEC)."""
+    """``module.parallel_env(**kwargs)`` when the module has it, else ``module.env(**kwargs)`` (AEC); the
+    modules in ``DRAWN_ONLY_WHEN_RENDERING`` get ``render_mode="rgb_array"`` when none is given."""
     module = import_env_module(module_path)
     make = getattr(module, "parallel_env", None) or module.env
+    if render_mode is None and module_path in DRAWN_ONLY_WHEN_RENDERING:
+        render_mode = "rgb_array"
     return make(render_mode=render_mode, **kwargs)
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from pettingzoo.butterfly import cooperative_pong_v6, knights_archers_zombies_v11, pistonball_v6
 from pettingzoo.test import parallel_api_test
 
+from marl_sf.envs.registry import registry_entry
 from marl_sf.models.encoder import ConvEncoder
 from marl_sf.train import Trainer
 
@@ -40,6 +42,25 @@ def test_kaz_trains_with_agents_dying_and_dead_steps_carry_no_advantage(make_cfg
 def test_underlying_image_envs_pass_pettingzoo_parallel_api_test():
     parallel_api_test(pistonball_v6.parallel_env(n_pistons=3, continuous=False, max_cycles=20), num_cycles=30)
     parallel_api_test(cooperative_pong_v6.parallel_env(max_cycles=20), num_cycles=30)
+
+
+@pytest.mark.parametrize("env", ["butterfly_pistonball", "butterfly_cooperative_pong"])
+def test_image_env_observations_follow_the_game(make_cfg, env):
+    """PettingZoo redraws these screens only with a render mode; without one every observation would be the
+    reset frame. Ours change from step to step, and the newest stacked frame is the one that changes."""
+    argv = [f"--env={env}", "--experiment=frames", "--pz_max_cycles=50", "--pz_resize", "36", "36"]
+    env_obj = registry_entry(env).make_env_func(env, cfg=make_cfg(*argv))  # the PettingZoo env, preprocessed
+    obs, _ = env_obj.reset(seed=0)
+    agent = env_obj.possible_agents[0]
+    rng = np.random.default_rng(0)
+    changed = newest_changed = 0
+    for _ in range(20):
+        prev = obs[agent].copy()  # frame_stack_v1 may hand back the same array, updated in place
+        obs, *_ = env_obj.step({a: int(rng.integers(env_obj.action_space(a).n)) for a in env_obj.agents})
+        changed += int(not np.array_equal(obs[agent], prev))
+        newest_changed += int(not np.array_equal(obs[agent][..., -1], prev[..., -1]))  # [H, W, frames]
+    assert changed >= 15 and newest_changed >= 15
+    env_obj.close()
 
 
 @pytest.mark.parametrize("env", ["butterfly_pistonball", "butterfly_cooperative_pong"])
