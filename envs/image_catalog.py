@@ -15,7 +15,8 @@ import argparse
 import numpy as np
 from pettingzoo.utils.wrappers import BaseParallelWrapper
 
-from marl_sf.envs.pettingzoo_catalog import make_pettingzoo_env
+from marl_sf.envs.cycle_parallel import CycleToParallel
+from marl_sf.envs.pettingzoo_catalog import default_render_mode, import_env_module, make_pettingzoo_env
 from marl_sf.envs.registry import register_env
 
 IMAGE_ENVS = {  # name: (module, the env's keyword arguments from the config)
@@ -34,6 +35,8 @@ IMAGE_ENVS = {  # name: (module, the env's keyword arguments from the config)
         lambda cfg: dict(max_cycles=cfg.get("pz_max_cycles", 10_000), auto_rom_install_path=ale_roms()),
     ),
 }
+CYCLE_MODULES = ("pettingzoo.butterfly.pistonball_v6", "pettingzoo.butterfly.cooperative_pong_v6")
+"""AEC envs whose agents act once each per cycle: built through ``CycleToParallel`` (atari envs are Parallel)."""
 MAX_CYCLES = {"butterfly_pistonball": 125, "butterfly_cooperative_pong": 900, "atari_pong": 10_000}
 
 
@@ -46,8 +49,9 @@ def ale_roms() -> str:
     return os.path.join(os.path.dirname(ale_py.__file__), "roms")
 
 
-def preprocess_images(env, cfg):
-    """SuperSuit image preprocessing from the ``--pz_*`` options (each skipped when off)."""
+def reduce_and_resize(env, cfg):
+    """SuperSuit's ``color_reduction_v0`` then ``resize_v1`` from the ``--pz_*`` options (each skipped when off);
+    works on AEC and Parallel envs alike."""
     import supersuit as ss
 
     if cfg.get("pz_color_reduction", "B") != "none":
@@ -55,9 +59,18 @@ def preprocess_images(env, cfg):
     size = cfg.get("pz_resize", [64, 64])
     if size:
         env = ss.resize_v1(env, x_size=size[1], y_size=size[0])
-    if cfg.get("pz_frame_stack", 3) > 1:
-        env = ss.frame_stack_v1(env, cfg.get("pz_frame_stack", 3))
     return env
+
+
+def stack_frames(env, cfg):
+    """SuperSuit's ``frame_stack_v1`` (``--pz_frame_stack`` frames as channels; 1: off) on a Parallel env.
+
+    Stacking on the Parallel env, not the AEC one: SuperSuit's AEC frame stack pushes an agent's frame when the
+    agent is selected, before the cycle's physics step, so all but the first agent would see the previous frame.
+    """
+    import supersuit as ss
+
+    return ss.frame_stack_v1(env, cfg.get("pz_frame_stack", 3)) if cfg.get("pz_frame_stack", 3) > 1 else env
 
 
 class ResizedState(BaseParallelWrapper):
@@ -76,10 +89,23 @@ class ResizedState(BaseParallelWrapper):
         return self._resize.change_observation(self.env.state(), self.env.state_space, self._param)
 
 
+def make_cycle_env(module_path: str, render_mode: str | None, cfg, **env_kwargs):
+    """A turn-cycle AEC env (``raw_env``, without PettingZoo's order and bounds checks: the adapter resets before
+    stepping and samples actions from the spaces) reduced and resized by SuperSuit on the AEC side, then made
+    Parallel by ``CycleToParallel`` so that each observation is built once per step."""
+    module = import_env_module(module_path)
+    raw = module.raw_env(render_mode=default_render_mode(module_path, render_mode), **env_kwargs)
+    return CycleToParallel(reduce_and_resize(raw, cfg))
+
+
 def _image_env_maker(module_path: str, env_kwargs):
     def make(full_env_name, cfg=None, env_config=None, render_mode=None):
         cfg = cfg if cfg is not None else {}
-        env = preprocess_images(make_pettingzoo_env(module_path, render_mode=render_mode, **env_kwargs(cfg)), cfg)
+        if module_path in CYCLE_MODULES:
+            env = make_cycle_env(module_path, render_mode, cfg, **env_kwargs(cfg))
+        else:
+            env = reduce_and_resize(make_pettingzoo_env(module_path, render_mode=render_mode, **env_kwargs(cfg)), cfg)
+        env = stack_frames(env, cfg)
         state_size = cfg.get("pz_state_resize", [64, 64])
         if state_size and getattr(env, "state_space", None) is not None and len(env.state_space.shape) == 3:
             env = ResizedState(env, state_size)

@@ -55,9 +55,14 @@ def make_pettingzoo_env(module_path: str, render_mode: str | None = None, **kwar
     modules in ``DRAWN_ONLY_WHEN_RENDERING`` get ``render_mode="rgb_array"`` when none is given."""
     module = import_env_module(module_path)
     make = getattr(module, "parallel_env", None) or module.env
+    return make(render_mode=default_render_mode(module_path, render_mode), **kwargs)
+
+
+def default_render_mode(module_path: str, render_mode: str | None) -> str | None:
+    """``render_mode``, or ``"rgb_array"`` for the modules in ``DRAWN_ONLY_WHEN_RENDERING`` when it is None."""
     if render_mode is None and module_path in DRAWN_ONLY_WHEN_RENDERING:
-        render_mode = "rgb_array"
-    return make(render_mode=render_mode, **kwargs)
+        return "rgb_array"
+    return render_mode
 
 
 def generic_entry(env_name: str) -> EnvRegistryEntry | None:

@@ -8,6 +8,8 @@ import torch
 from pettingzoo.butterfly import cooperative_pong_v6, knights_archers_zombies_v11, pistonball_v6
 from pettingzoo.test import parallel_api_test
 
+from marl_sf.envs.image_catalog import make_cycle_env, reduce_and_resize, stack_frames
+from marl_sf.envs.pettingzoo_catalog import make_pettingzoo_env
 from marl_sf.envs.registry import registry_entry
 from marl_sf.models.encoder import ConvEncoder
 from marl_sf.train import Trainer
@@ -42,6 +44,39 @@ def test_kaz_trains_with_agents_dying_and_dead_steps_carry_no_advantage(make_cfg
 def test_underlying_image_envs_pass_pettingzoo_parallel_api_test():
     parallel_api_test(pistonball_v6.parallel_env(n_pistons=3, continuous=False, max_cycles=20), num_cycles=30)
     parallel_api_test(cooperative_pong_v6.parallel_env(max_cycles=20), num_cycles=30)
+
+
+CYCLE_ENVS = [
+    ("pettingzoo.butterfly.pistonball_v6", dict(continuous=False, n_pistons=5, max_cycles=30)),
+    ("pettingzoo.butterfly.cooperative_pong_v6", dict(max_cycles=30)),
+]
+
+
+@pytest.mark.parametrize("module, kwargs", CYCLE_ENVS)
+def test_the_fast_cycle_conversion_passes_parallel_api_test(make_cfg, module, kwargs):
+    cfg = make_cfg("--env=butterfly_pistonball", "--experiment=cycle", "--pz_resize", "24", "24")
+    parallel_api_test(stack_frames(make_cycle_env(module, None, cfg, **kwargs), cfg), num_cycles=40)
+
+
+@pytest.mark.parametrize("module, kwargs", CYCLE_ENVS)
+def test_the_fast_cycle_conversion_steps_like_pettingzoos_own(make_cfg, module, kwargs):
+    """``CycleToParallel`` only skips work: same seed and actions give the same observations, rewards and ends
+    as PettingZoo's ``aec_to_parallel`` with the same SuperSuit preprocessing."""
+    cfg = make_cfg("--env=butterfly_pistonball", "--experiment=cycle", "--pz_resize", "24", "24")
+    ours = stack_frames(make_cycle_env(module, None, cfg, **kwargs), cfg)
+    theirs = stack_frames(reduce_and_resize(make_pettingzoo_env(module, **kwargs), cfg), cfg)
+    obs_ours, _ = ours.reset(seed=3)
+    obs_theirs, _ = theirs.reset(seed=3)
+    rng, steps = np.random.default_rng(0), 0
+    while theirs.agents:
+        assert obs_ours.keys() == obs_theirs.keys()
+        assert all(np.array_equal(obs_ours[a], obs_theirs[a]) for a in obs_theirs)
+        actions = {a: int(rng.integers(theirs.action_space(a).n)) for a in theirs.agents}
+        obs_ours, *rest_ours = ours.step(actions)
+        obs_theirs, *rest_theirs = theirs.step(actions)
+        assert [dict(d) for d in rest_ours[:3]] == [dict(d) for d in rest_theirs[:3]]  # rewards, ends
+        steps += 1
+    assert steps > 5 and not ours.agents
 
 
 @pytest.mark.parametrize("env", ["butterfly_pistonball", "butterfly_cooperative_pong"])
