@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from marl_sf.envs.image_catalog import make_cycle_env, reduce_and_resize, stack_frames
-from marl_sf.envs.pettingzoo_catalog import make_pettingzoo_env
+from marl_sf.envs.pettingzoo_catalog import import_env_module
 from marl_sf.utils.attr_dict import AttrDict
 
 
@@ -40,7 +40,8 @@ def main() -> None:
     args = p.parse_args()
     cfg = AttrDict(pz_resize=args.size, pz_color_reduction=args.color, pz_frame_stack=3)
     kwargs = dict(continuous=False) if "pistonball" in args.module else {}
-    theirs = stack_frames(reduce_and_resize(make_pettingzoo_env(args.module, **kwargs), cfg), cfg)
+    pettingzoo_parallel = import_env_module(args.module).parallel_env(render_mode="rgb_array", **kwargs)
+    theirs = stack_frames(reduce_and_resize(pettingzoo_parallel, cfg), cfg)
     ours = stack_frames(make_cycle_env(args.module, None, cfg, **kwargs), cfg)
     agents = len(ours.possible_agents)
     rate_theirs = steps_per_second(theirs, args.steps)

@@ -10,6 +10,9 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from pettingzoo.utils.conversions import aec_to_parallel_wrapper
+
+from marl_sf.envs.cycle_parallel import CycleToParallel
 from marl_sf.envs.registry import EnvRegistryEntry, register_env
 
 GENERIC_PREFIX = "pz:"
@@ -52,10 +55,15 @@ agents are blind while the rewards still change). ``make_pettingzoo_env`` builds
 
 def make_pettingzoo_env(module_path: str, render_mode: str | None = None, **kwargs):
     """``module.parallel_env(**kwargs)`` when the module has it, else ``module.env(**kwargs)`` (AEC); the
-    modules in ``DRAWN_ONLY_WHEN_RENDERING`` get ``render_mode="rgb_array"`` when none is given."""
+    modules in ``DRAWN_ONLY_WHEN_RENDERING`` get ``render_mode="rgb_array"`` when none is given. A Parallel env
+    that PettingZoo converted from its AEC env is converted again by ``CycleToParallel`` (same steps, no discarded
+    ``last()`` observation per agent)."""
     module = import_env_module(module_path)
     make = getattr(module, "parallel_env", None) or module.env
-    return make(render_mode=default_render_mode(module_path, render_mode), **kwargs)
+    env = make(render_mode=default_render_mode(module_path, render_mode), **kwargs)
+    if isinstance(env, aec_to_parallel_wrapper) and not isinstance(env, CycleToParallel):
+        env = CycleToParallel(env.aec_env)  # the same steps, each observation built once (1.8x for KAZ)
+    return env
 
 
 def default_render_mode(module_path: str, render_mode: str | None) -> str | None:

@@ -9,7 +9,7 @@ from pettingzoo.butterfly import cooperative_pong_v6, knights_archers_zombies_v1
 from pettingzoo.test import parallel_api_test
 
 from marl_sf.envs.image_catalog import make_cycle_env, reduce_and_resize, stack_frames
-from marl_sf.envs.pettingzoo_catalog import make_pettingzoo_env
+from marl_sf.envs.pettingzoo_catalog import import_env_module, make_pettingzoo_env
 from marl_sf.envs.registry import registry_entry
 from marl_sf.models.encoder import ConvEncoder
 from marl_sf.train import Trainer
@@ -64,7 +64,8 @@ def test_the_fast_cycle_conversion_steps_like_pettingzoos_own(make_cfg, module, 
     as PettingZoo's ``aec_to_parallel`` with the same SuperSuit preprocessing."""
     cfg = make_cfg("--env=butterfly_pistonball", "--experiment=cycle", "--pz_resize", "24", "24")
     ours = stack_frames(make_cycle_env(module, None, cfg, **kwargs), cfg)
-    theirs = stack_frames(reduce_and_resize(make_pettingzoo_env(module, **kwargs), cfg), cfg)
+    pettingzoo_parallel = import_env_module(module).parallel_env(render_mode="rgb_array", **kwargs)  # aec_to_parallel
+    theirs = stack_frames(reduce_and_resize(pettingzoo_parallel, cfg), cfg)
     obs_ours, _ = ours.reset(seed=3)
     obs_theirs, _ = theirs.reset(seed=3)
     rng, steps = np.random.default_rng(0), 0
@@ -77,6 +78,27 @@ def test_the_fast_cycle_conversion_steps_like_pettingzoos_own(make_cfg, module, 
         assert [dict(d) for d in rest_ours[:3]] == [dict(d) for d in rest_theirs[:3]]  # rewards, ends
         steps += 1
     assert steps > 5 and not ours.agents
+
+
+def test_kaz_through_the_fast_conversion_steps_like_pettingzoos_own_while_agents_die():
+    """``make_pettingzoo_env`` re-converts PettingZoo's converted Parallel envs with ``CycleToParallel``; with
+    agents dying mid-episode (KAZ) it still gives the same observations, rewards, ends and live agents."""
+    kwargs = dict(obs_method="vector", max_cycles=900)
+    ours = make_pettingzoo_env("pettingzoo.butterfly.knights_archers_zombies_v11", **kwargs)
+    theirs = knights_archers_zombies_v11.parallel_env(**kwargs)
+    assert type(ours).__name__ == "CycleToParallel"
+    obs_ours, _ = ours.reset(seed=1)
+    obs_theirs, _ = theirs.reset(seed=1)
+    rng, died = np.random.default_rng(1), False  # seed 1: an archer or knight dies at step 128 of 157
+    while theirs.agents:
+        assert ours.agents == theirs.agents and obs_ours.keys() == obs_theirs.keys()
+        assert all(np.array_equal(obs_ours[a], obs_theirs[a]) for a in obs_theirs)
+        actions = {a: int(rng.integers(theirs.action_space(a).n)) for a in theirs.agents}
+        obs_ours, *rest_ours = ours.step(actions)
+        obs_theirs, *rest_theirs = theirs.step(actions)
+        assert [dict(d) for d in rest_ours[:3]] == [dict(d) for d in rest_theirs[:3]]  # rewards, ends
+        died |= 0 < len(theirs.agents) < len(theirs.possible_agents)
+    assert died and not ours.agents
 
 
 @pytest.mark.parametrize("env", ["butterfly_pistonball", "butterfly_cooperative_pong"])
