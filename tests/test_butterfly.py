@@ -77,6 +77,7 @@ def test_the_fast_cycle_conversion_steps_like_pettingzoos_own(make_cfg, module, 
         obs_theirs, *rest_theirs = theirs.step(actions)
         assert [dict(d) for d in rest_ours[:3]] == [dict(d) for d in rest_theirs[:3]]  # rewards, ends
         steps += 1
+    assert all(np.array_equal(obs_ours[a], obs_theirs[a]) for a in obs_theirs)  # the final observations
     assert steps > 5 and not ours.agents
 
 
@@ -98,6 +99,7 @@ def test_kaz_through_the_fast_conversion_steps_like_pettingzoos_own_while_agents
         obs_theirs, *rest_theirs = theirs.step(actions)
         assert [dict(d) for d in rest_ours[:3]] == [dict(d) for d in rest_theirs[:3]]  # rewards, ends
         died |= 0 < len(theirs.agents) < len(theirs.possible_agents)
+    assert all(np.array_equal(obs_ours[a], obs_theirs[a]) for a in obs_theirs)  # the final observations
     assert died and not ours.agents
 
 
