@@ -36,12 +36,14 @@ def random_returns(cfg, episodes: int, seed: int = 0) -> tuple[list[str], np.nda
         space.seed(seed + i)
     rng = np.random.default_rng(seed)
     obs, _ = env.reset(seed=seed)
-    returns = []
+    returns, episode_return = [], np.zeros(env.num_agents)
     while len(returns) < episodes:
         actions = [random_action(space, o, rng) for space, o in zip(spaces, obs, strict=True)]
-        obs, _, _, _, infos = env.step(actions)
-        if "episode" in infos[0]:
-            returns.append([info["episode"]["r"] for info in infos])
+        obs, rewards, terminated, truncated, _ = env.step(actions)
+        episode_return += rewards
+        if all(te or tr for te, tr in zip(terminated, truncated, strict=True)):  # the env has reset itself
+            returns.append(episode_return.copy())
+            episode_return[:] = 0.0
     env.close()
     return names, np.array(returns)
 

@@ -12,6 +12,8 @@ import numpy as np
 from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
+from marl_sf.health import LearningHealth
+
 log = logging.getLogger("marl_sf")
 
 
@@ -31,6 +33,7 @@ class TrainingLogger:
         self.recent = collections.deque(maxlen=cfg.stats_avg)  # per-episode [A] returns
         self.last_status = time.time()
         self.status_extra = None  # optional callable -> str appended to the status line (self-play scores)
+        self.health = LearningHealth(window=cfg.stats_avg)
         self.start_time, self.start_steps = time.time(), start_steps
         self.progress = tqdm(
             total=cfg.train_for_env_steps,
@@ -70,6 +73,7 @@ class TrainingLogger:
         for pid, stats in train_stats.items():
             for k, v in stats.items():
                 w.add_scalar(f"policy_{pid}/train/{k}", v, step)
+        self._check_health(episodes, train_stats, step)
         fps = (agent_steps - self.start_steps) / max(time.time() - self.start_time, 1e-9)
         w.add_scalar("perf/agent_steps_per_sec", fps, step)
         w.add_scalar("perf/learning_rate", lr, step)
@@ -79,11 +83,26 @@ class TrainingLogger:
             shown = "n/a" if mean is None else f"{mean:.2f}"
             ent = np.mean([s.get("entropy", np.nan) for s in train_stats.values()])
             extra = f" | {self.status_extra()}" if self.status_extra is not None else ""
+            warnings = self.health.active_warnings()
+            extra += f" | WARNING {'; '.join(warnings)}" if warnings else ""
             self.progress.write(
                 f"agent-steps {agent_steps:,} | {fps:,.0f} agent-steps/s | mean agent return "
                 f"(last {len(self.recent)} episodes) {shown} | entropy {ent:.3f}{extra}",
                 file=sys.stderr,
             )
+
+    def _check_health(self, episodes: list, train_stats: dict, step: int) -> None:
+        """Feed each policy's returns and training statistics to the health checks; log what started, and write
+        ``policy_<id>/health/warnings`` (the number of conditions that hold) to the summaries."""
+        returns = np.stack(episodes) if episodes else np.zeros((0, len(self.agent_names)))  # [n, A]
+        for pid in sorted(set(self.agent_policy)):
+            cols = [i for i, p in enumerate(self.agent_policy) if p == pid]
+            started = self.health.observe(pid, list(returns[:, cols].mean(axis=1)), train_stats.get(pid, {}))
+            for message in started:
+                log.warning("learning health: %s", message)
+                self.writer.add_text(f"policy_{pid}/health", message, step)
+            active = self.health.policies[pid].active
+            self.writer.add_scalar(f"policy_{pid}/health/warnings", len(active), step)
 
     def log_scalars(self, scalars: dict[str, float], agent_steps: int) -> None:
         """Write ``{tag: value}`` summaries at ``agent_steps``."""

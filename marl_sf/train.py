@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from marl_sf.algo.learner import Learner, check_batch_size
+from marl_sf.algo.learner import Learner, describe_minibatches
 from marl_sf.algo.policy_mapping import agent_policies
 from marl_sf.algo.sampler import Sampler
 from marl_sf.cfg.arguments import experiment_dir, parse_full_cfg, parse_sf_args
@@ -77,7 +77,9 @@ class Trainer:
             self.learners = [Learner(cfg, m, self.device) for m in self.models]
             self.storages = build_storages(cfg, self.specs, self.models, cfg.num_envs, cfg.rollout, self.device)
             for spec, st in zip(self.specs, self.storages, strict=True):
-                check_batch_size(cfg, st, spec.policy_id)
+                note = describe_minibatches(cfg, st, spec.policy_id)
+                if note is not None:
+                    log.info("minibatches: %s", note)
             self.agent_steps, self.best_metric = 0, {s.policy_id: None for s in self.specs}
             self._maybe_resume()
             self.agent_policy = agent_policies(self.specs)

@@ -108,10 +108,13 @@ def test_dead_agent_steps_are_masked_out_of_the_rollout(make_cfg):
     trainer.close()
 
 
-def test_batch_size_that_does_not_divide_is_a_clear_error(make_cfg):
-    cfg = _cue_cfg(make_cfg, "--batch_size=100")
-    with pytest.raises(ValueError, match=r"--batch_size=100 does not divide policy 0's rollout of 128 agent-steps"):
-        Trainer(cfg)
+def test_batch_size_that_does_not_divide_gives_near_equal_minibatches(make_cfg, caplog):
+    trainer = Trainer(_cue_cfg(make_cfg, "--batch_size=100"))
+    try:
+        assert "--batch_size=100 on a rollout of 128 agent-steps" in caplog.text
+        assert "1 minibatches of about 128 agent-steps" in caplog.text
+    finally:
+        trainer.close()
 
 
 def test_enjoy_without_checkpoint_is_a_clear_error(make_cfg):

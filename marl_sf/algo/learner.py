@@ -1,7 +1,7 @@
 """The PPO learner of one policy, with MAPPO's practice (Yu et al. 2022).
 
 Per rollout: GAE per agent (``compute_gae``), value targets folded into the running ``ValueNorm``,
-advantage normalization, then ``num_epochs`` passes of minibatches of ``batch_size`` agent-steps with the
+advantage normalization, then ``num_epochs`` passes of ``minibatch_count`` minibatches with the
 clipped surrogate, the clipped value loss and the entropy bonus; Adam with grad-norm clipping and a
 constant or linearly decaying learning rate. Inactive agent-steps are masked out of every loss.
 """
@@ -16,24 +16,44 @@ from marl_sf.algo.storage import RolloutStorage
 from marl_sf.algo.value_norm import ValueNorm
 
 
-def check_batch_size(cfg, storage: RolloutStorage, policy_id: int) -> int:
-    """Number of minibatches per epoch.
+def minibatch_count(cfg, storage: RolloutStorage) -> int:
+    """Minibatches per epoch for one policy's rollout of ``rows = rollout * num_envs * A_p`` agent-steps.
 
-    Raises:
-        ValueError: ``batch_size`` does not divide ``rollout * num_envs * A_p`` (or, with an RNN, is not a
-            whole number of ``rollout``-long trajectories).
+    ``--batch_size`` (agent-steps) when it is set (> 0): ``round(rows / batch_size)``, at least 1; a batch size
+    that does not divide the rollout gives near-equal minibatches. Otherwise ``--num_minibatches`` (MAPPO's
+    ``num_mini_batch``). Either way the count is clipped to the units a minibatch is made of (agent-steps;
+    with an RNN, whole ``(env, agent)`` trajectories; with a per-env state, whole env-steps), so no config
+    contradicts the rollout, whatever the number of agents.
     """
     rows = storage.rollout * storage.num_envs * storage.num_agents
-    unit = storage.rollout if cfg.get("use_rnn", False) else 1
-    if cfg.batch_size <= 0 or rows % cfg.batch_size or cfg.batch_size % unit:
-        divisors = [d for d in range(unit, rows + 1, unit) if rows % d == 0]
-        raise ValueError(
-            f"--batch_size={cfg.batch_size} does not divide policy {policy_id}'s rollout of {rows} agent-steps "
-            f"(rollout={storage.rollout} x num_envs={storage.num_envs} x agents={storage.num_agents})"
-            + (f" into whole {storage.rollout}-step trajectories" if unit > 1 else "")
-            + f"; valid sizes include {divisors[-6:]}"
-        )
-    return rows // cfg.batch_size
+    count = max(round(rows / cfg.batch_size), 1) if cfg.batch_size > 0 else cfg.num_minibatches
+    return max(min(count, minibatch_units(cfg, storage)), 1)
+
+
+def minibatch_units(cfg, storage: RolloutStorage) -> int:
+    """The indivisible pieces of a rollout that minibatches are made of (see ``minibatch_count``)."""
+    if cfg.use_rnn:
+        return storage.num_envs * storage.num_agents
+    if storage.state_per_env and storage.num_agents > 1:
+        return storage.rollout * storage.num_envs
+    return storage.rollout * storage.num_envs * storage.num_agents
+
+
+def describe_minibatches(cfg, storage: RolloutStorage, policy_id: int) -> str | None:
+    """A note when the minibatches differ from what was asked (a batch size clipped or not dividing the
+    rollout); None when they are as asked."""
+    rows = storage.rollout * storage.num_envs * storage.num_agents
+    count = minibatch_count(cfg, storage)
+    asked = f"--batch_size={cfg.batch_size}" if cfg.batch_size > 0 else f"--num_minibatches={cfg.num_minibatches}"
+    wanted = max(round(rows / cfg.batch_size), 1) if cfg.batch_size > 0 else cfg.num_minibatches
+    exact = cfg.batch_size <= 0 or rows % cfg.batch_size == 0
+    if count == wanted and exact:
+        return None
+    return (
+        f"policy {policy_id}: {asked} on a rollout of {rows} agent-steps (rollout={storage.rollout} x "
+        f"num_envs={storage.num_envs} x agents={storage.num_agents}): {count} minibatches of about "
+        f"{rows // count} agent-steps per epoch"
+    )
 
 
 class Learner:
@@ -84,13 +104,23 @@ class Learner:
         return self.value_norm.denormalize(values) if self.value_norm is not None else values
 
     def compute_targets(self, st: RolloutStorage) -> tuple[torch.Tensor, torch.Tensor]:
-        """Advantages and value targets ``[T, E, A_p]`` (return units) for the rollout in ``st``."""
+        """Advantages and value targets ``[T, E, A_p]`` (return units) for the rollout in ``st``.
+
+        A time-limit truncation ends the trajectory like a termination unless ``--value_bootstrap`` is on, in
+        which case the target bootstraps from V(final observation) (Pardo et al. 2018, "Time Limits in
+        Reinforcement Learning", partial-episode bootstrapping). Off by default, as in Sample Factory and
+        CleanRL: when the time limit is the task's own horizon and the observation carries no time, the
+        bootstrapped value of the last states is learned only from itself, and the policy can be drawn to
+        states the critic over-values (docs/results.md, "Truncation bootstrapping").
+        """
+        truncated = st.truncated if self.cfg.value_bootstrap else torch.zeros_like(st.truncated)
+        terminated = st.terminated if self.cfg.value_bootstrap else st.terminated | st.truncated
         with torch.no_grad():
             return compute_gae(
                 st.rewards,
                 self.denormalize(st.values),
-                st.terminated,
-                st.truncated,
+                terminated,
+                truncated,
                 self.denormalize(st.bootstrap_values),
                 st.active[:-1],
                 self.cfg.gamma,
@@ -100,7 +130,7 @@ class Learner:
     def train(self, st: RolloutStorage, policy_id: int = 0) -> dict[str, float]:
         """One PPO update on the rollout in ``st``; returns averaged training statistics (none but
         ``active_fraction = 0`` when no agent of the policy acted: the update is skipped)."""
-        num_minibatches = check_batch_size(self.cfg, st, policy_id)
+        num_minibatches = minibatch_count(self.cfg, st)
         active = st.active[:-1]  # [T, E, A_p]
         if not active.any():  # opponents played every agent of this policy (self-play): nothing to learn from
             return {"active_fraction": 0.0}
@@ -139,25 +169,25 @@ class Learner:
     def _minibatches(self, st: RolloutStorage, num_minibatches: int, whole_envs: bool = False):
         """Random row indices per minibatch; with ``whole_envs``, every agent of each chosen (t, env), together and
         in agent order (``num_minibatches`` near-equal parts: ``batch_size`` rows rounded to whole envs); with an
-        RNN, whole (env, agent) trajectories in time order."""
+        RNN, whole (env, agent) trajectories in time order. Parts are near-equal (``torch.tensor_split``)."""
         if whole_envs:
             offsets = torch.arange(st.num_agents, device=self.device)
             envs_perm = torch.randperm(st.rollout * st.num_envs, device=self.device)
             for envs in torch.tensor_split(envs_perm, num_minibatches):
                 yield (envs.unsqueeze(1) * st.num_agents + offsets).reshape(-1)  # [n_envs * A_p] rows
             return
-        if not self.cfg.get("use_rnn", False):
+        if not self.cfg.use_rnn:
             perm = torch.randperm(st.rollout * st.num_envs * st.num_agents, device=self.device)
-            yield from perm.chunk(num_minibatches)
+            yield from torch.tensor_split(perm, num_minibatches)
             return
         columns = st.num_envs * st.num_agents
         steps = torch.arange(st.rollout, device=self.device).unsqueeze(1) * columns  # [T, 1]
-        for cols in torch.randperm(columns, device=self.device).chunk(num_minibatches):
+        for cols in torch.tensor_split(torch.randperm(columns, device=self.device), num_minibatches):
             yield (steps + cols.unsqueeze(0)).reshape(-1)  # [T * n_cols] rows, time-major
 
     def _forward(self, inputs, st: RolloutStorage, rows: torch.Tensor):
         """Model outputs on the minibatch; an RNN is unrolled over T from the stored initial states."""
-        if not self.cfg.get("use_rnn", False):
+        if not self.cfg.use_rnn:
             return self.model(inputs, st.rnn_states.new_zeros(rows.shape[0], 0))
         columns = st.num_envs * st.num_agents
         cols = rows[: rows.shape[0] // st.rollout]  # the minibatch's (env, agent) columns, slot 0

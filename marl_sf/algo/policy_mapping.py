@@ -1,8 +1,10 @@
 """Agent -> policy mapping: which policy acts for each agent of an env, and what each policy's model sees.
 
-Built-ins: ``shared`` (every agent uses policy 0: parameter sharing), ``per_agent`` (agent i uses policy i),
-``per_group`` (one policy per agent-name prefix) and ``self_play`` (like shared; opponents come from a pool);
-users add theirs with ``register_policy_mapping``. Each policy owns its spaces, rollout storage, learner and
+Built-ins: ``auto`` (the default: one policy for all agents that have the same spaces, so parameter sharing
+wherever the spaces allow it), ``shared`` (every agent uses policy 0: parameter sharing), ``per_agent`` (agent i
+uses policy i), ``per_group`` (one policy per agent-name prefix) and ``self_play`` (like shared; opponents come
+from a pool); users add theirs with ``register_policy_mapping``. Each policy owns its spaces, rollout storage,
+learner and
 checkpoints.
 """
 
@@ -71,18 +73,31 @@ def group_name(agent_name: str) -> str:
     return head if head and tail.isdigit() else agent_name
 
 
+def _by_spaces(agent_spaces: list) -> list[int]:
+    """One id per distinct ``(observation space, action space)``, in order of first appearance."""
+    distinct: list = []
+    for spaces in agent_spaces:
+        if spaces not in distinct:
+            distinct.append(spaces)
+    return [distinct.index(spaces) for spaces in agent_spaces]
+
+
 def _per_group(names: list[str]) -> list[int]:
     groups = list(dict.fromkeys(group_name(n) for n in names))  # in order of first appearance
     return [groups.index(group_name(n)) for n in names]
 
 
-BUILTIN_MAPPINGS = ("shared", "per_agent", "per_group", "self_play")
+BUILTIN_MAPPINGS = ("auto", "shared", "per_agent", "per_group", "self_play")
 
 
-def agent_policy_ids(mapping: str, agent_names: list[str], num_policies: int = -1) -> list[int]:
+def agent_policy_ids(
+    mapping: str, agent_names: list[str], num_policies: int = -1, agent_spaces: list | None = None
+) -> list[int]:
     """The policy id of each agent under the named mapping.
 
-    ``shared`` and ``self_play``: every agent plays policy 0; ``per_agent``: agent i plays policy i;
+    ``auto``: agents with equal ``agent_spaces`` entries (``(obs space, action space)`` pairs; all alike when
+    None) share a policy; ``shared`` and ``self_play``: every agent plays policy 0; ``per_agent``: agent i plays
+    policy i;
     ``per_group``: one policy per group of agent names (``group_name``); other names: registered mappings.
 
     Raises:
@@ -90,7 +105,9 @@ def agent_policy_ids(mapping: str, agent_names: list[str], num_policies: int = -
             outside ``[0, num_policies)`` (``num_policies > 0``) or negative, or a policy id in that range
             that no agent plays.
     """
-    if mapping in ("shared", "self_play"):
+    if mapping == "auto":
+        ids = _by_spaces(agent_spaces) if agent_spaces is not None else [0] * len(agent_names)
+    elif mapping in ("shared", "self_play"):
         ids = [0] * len(agent_names)
     elif mapping == "per_agent":
         ids = list(range(len(agent_names)))
@@ -219,7 +236,10 @@ def build_policy_specs(cfg, env) -> list[PolicySpec]:
     num_agents = env.num_agents
     stored = global_space(cfg, env)
     names = list(getattr(env, "agent_names", [f"agent_{i}" for i in range(num_agents)]))
-    ids = agent_policy_ids(cfg.policy_mapping, names, cfg.get("num_policies", -1))
+    obs_spaces = getattr(env, "agent_observation_spaces", None) or [env.observation_space] * num_agents
+    act_spaces = getattr(env, "agent_action_spaces", None) or [env.action_space] * num_agents
+    agent_spaces = list(zip(obs_spaces, act_spaces, strict=True))
+    ids = agent_policy_ids(cfg.policy_mapping, names, cfg.num_policies, agent_spaces)
     add_agent_id = bool(cfg.get("add_agent_id", False))
     specs = []
     for pid in sorted(set(ids)):

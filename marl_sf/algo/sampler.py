@@ -117,8 +117,8 @@ class Sampler:
             st.truncated[t, rows] = torch.from_numpy(truncated[:, idx])
         states = self._states(buf.obs, buf.state, rows)
         self._write_next(t + 1, rows, buf, states, episode_done, self.cfg.get("use_rnn", False))
-        ended = np.flatnonzero((truncated & acted).any(axis=1))
-        if ended.size:
+        ended = np.flatnonzero((truncated & acted).any(axis=1)) if self.cfg.value_bootstrap else []
+        if len(ended):
             self._bootstrap_truncated(t, rows.start + ended, buf)
         stats.agent_steps += int(acted.sum())
         stats.episode_returns.extend(returns)

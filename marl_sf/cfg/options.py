@@ -54,8 +54,9 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--policy_mapping",
-        default="shared",
-        help="agent -> policy: shared (one policy, parameter sharing), per_agent, per_group (one policy per agent "
+        default="auto",
+        help="agent -> policy: auto (one policy per set of agents with the same spaces: parameter sharing where "
+        "the spaces allow it), shared (one policy for all agents), per_agent, per_group (one policy per agent "
         "name prefix, e.g. adversary_*/agent_*), self_play (shared, plus opponents from a pool of its own "
         "snapshots), or a name registered with marl_sf.register_policy_mapping",
     )
@@ -123,10 +124,24 @@ def add_ppo_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--gae_lambda", type=float, default=0.95, help="GAE lambda")
     g.add_argument("--num_epochs", type=int, default=4, help="passes over each rollout")
     g.add_argument(
+        "--num_minibatches",
+        type=int,
+        default=4,
+        help="minibatches per epoch over each policy's rollout (used unless --batch_size is set)",
+    )
+    g.add_argument(
         "--batch_size",
         type=int,
-        default=1024,
-        help="minibatch size in agent-steps; must divide rollout * num_envs * agents of the policy",
+        default=0,
+        help="minibatch size in agent-steps (0: use --num_minibatches); a size that does not divide rollout x "
+        "num_envs x agents of the policy gives near-equal minibatches, one larger than the rollout is clipped",
+    )
+    g.add_argument(
+        "--value_bootstrap",
+        type=str2bool,
+        default=False,
+        help="bootstrap the value target of an episode cut by a time limit (truncated) from V(final "
+        "observation); off: a truncation ends the return like a termination (Sample Factory's default)",
     )
     g.add_argument("--learning_rate", type=float, default=3e-4, help="Adam learning rate")
     g.add_argument("--lr_schedule", default="constant", choices=["constant", "linear_decay"], help="lr schedule")
