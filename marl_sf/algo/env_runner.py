@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from marl_sf.models.action_distribution import action_storage, to_env_actions
+from marl_sf.utils.finite import NonFiniteError
 
 Alloc = Callable[[tuple[int, ...], np.dtype], np.ndarray]
 
@@ -75,6 +76,9 @@ class StepBuffers:
 class EnvGroup:
     """Steps ``envs``, which own rows ``rows`` of ``buffers``, reading actions and writing results there.
 
+    After every reset and step it checks that the rewards and the floating-point observations and states it
+    wrote are finite (``NonFiniteError`` names the env, the agent and the key otherwise).
+
     Args:
         envs: contract envs.
         buffers: the shared step buffers.
@@ -86,6 +90,7 @@ class EnvGroup:
         self.envs, self.buf, self.with_state = envs, buffers, with_state
         self.action_space = envs[0].action_space
         self.first_row = rows.start or 0
+        self.steps = 0  # steps since the last reset
 
     def reset(self, seed: int | None) -> None:
         """Reset every env (env at buffer row r with ``seed + r``) and write the first observations."""
@@ -96,6 +101,8 @@ class EnvGroup:
             self.buf.active[row] = [info.get("is_active", True) for info in infos]
             if self.with_state:
                 self.buf.state[row] = env.state()
+        self.steps = 0
+        self._check_finite("reset")
 
     def step(self) -> None:
         """Step every env with its actions from the buffers and write what it returned."""
@@ -113,6 +120,42 @@ class EnvGroup:
                     buf.final_state[row] = infos[0]["final_state"]
             if self.with_state:
                 buf.state[row] = env.state()
+        self.steps += 1
+        self._check_finite(f"step {self.steps}")
+
+    def _check_finite(self, when: str) -> None:
+        """Raise ``NonFiniteError`` when a reward, observation or state of these envs' rows is NaN or inf.
+
+        One vectorized ``np.isfinite`` per floating-point buffer; the envs are searched only on failure.
+        """
+        rows = slice(self.first_row, self.first_row + len(self.envs))
+        buf, stepped = self.buf, when != "reset"
+        per_agent = {"reward": buf.rewards} if stepped else {}
+        per_agent.update({f"observation key {k!r}": v for k, v in buf.obs.items() if v.dtype.kind == "f"})
+        if stepped:
+            finals = {f"final observation key {k!r}": v for k, v in buf.final_obs.items() if v.dtype.kind == "f"}
+            per_agent.update(finals)
+        per_env = {"state": buf.state} if self.with_state and buf.state.dtype.kind == "f" else {}
+        if stepped and self.with_state and buf.final_state.dtype.kind == "f":
+            per_env["final state"] = buf.final_state
+        for what, arr in (*per_agent.items(), *per_env.items()):
+            block = arr[rows]
+            if np.isfinite(block).all():
+                continue
+            bad = np.argwhere(~np.isfinite(block.reshape(*block.shape[: 2 if what in per_agent else 1], -1)))[0]
+            row = self.first_row + int(bad[0])
+            env = self.envs[int(bad[0])]
+            if what in per_agent:
+                names = list(getattr(env, "agent_names", [])) or [f"agent_{i}" for i in range(env.num_agents)]
+                who = f"for agent {names[int(bad[1])]!r} (agent index {int(bad[1])}) "
+                value = block[int(bad[0]), int(bad[1])].reshape(-1)[int(bad[2])]
+            else:
+                who, value = "", block[int(bad[0])].reshape(-1)[int(bad[1])]
+            raise NonFiniteError(
+                f"env {row} ({type(env).__name__}) returned a non-finite {what} ({value}) {who}at "
+                f"its {when}: marl_sf stops the run so that it never reaches the weights; fix the env (or clip "
+                "its values)"
+            )
 
     @staticmethod
     def _write_obs(row: int, obs: list[dict], out: dict[str, np.ndarray]) -> None:
