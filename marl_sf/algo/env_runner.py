@@ -129,33 +129,35 @@ class EnvGroup:
         One vectorized ``np.isfinite`` per floating-point buffer; the envs are searched only on failure.
         """
         rows = slice(self.first_row, self.first_row + len(self.envs))
-        buf, stepped = self.buf, when != "reset"
-        per_agent = {"reward": buf.rewards} if stepped else {}
-        per_agent.update({f"observation key {k!r}": v for k, v in buf.obs.items() if v.dtype.kind == "f"})
+        for what, arr, per_agent in self._float_buffers(stepped=when != "reset"):
+            block = arr[rows]  # [E_g, A, ...] per agent, [E_g, G] per env
+            if not np.isfinite(block).all():
+                raise self._non_finite_error(what, block, per_agent, when)
+
+    def _float_buffers(self, stepped: bool) -> list[tuple[str, np.ndarray, bool]]:
+        """``(what, buffer, per_agent)`` for every floating-point buffer an env writes at a reset or a step."""
+        buf = self.buf
+        out = [("reward", buf.rewards, True)] if stepped else []
+        out += [(f"observation key {k!r}", v, True) for k, v in buf.obs.items() if v.dtype.kind == "f"]
         if stepped:
-            finals = {f"final observation key {k!r}": v for k, v in buf.final_obs.items() if v.dtype.kind == "f"}
-            per_agent.update(finals)
-        per_env = {"state": buf.state} if self.with_state and buf.state.dtype.kind == "f" else {}
-        if stepped and self.with_state and buf.final_state.dtype.kind == "f":
-            per_env["final state"] = buf.final_state
-        for what, arr in (*per_agent.items(), *per_env.items()):
-            block = arr[rows]
-            if np.isfinite(block).all():
-                continue
-            bad = np.argwhere(~np.isfinite(block.reshape(*block.shape[: 2 if what in per_agent else 1], -1)))[0]
-            row = self.first_row + int(bad[0])
-            env = self.envs[int(bad[0])]
-            if what in per_agent:
-                names = list(getattr(env, "agent_names", [])) or [f"agent_{i}" for i in range(env.num_agents)]
-                who = f"for agent {names[int(bad[1])]!r} (agent index {int(bad[1])}) "
-                value = block[int(bad[0]), int(bad[1])].reshape(-1)[int(bad[2])]
-            else:
-                who, value = "", block[int(bad[0])].reshape(-1)[int(bad[1])]
-            raise NonFiniteError(
-                f"env {row} ({type(env).__name__}) returned a non-finite {what} ({value}) {who}at "
-                f"its {when}: marl_sf stops the run so that it never reaches the weights; fix the env (or clip "
-                "its values)"
-            )
+            out += [(f"final observation key {k!r}", v, True) for k, v in buf.final_obs.items() if v.dtype.kind == "f"]
+        if self.with_state and buf.state.dtype.kind == "f":
+            out += [("state", buf.state, False)] + ([("final state", buf.final_state, False)] if stepped else [])
+        return out
+
+    def _non_finite_error(self, what: str, block: np.ndarray, per_agent: bool, when: str) -> NonFiniteError:
+        """The error for the first non-finite value in ``block`` (this group's rows of one buffer)."""
+        flat = block.reshape(*block.shape[: 2 if per_agent else 1], -1)  # [E_g, A, n] or [E_g, n]
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(flat))[0])
+        env, value = self.envs[bad[0]], flat[bad]
+        who = ""
+        if per_agent:
+            names = list(getattr(env, "agent_names", [])) or [f"agent_{i}" for i in range(env.num_agents)]
+            who = f"for agent {names[bad[1]]!r} (agent index {bad[1]}) "
+        return NonFiniteError(
+            f"env {self.first_row + bad[0]} ({type(env).__name__}) returned a non-finite {what} ({value}) {who}at "
+            f"its {when}: marl_sf stops the run so that it never reaches the weights; fix the env (or clip its values)"
+        )
 
     @staticmethod
     def _write_obs(row: int, obs: list[dict], out: dict[str, np.ndarray]) -> None:
