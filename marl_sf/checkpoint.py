@@ -1,22 +1,70 @@
-"""Checkpoints: atomic writes, the last K kept plus the best, one folder per policy.
+"""Checkpoints: atomic writes, the last K kept plus the best, one folder per policy; loaded as weights only.
 
 Layout (as Sample Factory's): ``<experiment>/checkpoint_p<policy_id>/checkpoint_<train_step>_<agent_steps>.pth``
 and ``best_<train_step>_<agent_steps>_<metric>.pth``.
+
+Format ``CHECKPOINT_FORMAT`` (2): a ``torch.save`` zip of nested dicts and lists of tensors, numbers, strings
+and None; the config is a JSON string (``cfg_json`` / ``saved_cfg``). Every checkpoint, pool snapshot and
+tournament ``.pth`` is read by ``load_weights_file`` with ``torch.load(weights_only=True)``: a file that asks
+the unpickler for anything else (a class, a function: code) is refused before anything in it runs.
 """
 
 from __future__ import annotations
 
+import io
+import json
+import pickle
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from marl_sf.utils.io import atomic_write
+from marl_sf.utils.finite import non_finite_tensors
+from marl_sf.utils.io import atomic_write, describe_os_error, os_error
+
+CHECKPOINT_FORMAT = 2
+
+
+class UnsafeCheckpointError(RuntimeError):
+    """A checkpoint or pool file asks to run code when unpickled (a class or function reference): refused."""
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (no space left, permission denied, I/O error); ``errno`` is the cause's."""
+
+
+def cfg_json(cfg) -> str:
+    """The config as the JSON string a checkpoint keeps (values JSON cannot hold are kept as their ``str``)."""
+    return json.dumps(dict(cfg), sort_keys=True, default=str)
+
+
+def saved_cfg(state: dict[str, Any]) -> dict[str, Any]:
+    """The config a checkpoint or snapshot was saved with (``{}`` when it has none)."""
+    cfg = state.get("cfg")
+    return json.loads(cfg) if isinstance(cfg, str) else dict(cfg or {})
 
 
 def checkpoint_dir(exp_dir: Path, policy_id: int) -> Path:
     """``<experiment>/checkpoint_p<policy_id>``."""
     return Path(exp_dir) / f"checkpoint_p{policy_id}"
+
+
+def write_weights_file(path: Path, state: dict[str, Any]) -> None:
+    """Atomically ``torch.save`` ``state`` to ``path`` (serialized in memory first, so that a failed write
+    surfaces as the operating system's error, not as torch's).
+
+    Raises:
+        CheckpointWriteError: the file cannot be written; the message names it and the reason.
+    """
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    data = buffer.getvalue()
+    try:
+        atomic_write(path, lambda f: f.write(data))
+    except OSError as exc:
+        message = f"cannot write checkpoint to {path}: {describe_os_error(exc)}"
+        raise os_error(exc, message, CheckpointWriteError) from None
 
 
 def save_checkpoint(
@@ -25,16 +73,19 @@ def save_checkpoint(
     """Atomically write ``state`` as the latest checkpoint (and, when ``best_metric`` is given, as the best).
 
     Keeps the ``keep`` newest regular checkpoints and the single best one.
+
+    Raises:
+        CheckpointWriteError: a file cannot be written (see ``write_weights_file``).
     """
     folder = checkpoint_dir(exp_dir, policy_id)
     name = f"{state['train_step']:09d}_{state['agent_steps']}"
     path = folder / f"checkpoint_{name}.pth"
-    atomic_write(path, lambda f: torch.save(state, f))
+    write_weights_file(path, state)
     for old in sorted(folder.glob("checkpoint_*.pth"))[:-keep]:
         old.unlink(missing_ok=True)
     if best_metric is not None:
         best = folder / f"best_{name}_{best_metric:.3f}.pth"
-        atomic_write(best, lambda f: torch.save(state, f))
+        write_weights_file(best, state)
         for old in folder.glob("best_*.pth"):
             if old != best:
                 old.unlink(missing_ok=True)
@@ -48,19 +99,53 @@ def find_checkpoint(exp_dir: Path, policy_id: int, kind: str = "latest") -> Path
     return found[-1] if found else None
 
 
-def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
-    """Load a checkpoint onto ``device``.
+def load_weights_file(path: Path, device: torch.device | str, what: str = "checkpoint") -> Any:
+    """``torch.load(path, weights_only=True)``: tensors, numbers, strings, lists and dicts only.
 
     Raises:
-        RuntimeError: the file cannot be read as a marl_sf checkpoint (truncated, corrupt, not ours).
+        UnsafeCheckpointError: the file references a class or function (it would run code when unpickled);
+            nothing in it has run.
+        RuntimeError: the file is not a readable ``torch.save`` file (truncated, corrupt, not ours).
     """
     try:
-        state = torch.load(path, map_location=device, weights_only=False)
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"unsupported global: (?:GLOBAL )?(\S+)", str(exc), re.IGNORECASE)
+        if found is None:
+            raise RuntimeError(_corrupt(what, path, exc)) from None
+        raise UnsafeCheckpointError(
+            f"{what} {path} asks to call {found.group(1)} when unpickled: marl_sf refuses to unpickle code from "
+            "a checkpoint (torch.load(weights_only=True)); only weights are loaded, and nothing in the file "
+            "ran. Do not use a file of unknown origin; one saved by an older marl_sf (checkpoint format 1, "
+            "pickled objects) cannot be loaded: retrain it"
+        ) from None
     except Exception as exc:
-        raise RuntimeError(
-            f"checkpoint {path} is corrupt or unreadable ({type(exc).__name__}: {exc}); "
-            "delete it to fall back to the previous one, or train with --restart_behavior=restart"
-        ) from exc
+        raise RuntimeError(_corrupt(what, path, exc)) from exc
+
+
+def _corrupt(what: str, path: Path, exc: Exception) -> str:
+    detail = str(exc).split("\n")[-1] if isinstance(exc, pickle.UnpicklingError) else str(exc)
+    return (
+        f"{what} {path} is corrupt or unreadable ({type(exc).__name__}: {detail[:300]}); delete it to fall "
+        "back to the previous one, or train with --restart_behavior=restart"
+    )
+
+
+def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
+    """Load a checkpoint onto ``device`` (weights only, see ``load_weights_file``).
+
+    Raises:
+        UnsafeCheckpointError: the file would run code when unpickled.
+        RuntimeError: the file cannot be read as a marl_sf checkpoint (truncated, corrupt, not ours), or its
+            weights hold NaN or inf.
+    """
+    state = load_weights_file(path, device)
     if not isinstance(state, dict) or "learner" not in state:
         raise RuntimeError(f"{path} is not a marl_sf checkpoint (no 'learner' entry)")
+    bad = non_finite_tensors(state["learner"])
+    if bad:
+        raise RuntimeError(
+            f"checkpoint {path} holds non-finite values ({', '.join(bad[:5])}): delete it to fall back to the "
+            "previous one"
+        )
     return state

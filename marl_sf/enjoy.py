@@ -23,6 +23,7 @@ from marl_sf.experiment import (
 )
 from marl_sf.report import build_report, write_report
 from marl_sf.train import agent_names, parse_args
+from marl_sf.utils.io import check_writable
 
 log = logging.getLogger("marl_sf")
 
@@ -74,10 +75,14 @@ def evaluate(cfg, specs, models, envs, num_episodes: int, deterministic: bool, s
 def enjoy(cfg) -> int:
     """Evaluate the experiment's policies for ``cfg.max_num_episodes`` episodes and write the report.
 
-    Writes ``<experiment>/eval/report.json`` and ``report.md`` and prints the table. Returns 0.
+    Writes ``<experiment>/eval/report.json`` and ``report.md`` and prints the table. Returns 0. Checkpoints
+    are read as weights only (``marl_sf.checkpoint.load_weights_file``).
 
     Raises:
         FileNotFoundError: no checkpoint to evaluate.
+        UnsafeCheckpointError: a checkpoint would run code when unpickled (nothing in it has run).
+        OSError: the report folder cannot be written (checked before any episode is played).
+        NonFiniteError: an env returned a NaN or inf.
     """
     seed_everything(cfg.eval_seed)
     torch.set_num_threads(cfg.get("torch_threads", 1))
@@ -86,6 +91,7 @@ def enjoy(cfg) -> int:
     names = agent_names(envs[0])
     try:
         specs, models, paths = load_policies(cfg, envs[0], device)
+        check_writable(experiment_dir(cfg) / "eval", "the evaluation report")
     except Exception:
         for env in envs:
             env.close()

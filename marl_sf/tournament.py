@@ -33,7 +33,7 @@ from marl_sf.selfplay.elo import bradley_terry_covariance, bradley_terry_elo
 from marl_sf.selfplay.match import MatchResult, play_match
 from marl_sf.selfplay.players import ScriptedPlayer, SnapshotPlayer
 from marl_sf.selfplay.pool import load_snapshot_model
-from marl_sf.utils.io import write_json, write_text
+from marl_sf.utils.io import check_writable, write_json, write_text
 
 log = logging.getLogger("marl_sf")
 
@@ -198,7 +198,15 @@ def plot_scores(results: dict, path: Path) -> None:
 
 
 def tournament(cfg) -> dict:
-    """Run the tournament of ``cfg.players`` and write the report; returns the results."""
+    """Run the tournament of ``cfg.players`` and write the report; returns the results.
+
+    Checkpoints and pool snapshots are read as weights only (``marl_sf.checkpoint.load_weights_file``).
+
+    Raises:
+        UnsafeCheckpointError: a player's file would run code when unpickled (nothing in it has run).
+        OSError: the output folder cannot be written (checked before any game is played).
+        ValueError: see ``resolve_players``.
+    """
     seed_everything(cfg.eval_seed)
     torch.set_num_threads(cfg.get("torch_threads", 1))
     device = resolve_device(cfg)
@@ -211,8 +219,9 @@ def tournament(cfg) -> dict:
         raise ValueError(f"--tournament_policy_id={cfg.tournament_policy_id}: the experiment has policies "
                          f"{[s.policy_id for s in specs]}")  # fmt: skip
     players = resolve_players(cfg, specs, lambda s: create_actor_critic(cfg, s.obs_space, s.action_space), device)
-    results = run_tournament(cfg, players, specs, models)
     out = experiment_dir(cfg) / cfg.tournament_name
+    check_writable(out, "the tournament report")
+    results = run_tournament(cfg, players, specs, models)
     write_json(out / "results.json", {**{k: results[k] for k in ("players", "ratings", "rating_se")},
                                       "covariance": results["covariance"].tolist(),
                                       "matches": [_match_json(m) for m in results["matches"]]})  # fmt: skip

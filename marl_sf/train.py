@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
 import signal
@@ -16,7 +17,15 @@ from marl_sf.algo.learner import Learner, describe_minibatches
 from marl_sf.algo.policy_mapping import agent_policies
 from marl_sf.algo.sampler import Sampler
 from marl_sf.cfg.arguments import experiment_dir, parse_full_cfg, parse_sf_args
-from marl_sf.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+from marl_sf.checkpoint import (
+    CHECKPOINT_FORMAT,
+    CheckpointWriteError,
+    UnsafeCheckpointError,
+    cfg_json,
+    find_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from marl_sf.experiment import (
     build_policies,
     build_storages,
@@ -28,7 +37,9 @@ from marl_sf.experiment import (
 )
 from marl_sf.selfplay.league import League, learner_name, uses_opponents
 from marl_sf.summaries import TrainingLogger
-from marl_sf.utils.io import write_json
+from marl_sf.utils.finite import NonFiniteError, non_finite_tensors
+from marl_sf.utils.io import remove_stale_temp_files, write_json
+from marl_sf.utils.rng import capture_rng_states, continued_seed, restore_rng_states
 
 log = logging.getLogger("marl_sf")
 
@@ -55,17 +66,32 @@ def prepare_experiment_dir(cfg) -> Path:
     return exp_dir
 
 
+def remove_stale_writes(exp_dir: Path) -> None:
+    """Delete the temporary files of checkpoint, snapshot and config writes that a killed run left in the
+    experiment (its root, ``checkpoint_p*/``, ``pool/p*/``)."""
+    folders = [exp_dir, *exp_dir.glob("checkpoint_p*"), *(exp_dir / "pool").glob("p*")]
+    for folder in folders:
+        for path in remove_stale_temp_files(folder):
+            log.info("removed %s, left by an interrupted write", path)
+
+
 def agent_names(env) -> list[str]:
     """The env's agent names, or ``agent_<i>``."""
     return list(getattr(env, "agent_names", [f"agent_{i}" for i in range(env.num_agents)]))
 
 
 class Trainer:
-    """Owns one training run: envs, policies, learners, the sampler, logs and checkpoints."""
+    """Owns one training run: envs, policies, learners, the sampler, logs and checkpoints.
+
+    A resumed run continues the one it resumes: the checkpoint restores the weights, the optimizer, the value
+    normalizer and the global RNG states (torch, NumPy, Python); the envs, which start new episodes, are reset
+    with ``continued_seed(cfg.seed, agent_steps)``, a fresh stream rather than a replay of the first one.
+    """
 
     def __init__(self, cfg):
         self.cfg = cfg
         self.exp_dir = prepare_experiment_dir(cfg)
+        remove_stale_writes(self.exp_dir)
         seed_everything(cfg.seed)
         torch.set_num_threads(cfg.torch_threads)
         self.learner_threads = cfg.learner_torch_threads or os.cpu_count() or 1
@@ -81,11 +107,13 @@ class Trainer:
                 if note is not None:
                     log.info("minibatches: %s", note)
             self.agent_steps, self.best_metric = 0, {s.policy_id: None for s in self.specs}
-            self._maybe_resume()
+            rng_states = self._maybe_resume()
+            self.env_seed = continued_seed(cfg.seed, self.agent_steps)
             self.agent_policy = agent_policies(self.specs)
             self.league = None
             if uses_opponents(cfg):
-                self.league = League(cfg, self.exp_dir, self.specs, self.models, self.agent_policy, cfg.num_envs)
+                self.league = League(cfg, self.exp_dir, self.specs, self.models, self.agent_policy, cfg.num_envs,
+                                     seed=self.env_seed)  # fmt: skip
                 self.league.maybe_snapshot(self.agent_steps)
             num_workers = resolve_num_workers(cfg)
             where = "envs in the main process" if num_workers == 0 else "processes"
@@ -95,16 +123,20 @@ class Trainer:
             probe_env.close()
         matchmaker = self.league.matchmaker if self.league is not None else None
         try:
-            self.sampler = Sampler(cfg, self.runner, self.specs, self.models, self.storages, cfg.seed, matchmaker)
+            self.sampler = Sampler(cfg, self.runner, self.specs, self.models, self.storages, self.env_seed, matchmaker)
         except BaseException:
             self.runner.close()  # no env worker outlives a failed start
             raise
+        if rng_states is not None:  # last, so that nothing above draws from the restored streams
+            restore_rng_states(rng_states)
         self.logger = TrainingLogger(cfg, self.exp_dir, self.names, self.agent_policy, self.agent_steps)
         if self.league is not None:
             self.logger.status_extra = self.league.status
 
-    def _maybe_resume(self) -> None:
-        """Load each policy's latest checkpoint when resuming."""
+    def _maybe_resume(self) -> dict | None:
+        """Load each policy's latest checkpoint when resuming; returns the saved RNG states (None when there
+        is no checkpoint, or it keeps none)."""
+        rng_states = None
         for spec, learner in zip(self.specs, self.learners, strict=True):
             path = find_checkpoint(self.exp_dir, spec.policy_id)
             if path is None:
@@ -113,7 +145,9 @@ class Trainer:
             learner.load_state_dict(state["learner"])
             self.agent_steps = state["agent_steps"]
             self.best_metric[spec.policy_id] = state.get("best_metric")
+            rng_states = state.get("rng", rng_states)  # every policy's checkpoint keeps the same states
             log.info("resumed policy %d from %s (%d agent-steps)", spec.policy_id, path, self.agent_steps)
+        return rng_states
 
     def best_metric_of(self, policy_id: int) -> float | None:
         """What makes a policy's checkpoint its best: its agents' recent mean episode return, or, when it plays
@@ -124,62 +158,102 @@ class Trainer:
             return self.league.elo.rating(name) if self.league.elo.games.get(name, 0) > 0 else None
         return self.logger.mean_policy_return(policy_id)
 
-    def save(self) -> None:
-        """Checkpoint every policy; also as its best when its ``best_metric_of`` is a new best."""
+    def save(self) -> bool:
+        """Checkpoint every policy; also as its best when its ``best_metric_of`` is a new (finite) best.
+
+        Writes nothing, and logs why, when any policy's weights, optimizer or value-normalizer state holds
+        NaN or inf: the newest checkpoint stays the last finite one. Returns whether it wrote.
+
+        Raises:
+            CheckpointWriteError: a checkpoint cannot be written (no space left, permission denied).
+        """
+        states = {spec.policy_id: learner.state_dict() for spec, learner in zip(self.specs, self.learners, strict=True)}
+        for pid, learner_state in states.items():
+            bad = non_finite_tensors(learner_state)
+            if bad:
+                log.error("not saving a checkpoint: policy %d holds non-finite values (%s); the newest checkpoint "
+                          "in %s stays the last finite one", pid, ", ".join(bad[:5]), self.exp_dir)  # fmt: skip
+                return False
+        rng = capture_rng_states()
         for spec, learner in zip(self.specs, self.learners, strict=True):
             pid, metric = spec.policy_id, self.best_metric_of(spec.policy_id)
-            is_best = metric is not None and (self.best_metric[pid] is None or metric > self.best_metric[pid])
+            is_best = metric is not None and math.isfinite(metric)
+            is_best = is_best and (self.best_metric[pid] is None or metric > self.best_metric[pid])
             if is_best:
                 self.best_metric[pid] = metric
             state = {
-                "learner": learner.state_dict(),
+                "format": CHECKPOINT_FORMAT,
+                "learner": states[pid],
                 "policy_id": pid,
                 "agent_steps": self.agent_steps,
                 "train_step": learner.train_step,
                 "best_metric": self.best_metric[pid],
-                "cfg": dict(self.cfg),
+                "rng": rng,
+                "cfg": cfg_json(self.cfg),
             }
             save_checkpoint(self.exp_dir, pid, state, self.cfg.keep_checkpoints, metric if is_best else None)
         if self.league is not None:
             self.league.save()
+        return True
 
     def train(self) -> int:
-        """The loop: rollout, PPO update per policy, logs; checkpoints periodically, on exit and on Ctrl-C."""
-        cfg, start, last_save = self.cfg, time.time(), time.time()
-        status = SUCCESS
+        """The loop: rollout, PPO update per policy, logs; checkpoints periodically, on exit and on Ctrl-C.
+
+        Whatever ends the run, ``close()`` runs and the exit checkpoint is written unless the state is not
+        finite (see ``save``) or a checkpoint write has already failed; the error that ended the run is
+        raised after that, alone (no chain of tracebacks).
+
+        Returns:
+            ``SUCCESS`` (0) or ``INTERRUPTED`` (2, Ctrl-C or SIGTERM).
+
+        Raises:
+            NonFiniteError: a NaN or inf came from an env or arose in a learner (named in the message).
+            CheckpointWriteError: a checkpoint could not be written (no space left, permission denied).
+        """
+        start, status, failure = time.time(), SUCCESS, None
         try:
-            while self.agent_steps < cfg.train_for_env_steps and time.time() - start < cfg.train_for_seconds:
-                rollout = self.sampler.collect()
-                self.agent_steps += rollout.agent_steps
-                # lr decays toward whichever limit comes first: agent-steps or wall time
-                progress = max(
-                    self.agent_steps / cfg.train_for_env_steps, (time.time() - start) / cfg.train_for_seconds
-                )
-                train_stats = {}
-                torch.set_num_threads(self.learner_threads)  # the envs wait while the learner runs
-                for spec, learner, st in zip(self.specs, self.learners, self.storages, strict=True):
-                    lr = learner.set_learning_rate(progress)
-                    train_stats[spec.policy_id] = learner.train(st, spec.policy_id)
-                    st.carry_last_step()
-                torch.set_num_threads(cfg.torch_threads)
-                self.logger.log_iteration(
-                    self.agent_steps, rollout.agent_steps, rollout.episode_returns, train_stats, lr
-                )
-                if self.league is not None:
-                    self.league.record(rollout.match_results)
-                    self.league.maybe_snapshot(self.agent_steps)
-                    self.logger.log_scalars(self.league.summary(), self.agent_steps)
-                if time.time() - last_save >= cfg.save_every_sec:
-                    self.save()
-                    last_save = time.time()
+            self._loop(start)
         except KeyboardInterrupt:
             log.warning("interrupted: saving a checkpoint before exiting")
             status = INTERRUPTED
+        except BaseException as exc:  # noqa: BLE001 - saved, closed, then raised again below
+            failure = exc
+        try:
+            if not isinstance(failure, CheckpointWriteError):
+                self.save()
+        except CheckpointWriteError as exc:
+            failure = failure or exc
+            log.error("%s", exc)
         finally:
-            self.save()
             self.close()
+        if failure is not None:
+            raise failure
         log.info("done: %d agent-steps in %.1f s", self.agent_steps, time.time() - start)
         return status
+
+    def _loop(self, start: float) -> None:
+        """Train until ``--train_for_env_steps`` or ``--train_for_seconds``, saving every ``--save_every_sec``."""
+        cfg, last_save = self.cfg, time.time()
+        while self.agent_steps < cfg.train_for_env_steps and time.time() - start < cfg.train_for_seconds:
+            rollout = self.sampler.collect()
+            self.agent_steps += rollout.agent_steps
+            # lr decays toward whichever limit comes first: agent-steps or wall time
+            progress = max(self.agent_steps / cfg.train_for_env_steps, (time.time() - start) / cfg.train_for_seconds)
+            train_stats = {}
+            torch.set_num_threads(self.learner_threads)  # the envs wait while the learner runs
+            for spec, learner, st in zip(self.specs, self.learners, self.storages, strict=True):
+                lr = learner.set_learning_rate(progress)
+                train_stats[spec.policy_id] = learner.train(st, spec.policy_id)
+                st.carry_last_step()
+            torch.set_num_threads(cfg.torch_threads)
+            self.logger.log_iteration(self.agent_steps, rollout.agent_steps, rollout.episode_returns, train_stats, lr)
+            if self.league is not None:
+                self.league.record(rollout.match_results)
+                self.league.maybe_snapshot(self.agent_steps)
+                self.logger.log_scalars(self.league.summary(), self.agent_steps)
+            if time.time() - last_save >= cfg.save_every_sec:
+                self.save()
+                last_save = time.time()
 
     def close(self) -> None:
         """Close the logger and the envs (stopping env workers)."""
@@ -212,9 +286,14 @@ def parse_args(argv: list[str] | None = None, evaluation: bool = False):
 
 
 def main() -> int:
-    """``python -m marl_sf.train``."""
+    """``python -m marl_sf.train``; a non-finite value, an unsafe checkpoint or a failed checkpoint write ends it
+    with one error line and exit code 1."""
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
-    return run_rl(parse_args())
+    try:
+        return run_rl(parse_args())
+    except (NonFiniteError, UnsafeCheckpointError, CheckpointWriteError) as exc:
+        log.error("error: %s", exc)
+        return FAILURE
 
 
 if __name__ == "__main__":

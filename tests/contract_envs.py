@@ -141,3 +141,37 @@ class PrivilegedCueEnv(gym.Env):
         reward = self.payout if int(action) == self.cue else 0.0
         self.t += 1
         return self._obs(), reward, False, self.t >= 4, {}
+
+
+class ValuesEnv(ActionSpaceEnv):
+    """``ActionSpaceEnv`` over ``Discrete(3)`` with named agents (``left``, ``right``), deterministic 5-step
+    episodes, a record of its reset seeds and a ``closed`` flag.
+
+    With ``bad_env == env_id``, from its step ``at_step`` on it returns ``value`` as agent ``right``'s reward
+    (``key="reward"``) or in agent ``right``'s observation (``key="obs"``).
+    """
+
+    agent_names = ["left", "right"]
+
+    def __init__(self, env_id: int = 0, bad_env: int | None = None, key: str = "reward", at_step: int = 0,
+                 value: float = float("nan")):  # fmt: skip
+        super().__init__(gym.spaces.Discrete(3))
+        self.env_id, self.bad_env, self.key, self.at_step, self.value = env_id, bad_env, key, at_step, value
+        self.steps, self.seeds, self.closed = 0, [], False
+
+    def reset(self, seed=None, options=None):
+        self.seeds.append(seed)
+        return super().reset(seed, options)
+
+    def step(self, actions):
+        obs, rewards, terminated, truncated, infos = super().step(actions)
+        self.steps += 1
+        if self.env_id == self.bad_env and self.steps >= self.at_step:
+            if self.key == "reward":
+                rewards[1] = self.value
+            else:
+                obs[1] = {"obs": np.full(3, self.value, np.float32)}
+        return obs, rewards, terminated, truncated, infos
+
+    def close(self):
+        self.closed = True

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from marl_sf.models.action_distribution import action_storage, to_env_actions
+from marl_sf.utils.finite import NonFiniteError
 
 Alloc = Callable[[tuple[int, ...], np.dtype], np.ndarray]
 
@@ -75,6 +76,9 @@ class StepBuffers:
 class EnvGroup:
     """Steps ``envs``, which own rows ``rows`` of ``buffers``, reading actions and writing results there.
 
+    After every reset and step it checks that the rewards and the floating-point observations and states it
+    wrote are finite (``NonFiniteError`` names the env, the agent and the key otherwise).
+
     Args:
         envs: contract envs.
         buffers: the shared step buffers.
@@ -86,6 +90,7 @@ class EnvGroup:
         self.envs, self.buf, self.with_state = envs, buffers, with_state
         self.action_space = envs[0].action_space
         self.first_row = rows.start or 0
+        self.steps = 0  # steps since the last reset
 
     def reset(self, seed: int | None) -> None:
         """Reset every env (env at buffer row r with ``seed + r``) and write the first observations."""
@@ -96,6 +101,8 @@ class EnvGroup:
             self.buf.active[row] = [info.get("is_active", True) for info in infos]
             if self.with_state:
                 self.buf.state[row] = env.state()
+        self.steps = 0
+        self._check_finite("reset")
 
     def step(self) -> None:
         """Step every env with its actions from the buffers and write what it returned."""
@@ -113,6 +120,44 @@ class EnvGroup:
                     buf.final_state[row] = infos[0]["final_state"]
             if self.with_state:
                 buf.state[row] = env.state()
+        self.steps += 1
+        self._check_finite(f"step {self.steps}")
+
+    def _check_finite(self, when: str) -> None:
+        """Raise ``NonFiniteError`` when a reward, observation or state of these envs' rows is NaN or inf.
+
+        One vectorized ``np.isfinite`` per floating-point buffer; the envs are searched only on failure.
+        """
+        rows = slice(self.first_row, self.first_row + len(self.envs))
+        for what, arr, per_agent in self._float_buffers(stepped=when != "reset"):
+            block = arr[rows]  # [E_g, A, ...] per agent, [E_g, G] per env
+            if not np.isfinite(block).all():
+                raise self._non_finite_error(what, block, per_agent, when)
+
+    def _float_buffers(self, stepped: bool) -> list[tuple[str, np.ndarray, bool]]:
+        """``(what, buffer, per_agent)`` for every floating-point buffer an env writes at a reset or a step."""
+        buf = self.buf
+        out = [("reward", buf.rewards, True)] if stepped else []
+        out += [(f"observation key {k!r}", v, True) for k, v in buf.obs.items() if v.dtype.kind == "f"]
+        if stepped:
+            out += [(f"final observation key {k!r}", v, True) for k, v in buf.final_obs.items() if v.dtype.kind == "f"]
+        if self.with_state and buf.state.dtype.kind == "f":
+            out += [("state", buf.state, False)] + ([("final state", buf.final_state, False)] if stepped else [])
+        return out
+
+    def _non_finite_error(self, what: str, block: np.ndarray, per_agent: bool, when: str) -> NonFiniteError:
+        """The error for the first non-finite value in ``block`` (this group's rows of one buffer)."""
+        flat = block.reshape(*block.shape[: 2 if per_agent else 1], -1)  # [E_g, A, n] or [E_g, n]
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(flat))[0])
+        env, value = self.envs[bad[0]], flat[bad]
+        who = ""
+        if per_agent:
+            names = list(getattr(env, "agent_names", [])) or [f"agent_{i}" for i in range(env.num_agents)]
+            who = f"for agent {names[bad[1]]!r} (agent index {bad[1]}) "
+        return NonFiniteError(
+            f"env {self.first_row + bad[0]} ({type(env).__name__}) returned a non-finite {what} ({value}) {who}at "
+            f"its {when}: marl_sf stops the run so that it never reaches the weights; fix the env (or clip its values)"
+        )
 
     @staticmethod
     def _write_obs(row: int, obs: list[dict], out: dict[str, np.ndarray]) -> None:

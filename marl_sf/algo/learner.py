@@ -4,6 +4,9 @@ Per rollout: GAE per agent (``compute_gae``), value targets folded into the runn
 advantage normalization, then ``num_epochs`` passes of ``minibatch_count`` minibatches with the
 clipped surrogate, the clipped value loss and the entropy bonus; Adam with grad-norm clipping and a
 constant or linearly decaying learning rate. Inactive agent-steps are masked out of every loss.
+
+Non-finite values stop the update before they touch any state: advantages and value targets before they
+reach the value normalizer, losses and the gradient norm before the optimizer step (``NonFiniteError``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from marl_sf.algo.gae import compute_gae
 from marl_sf.algo.losses import entropy_bonus, normalize_advantages, policy_loss, value_loss
 from marl_sf.algo.storage import RolloutStorage
 from marl_sf.algo.value_norm import ValueNorm
+from marl_sf.utils.finite import NonFiniteError
 
 
 def minibatch_count(cfg, storage: RolloutStorage) -> int:
@@ -129,12 +133,20 @@ class Learner:
 
     def train(self, st: RolloutStorage, policy_id: int = 0) -> dict[str, float]:
         """One PPO update on the rollout in ``st``; returns averaged training statistics (none but
-        ``active_fraction = 0`` when no agent of the policy acted: the update is skipped)."""
+        ``active_fraction = 0`` when no agent of the policy acted: the update is skipped).
+
+        Raises:
+            NonFiniteError: an advantage, a value target, a loss or the gradient norm is NaN or inf; the
+                message names the policy, the train step and the quantity. Minibatch steps already taken
+                in this update stay (they were finite); the failing one is not applied.
+        """
         num_minibatches = minibatch_count(self.cfg, st)
         active = st.active[:-1]  # [T, E, A_p]
         if not active.any():  # opponents played every agent of this policy (self-play): nothing to learn from
             return {"active_fraction": 0.0}
         advantages, returns = self.compute_targets(st)
+        where = f"policy {policy_id}, train_step {self.train_step}"
+        _check_finite({"advantages": advantages[active], "value targets (returns)": returns[active]}, where)
         if self.value_norm is not None:
             self.value_norm.update(returns[active])
             targets = self.value_norm.normalize(returns)
@@ -157,10 +169,10 @@ class Learner:
             "mask": active.reshape(-1),
         }
         totals: dict[str, float] = {}
-        for _ in range(self.cfg.num_epochs):
-            for rows in self._minibatches(st, num_minibatches, whole_envs):
+        for epoch in range(self.cfg.num_epochs):
+            for m, rows in enumerate(self._minibatches(st, num_minibatches, whole_envs)):
                 mb = {k: _take(v, rows, st.num_agents if whole_envs else 1) for k, v in data.items()}
-                for k, v in self._update(mb, st, rows).items():
+                for k, v in self._update(mb, st, rows, f"{where}, epoch {epoch}, minibatch {m}").items():
                     totals[k] = totals.get(k, 0.0) + v / (self.cfg.num_epochs * num_minibatches)
         self.train_step += 1
         totals["explained_variance"] = _explained_variance(self.denormalize(st.values[:-1]), returns, active)
@@ -202,8 +214,12 @@ class Learner:
             outs.append(out)
         return {k: torch.cat([o[k] for o in outs]) for k in ("values", "action_logits")}
 
-    def _update(self, mb: dict, st: RolloutStorage, rows: torch.Tensor) -> dict[str, float]:
-        """One gradient step on a minibatch; returns its statistics."""
+    def _update(self, mb: dict, st: RolloutStorage, rows: torch.Tensor, where: str = "") -> dict[str, float]:
+        """One gradient step on a minibatch; returns its statistics.
+
+        Raises:
+            NonFiniteError: a loss or the gradient norm is not finite (``where`` says where); no step is taken.
+        """
         cfg = self.cfg
         out = self._forward(self.model.normalize_obs(mb["inputs"]), st, rows)
         dist = self.model.action_distribution(out["action_logits"], mb["inputs"].get("action_mask"))
@@ -220,6 +236,8 @@ class Learner:
         grad_norm = torch.nn.utils.clip_grad_norm_(
             self.model.parameters(), cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")
         )
+        quantities = {"policy_loss": pi_loss, "value_loss": v_loss, "entropy": entropy, "loss": loss}
+        _check_finite({**quantities, "gradient norm": grad_norm}, where)
         self.optimizer.step()
         return {
             "loss": loss.item(),
@@ -231,6 +249,21 @@ class Learner:
             "grad_norm": grad_norm.item(),
             "active_fraction": mask.float().mean().item(),
         }
+
+
+def _check_finite(quantities: dict[str, torch.Tensor], where: str) -> None:
+    """Raise ``NonFiniteError`` naming the first of ``quantities`` (tensors of any shape) that holds NaN or inf;
+    one device sync for all of them."""
+    finite = torch.stack([torch.isfinite(q).all() for q in quantities.values()])
+    if bool(finite.all()):
+        return
+    name, value = next((n, q) for (n, q), ok in zip(quantities.items(), finite.tolist(), strict=True) if not ok)
+    shown = value.item() if value.numel() == 1 else f"{int((~torch.isfinite(value)).sum())} of {value.numel()} values"
+    raise NonFiniteError(
+        f"non-finite {name} ({shown}) in the learner ({where}): the update is not applied and the run stops; "
+        "the newest checkpoint holds the last finite weights. Check the scale of the rewards and observations, "
+        "or lower --learning_rate"
+    )
 
 
 def _take(value, rows: torch.Tensor, agents_per_state: int = 1):

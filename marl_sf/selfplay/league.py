@@ -42,13 +42,14 @@ class League:
         specs, models: the learning policies.
         agent_policy: each agent's policy id (sides follow from it, see ``agent_sides``).
         num_envs: E.
+        seed: seeds the opponent draws (default ``cfg.seed``; a resumed run passes its continued seed).
 
     Raises:
         ValueError: an explicit ``--pool_dir`` that does not exist, an unreadable or incompatible pool
             checkpoint, an unknown scripted policy.
     """
 
-    def __init__(self, cfg, exp_dir: Path, specs, models, agent_policy: list[int], num_envs: int):
+    def __init__(self, cfg, exp_dir: Path, specs, models, agent_policy: list[int], num_envs: int, seed=None):
         self.cfg, self.specs, self.models = cfg, specs, models
         self.snapshots_on = bool(cfg.self_play or cfg.policy_mapping == "self_play")
         self.elo_path = Path(exp_dir) / "elo.json"
@@ -66,7 +67,7 @@ class League:
                     self.pools[spec.policy_id].add(ScriptedPlayer(name, spec.action_space))
         self.sides = agent_sides(agent_policy)
         self.side_policy = [agent_policy[side[0]] for side in self.sides]
-        self.rng = np.random.default_rng(cfg.seed)
+        self.rng = np.random.default_rng(cfg.seed if seed is None else seed)
         score_fn = game_score(cfg.env)
         self.matchmaker = Matchmaker(num_envs, len(agent_policy), self.sides, self.choose_lineup, score_fn)
         self.next_snapshot = self._resumed_next_snapshot()

@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from marl_sf.checkpoint import UnsafeCheckpointError, cfg_json, load_weights_file, write_weights_file
 from marl_sf.selfplay.elo import EloRatings
 from marl_sf.selfplay.players import ScriptedPlayer, SnapshotPlayer
-from marl_sf.utils.io import atomic_write, write_json
+from marl_sf.utils.io import write_json
 
 POOL_SAMPLING = ("latest", "uniform", "pfsp")
 
@@ -111,23 +112,33 @@ class OpponentPool:
 
 
 def save_snapshot(folder: Path, name: str, model: torch.nn.Module, agent_steps: int, cfg) -> Path:
-    """Atomically write a snapshot's weights to ``folder/<name>.pth``."""
+    """Atomically write a snapshot's weights to ``folder/<name>.pth`` (checkpoint format: weights, numbers and
+    the config as JSON).
+
+    Raises:
+        CheckpointWriteError: the file cannot be written.
+    """
     path = Path(folder) / f"{name}.pth"
-    state = {"model": model.state_dict(), "agent_steps": agent_steps, "cfg": dict(cfg)}
-    atomic_write(path, lambda f: torch.save(state, f))
+    state = {"model": model.state_dict(), "agent_steps": agent_steps, "cfg": cfg_json(cfg)}
+    write_weights_file(path, state)
     return path
 
 
 def load_snapshot_model(path: Path, make_model) -> torch.nn.Module:
     """The model of snapshot ``path``, built by ``make_model()`` and loaded with the saved weights.
 
+    The file (a snapshot or a checkpoint) is read as weights only (``load_weights_file``).
+
     Raises:
+        UnsafeCheckpointError: the file would run code when unpickled; nothing in it has run.
         ValueError: the file is unreadable or its weights do not fit the model (another env or model config).
     """
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = load_weights_file(path, "cpu", "pool checkpoint")
         model = make_model()
         model.load_state_dict(state["model"] if "model" in state else state["learner"]["model"])
+    except UnsafeCheckpointError:
+        raise
     except Exception as exc:
         raise ValueError(
             f"pool checkpoint {path} is incompatible with this policy's model or unreadable "
