@@ -79,6 +79,7 @@ MPE_RECIPE = dict(
     gae_lambda=0.95,
     exploration_loss_coeff=0.01,
     train_for_env_steps=3_000_000,
+    value_bootstrap=True,
 )
 """MAPPO for 25-step MPE episodes: separate actor and critic networks, a state critic, full-episode rollouts,
 linearly decaying learning rate (measured on simple_spread here, README "Results")."""

@@ -141,6 +141,8 @@ IMAGE_DEFAULTS = dict(
     learning_rate=3e-4,
     rollout=32,
     num_envs=8,
+    batch_size=1024,
+    value_bootstrap=True,
 )
 """A shared CNN trunk on uint8 images scaled to [0, 1], a local critic (IPPO)."""
 

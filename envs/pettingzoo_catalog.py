@@ -113,7 +113,14 @@ def add_kaz_args(_env: str, parser, evaluation: bool = False) -> None:
 
 def kaz_override_defaults(_env: str, parser) -> None:
     """A centralized critic on KAZ's global state."""
-    parser.set_defaults(critic_input="state", actor_critic_share_weights=False, rollout=32, num_envs=16)
+    parser.set_defaults(
+        critic_input="state",
+        actor_critic_share_weights=False,
+        rollout=32,
+        num_envs=16,
+        batch_size=1024,
+        value_bootstrap=True,
+    )
 
 
 register_env("butterfly_knights_archers_zombies", make_knights_archers_zombies, add_kaz_args, kaz_override_defaults)
@@ -121,7 +128,9 @@ register_env("butterfly_knights_archers_zombies", make_knights_archers_zombies, 
 
 def classic_override_defaults(_env: str, parser) -> None:
     """Defaults for short turn-based games: a joint-observation critic, whole games in a rollout."""
-    parser.set_defaults(critic_input="joint_obs", rollout=32, num_envs=16, batch_size=256, gamma=0.99)
+    parser.set_defaults(
+        critic_input="joint_obs", rollout=32, num_envs=16, batch_size=256, gamma=0.99, value_bootstrap=True
+    )
 
 
 def make_connect_four(full_env_name, cfg=None, env_config=None, render_mode=None):

@@ -34,7 +34,14 @@ def add_sisl_args(env: str, p: argparse.ArgumentParser, evaluation: bool = False
 
 def sisl_override_defaults(_env: str, parser: argparse.ArgumentParser) -> None:
     """One shared policy, separate actor and critic, the critic on the joined observations."""
-    parser.set_defaults(critic_input="joint_obs", actor_critic_share_weights=False, rollout=32, num_envs=16)
+    parser.set_defaults(
+        critic_input="joint_obs",
+        actor_critic_share_weights=False,
+        rollout=32,
+        num_envs=16,
+        batch_size=1024,
+        value_bootstrap=True,
+    )
 
 
 for _name, (_module, _cycles) in SISL_ENVS.items():
