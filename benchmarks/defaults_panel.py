@@ -82,15 +82,15 @@ def _cue_match(full_env_name, cfg=None, env_config=None, render_mode=None):
 
 PANEL = {
     "simple_reference": PanelEnv(
-        "MPE, public adapter, 2 agents, Discrete(50)", _mpe("simple_reference_v3"), 1_500_000, 100
+        "MPE, public adapter, 2 agents, Discrete(50)", _mpe("simple_reference_v3"), 400_000, 100
     ),
     "simple_speaker_listener": PanelEnv(
-        "MPE, public adapter, 2 agents with different spaces", _mpe("simple_speaker_listener_v4"), 500_000, 100
+        "MPE, public adapter, 2 agents with different spaces", _mpe("simple_speaker_listener_v4"), 400_000, 100
     ),
-    "simple_spread": PanelEnv("MPE, public adapter, 3 agents", _mpe("simple_spread_v3"), 500_000, 100),
-    "cartpole": PanelEnv("gymnasium CartPole-v1, 1 agent", _gym("CartPole-v1"), 500_000, 20),
-    "lunarlander": PanelEnv("gymnasium LunarLander-v3, 1 agent", _gym("LunarLander-v3"), 500_000, 50),
-    "tictactoe": PanelEnv("PettingZoo AEC tictactoe, turn-based, vs random", _tictactoe, 300_000, 200, True),
+    "simple_spread": PanelEnv("MPE, public adapter, 3 agents", _mpe("simple_spread_v3"), 400_000, 100),
+    "cartpole": PanelEnv("gymnasium CartPole-v1, 1 agent", _gym("CartPole-v1"), 300_000, 20),
+    "lunarlander": PanelEnv("gymnasium LunarLander-v3, 1 agent", _gym("LunarLander-v3"), 400_000, 50),
+    "tictactoe": PanelEnv("PettingZoo AEC tictactoe, turn-based, vs random", _tictactoe, 200_000, 200, True),
     "cue_match": PanelEnv("contract env of examples/, 2 agents", _cue_match, 50_000, 100),
 }  # fmt: skip
 
