@@ -127,3 +127,26 @@ def test_user_wrapped_simple_reference_does_not_degrade_with_the_defaults(make_c
     trainer = Trainer(cfg)
     assert trainer.train() == 0
     assert trainer.logger.mean_agent_return() > -32.0  # random play: -28.7
+
+
+def test_default_mapping_shares_a_policy_among_agents_with_the_same_spaces(make_cfg):
+    from mpe2 import simple_speaker_listener_v4
+
+    from marl_sf.envs.pettingzoo import PettingZooParallelEnv
+
+    register_env(
+        "user_speaker_listener",
+        lambda *a, cfg=None, env_config=None, render_mode=None: PettingZooParallelEnv(
+            simple_speaker_listener_v4.parallel_env()
+        ),
+    )
+    trainer = Trainer(make_cfg("--env=user_speaker_listener", "--experiment=sl", "--train_for_env_steps=1"))
+    try:  # speaker (obs 3, Discrete(3)) and listener (obs 11, Discrete(5)): one policy each
+        assert [spec.agent_indices for spec in trainer.specs] == [[0], [1]]
+    finally:
+        trainer.close()
+    trainer = Trainer(make_cfg(f"--env={_register_cue(3)}", "--experiment=cue3", "--train_for_env_steps=1"))
+    try:  # alike agents: parameter sharing
+        assert [spec.agent_indices for spec in trainer.specs] == [[0, 1, 2]]
+    finally:
+        trainer.close()
