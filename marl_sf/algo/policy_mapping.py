@@ -4,8 +4,7 @@ Built-ins: ``auto`` (the default: one policy for all agents that have the same s
 wherever the spaces allow it), ``shared`` (every agent uses policy 0: parameter sharing), ``per_agent`` (agent i
 uses policy i), ``per_group`` (one policy per agent-name prefix) and ``self_play`` (like shared; opponents come
 from a pool); users add theirs with ``register_policy_mapping``. Each policy owns its spaces, rollout storage,
-learner and
-checkpoints.
+learner and checkpoints.
 """
 
 from __future__ import annotations
