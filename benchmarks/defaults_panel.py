@@ -8,9 +8,10 @@ PettingZoo / gymnasium env, or the contract env of ``examples/``, without its re
 ``run_rl`` and no option but the experiment's name, its seed and its agent-step budget. Then the latest
 checkpoint plays greedy evaluation episodes, and a uniformly random policy plays as many.
 
-Per env and seed it prints the per-agent mean episode return with its 95% interval (normal approximation)
-next to random play's; for the turn-based game, the trained policy (self-play, both seats shared) plays
-random opponents on each seat and the figure is its score (win 1, draw 0.5, loss 0) next to random
+Per env and seed it prints the per-agent mean episode return with its 95% interval (normal approximation) of
+the trained policy as it is trained (sampled actions; "beats random" compares this one) and of its greedy
+(argmax / mean) actions, next to random play's; for the turn-based game, the trained policy (self-play, both
+seats shared) plays random opponents on each seat and the figure is its score (win 1, draw 0.5, loss 0) next to random
 against random. ``--out`` also writes the rows as JSON.
 """
 
@@ -85,12 +86,12 @@ PANEL = {
         "MPE, public adapter, 2 agents, Discrete(50)", _mpe("simple_reference_v3"), 400_000, 100
     ),
     "simple_speaker_listener": PanelEnv(
-        "MPE, public adapter, 2 agents with different spaces", _mpe("simple_speaker_listener_v4"), 400_000, 100
+        "MPE, public adapter, 2 agents with different spaces", _mpe("simple_speaker_listener_v4"), 200_000, 100
     ),
-    "simple_spread": PanelEnv("MPE, public adapter, 3 agents", _mpe("simple_spread_v3"), 400_000, 100),
-    "cartpole": PanelEnv("gymnasium CartPole-v1, 1 agent", _gym("CartPole-v1"), 300_000, 20),
-    "lunarlander": PanelEnv("gymnasium LunarLander-v3, 1 agent", _gym("LunarLander-v3"), 400_000, 50),
-    "tictactoe": PanelEnv("PettingZoo AEC tictactoe, turn-based, vs random", _tictactoe, 200_000, 200, True),
+    "simple_spread": PanelEnv("MPE, public adapter, 3 agents", _mpe("simple_spread_v3"), 200_000, 100),
+    "cartpole": PanelEnv("gymnasium CartPole-v1, 1 agent", _gym("CartPole-v1"), 150_000, 20),
+    "lunarlander": PanelEnv("gymnasium LunarLander-v3, 1 agent", _gym("LunarLander-v3"), 200_000, 50),
+    "tictactoe": PanelEnv("PettingZoo AEC tictactoe, turn-based, vs random", _tictactoe, 100_000, 200, True),
     "cue_match": PanelEnv("contract env of examples/, 2 agents", _cue_match, 50_000, 100),
 }  # fmt: skip
 
@@ -113,14 +114,14 @@ def _random_returns(cfg, episodes: int, seed: int) -> np.ndarray:
     return random_returns(cfg, episodes, seed)[1].mean(axis=1)
 
 
-def _trained_returns(cfg, episodes: int) -> np.ndarray:
-    """Per-agent mean returns ``[episodes]`` of greedy play by the latest checkpoint."""
+def _trained_returns(cfg, episodes: int, deterministic: bool) -> np.ndarray:
+    """Per-agent mean returns ``[episodes]`` of the latest checkpoint's policy (sampled or greedy actions)."""
     from marl_sf.enjoy import evaluate, load_policies
     from marl_sf.experiment import make_envs
 
     envs = make_envs(cfg, min(cfg.num_envs, episodes))
     specs, models, _ = load_policies(cfg, envs[0], torch.device("cpu"))
-    returns, _ = evaluate(cfg, specs, models, envs, episodes, True, cfg.eval_seed)
+    returns, _ = evaluate(cfg, specs, models, envs, episodes, deterministic, cfg.eval_seed)
     return returns.mean(axis=1)
 
 
@@ -145,9 +146,12 @@ def _scores_against_random(cfg, games_per_seat: int, trained: bool) -> np.ndarra
     return np.array(scores)
 
 
-def run_panel_env(name: str, seed: int, train_dir: str, agent_steps: int = 0, episodes: int = 0) -> dict:
+def run_panel_env(
+    name: str, seed: int, train_dir: str, agent_steps: int = 0, episodes: int = 0, reuse: bool = False
+) -> dict:
     """Train panel env ``name`` with the generic defaults and evaluate it next to random play (``agent_steps``,
-    ``episodes``: overrides of the entry's budget, for a quick look)."""
+    ``episodes``: overrides of the entry's budget, for a quick look; ``reuse``: evaluate a finished run of the
+    same budget in ``train_dir`` instead of training again)."""
     from marl_sf.train import run_rl
 
     entry = PANEL[name]
@@ -179,14 +183,17 @@ def run_panel_env(name: str, seed: int, train_dir: str, agent_steps: int = 0, ep
     return row
 
 
+def _fmt(stats: dict) -> str:
+    return f"{stats['mean']:.2f} [{stats['ci95'][0]:.2f}, {stats['ci95'][1]:.2f}]"
+
+
 def format_row(row: dict) -> str:
     """One markdown table row."""
-    t, r = row["trained"], row["random"]
     return (
         f"| {row['env']} | {row['seed']} | {row['agent_steps']:,} | {row['minutes']:.1f} | {row['metric']} | "
-        f"{t['mean']:.2f} [{t['ci95'][0]:.2f}, {t['ci95'][1]:.2f}] | {r['mean']:.2f} [{r['ci95'][0]:.2f}, "
-        f"{r['ci95'][1]:.2f}] | {'yes' if row['beats_random'] else 'NO'} |"
-    )  # fmt: skip
+        f"{_fmt(row['sampled'])} | {_fmt(row['greedy'])} | {_fmt(row['random'])} | "
+        f"{'yes' if row['beats_random'] else 'NO'} |"
+    )
 
 
 def main() -> int:
@@ -198,6 +205,7 @@ def main() -> int:
     p.add_argument("--out", default="", help="also write the rows as JSON here")
     p.add_argument("--agent_steps", type=int, default=0, help="one budget for every env (0: each env's own)")
     p.add_argument("--episodes", type=int, default=0, help="evaluation episodes for every env (0: each env's own)")
+    p.add_argument("--reuse", action="store_true", help="evaluate runs of the same budget already in --train_dir")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
     train_dir = args.train_dir or tempfile.mkdtemp(prefix="defaults_panel_")
@@ -208,7 +216,7 @@ def main() -> int:
     rows = []
     for name in args.envs:
         for seed in args.seeds:
-            rows.append(run_panel_env(name, seed, train_dir, args.agent_steps, args.episodes))
+            rows.append(run_panel_env(name, seed, train_dir, args.agent_steps, args.episodes, args.reuse))
             print(format_row(rows[-1]), flush=True)
             if args.out:
                 Path(args.out).write_text(json.dumps(rows, indent=1))
