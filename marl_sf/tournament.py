@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from marl_sf.cfg.arguments import experiment_dir, parse_full_cfg, parse_sf_args
+from marl_sf.cfg.arguments import check_folder_name, experiment_dir, parse_full_cfg, parse_sf_args
 from marl_sf.checkpoint import find_checkpoint
 from marl_sf.experiment import build_policies, make_envs, resolve_device, seed_everything
 from marl_sf.models.actor_critic import create_actor_critic
@@ -198,7 +198,12 @@ def plot_scores(results: dict, path: Path) -> None:
 
 
 def tournament(cfg) -> dict:
-    """Run the tournament of ``cfg.players`` and write the report; returns the results."""
+    """Run the tournament of ``cfg.players`` and write the report; returns the results.
+
+    Raises:
+        ValueError: a bad ``--experiment`` or ``--tournament_name`` (checked before any game), unknown players.
+    """
+    out = experiment_dir(cfg) / check_folder_name(cfg.tournament_name, "--tournament_name")
     seed_everything(cfg.eval_seed)
     torch.set_num_threads(cfg.get("torch_threads", 1))
     device = resolve_device(cfg)
@@ -212,7 +217,6 @@ def tournament(cfg) -> dict:
                          f"{[s.policy_id for s in specs]}")  # fmt: skip
     players = resolve_players(cfg, specs, lambda s: create_actor_critic(cfg, s.obs_space, s.action_space), device)
     results = run_tournament(cfg, players, specs, models)
-    out = experiment_dir(cfg) / cfg.tournament_name
     write_json(out / "results.json", {**{k: results[k] for k in ("players", "ratings", "rating_se")},
                                       "covariance": results["covariance"].tolist(),
                                       "matches": [_match_json(m) for m in results["matches"]]})  # fmt: skip

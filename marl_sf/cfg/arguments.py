@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -15,9 +16,29 @@ from marl_sf.cfg.options import add_all_args
 from marl_sf.utils.attr_dict import AttrDict
 
 
+def check_folder_name(value: str, option: str) -> str:
+    """Check that ``value`` names one folder (``--experiment``, ``--tournament_name``); returns it.
+
+    Raises:
+        ValueError: ``value`` is empty, ``.`` or ``..``, contains a path separator or is an absolute path; the
+            message names the option, the value and the fix.
+    """
+    seps = {"/", os.sep, os.altsep} - {None}
+    if value in ("", ".", "..") or any(sep in value for sep in seps) or os.path.isabs(value) or "\0" in value:
+        raise ValueError(
+            f"{option}={value!r} is not a folder name: give a plain name (no '/', not empty, '.' or '..'); "
+            "put experiments elsewhere with --train_dir"
+        )
+    return value
+
+
 def experiment_dir(cfg) -> Path:
-    """``train_dir/experiment``."""
-    return Path(cfg.train_dir) / cfg.experiment
+    """``train_dir/experiment``.
+
+    Raises:
+        ValueError: ``cfg.experiment`` is not a plain folder name (see ``check_folder_name``).
+    """
+    return Path(cfg.train_dir) / check_folder_name(cfg.experiment, "--experiment")
 
 
 def parse_sf_args(argv: list[str] | None = None, evaluation: bool = False):
@@ -74,7 +95,10 @@ def parse_full_cfg(parser: argparse.ArgumentParser, argv: list[str] | None = Non
     cfg = AttrDict(vars(parser.parse_args(argv)))
     if cfg.env is None:
         parser.error("--env is required: the name of a registered env (python -m marl_sf.envs lists them)")
-    saved_path = experiment_dir(cfg) / "config.json"
+    try:
+        saved_path = experiment_dir(cfg) / "config.json"
+    except ValueError as exc:
+        parser.error(str(exc))
     if saved_path.exists() and cfg.restart_behavior == "resume":
         explicit = _explicit_keys(parser, argv) | _evaluation_keys(parser)  # evaluation settings are per call
         saved = json.loads(saved_path.read_text())
