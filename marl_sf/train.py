@@ -16,6 +16,7 @@ from marl_sf.algo.learner import Learner, check_batch_size
 from marl_sf.algo.policy_mapping import agent_policies
 from marl_sf.algo.sampler import Sampler
 from marl_sf.cfg.arguments import experiment_dir, parse_full_cfg, parse_sf_args
+from marl_sf.cfg.options import model_option_diff
 from marl_sf.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
 from marl_sf.experiment import (
     build_policies,
@@ -75,6 +76,28 @@ def prepare_experiment_dir(cfg) -> Path:
     return exp_dir
 
 
+def load_learner_state(learner: Learner, state: dict, cfg, path: Path) -> None:
+    """Load a checkpoint's ``state["learner"]`` into ``learner``.
+
+    Raises:
+        RuntimeError: the checkpoint's parameters do not fit the model; the message names the model options that
+            differ between the checkpoint's saved config (``state["cfg"]``, a dict or JSON) and ``cfg``.
+    """
+    try:
+        learner.load_state_dict(state["learner"])
+    except (RuntimeError, ValueError) as exc:  # torch: size mismatch / missing keys; optimizer: group sizes
+        diff = model_option_diff(state.get("cfg"), cfg)
+        why = (
+            "these model options differ from the checkpoint's: " + "; ".join(diff) + ". Resume without them "
+            "(the saved config.json supplies them) or start afresh with --restart_behavior=restart"
+            if diff
+            else "no model option differs from the checkpoint's config: the env's spaces (its options) or a "
+            "custom model changed; start afresh with --restart_behavior=restart"
+        )
+        torch_says = " ".join(str(exc).split())[:300]  # the first mismatch, on one line
+        raise RuntimeError(f"checkpoint {path} does not fit the model: {why} (torch: {torch_says})") from exc
+
+
 def agent_names(env) -> list[str]:
     """The env's agent names, or ``agent_<i>``."""
     return list(getattr(env, "agent_names", [f"agent_{i}" for i in range(env.num_agents)]))
@@ -130,7 +153,7 @@ class Trainer:
             if path is None:
                 continue
             state = load_checkpoint(path, self.device)
-            learner.load_state_dict(state["learner"])
+            load_learner_state(learner, state, self.cfg, path)
             self.agent_steps = state["agent_steps"]
             self.best_metric[spec.policy_id] = state.get("best_metric")
             log.info("resumed policy %d from %s (%d agent-steps)", spec.policy_id, path, self.agent_steps)
