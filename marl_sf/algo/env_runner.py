@@ -207,6 +207,7 @@ class InProcessEnvRunner:
             rows = self.split_rows(g)
             self.groups.append(EnvGroup(envs[rows], self.buffers, rows, with_state, env_name))
         self.watchdog = StepWatchdog(step_timeout) if step_timeout else None
+        self.names = [f"env group {g} (env_ids {_ids(self.split_rows(g))})" for g in range(num_splits)]
 
     def split_rows(self, split: int) -> slice:
         """The buffer rows of env group ``split``."""
@@ -218,14 +219,14 @@ class InProcessEnvRunner:
     def reset(self, seed: int | None) -> StepBuffers:
         """Reset every env; returns the buffers holding the first observations."""
         for g, group in enumerate(self.groups):
-            with self._guard(f"env group {g} (env_ids {_ids(self.split_rows(g))}) reset"):
+            with self._guard(f"{self.names[g]} reset"):
                 group.reset(seed)
         return self.buffers
 
     def step_async(self, split: int, actions: np.ndarray) -> None:
         """Step group ``split`` with ``actions [E_g, A, ...]`` (here: right away)."""
         self.buffers.actions[self.split_rows(split)] = actions
-        with self._guard(f"env group {split} (env_ids {_ids(self.split_rows(split))}) step"):
+        with self._guard(self.names[split] + " step"):
             self.groups[split].step()
 
     def wait(self, split: int) -> StepBuffers:

@@ -93,7 +93,10 @@ def _worker_main(
             groups.append(EnvGroup(envs, buffers, rows, with_state, cfg.env))
         conn.send(("ok", None))
         while True:
-            command, arg = conn.recv()
+            try:
+                command, arg = conn.recv()
+            except EOFError:  # the main process closed its end, or died: nothing to report to
+                break
             if command == "close":
                 break
             if command == "reset":
@@ -102,8 +105,6 @@ def _worker_main(
             else:
                 groups[arg].step()
             conn.send(("ok", None))
-    except EOFError:
-        pass  # the main process closed its end (or died): nothing to report to
     except Exception:
         with contextlib.suppress(OSError):
             conn.send(("error", traceback.format_exc()))
