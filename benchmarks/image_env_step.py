@@ -32,7 +32,9 @@ def steps_per_second(env, steps: int, seed: int = 0) -> float:
 
 def main() -> None:
     """Measure both conversions on the same env and print the ratio."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--module", default="pettingzoo.butterfly.pistonball_v6")
     p.add_argument("--size", type=int, nargs=2, default=[40, 40], help="H W after resizing")
     p.add_argument("--color", default="R", help="SuperSuit color_reduction_v0 mode")

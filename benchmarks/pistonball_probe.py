@@ -52,7 +52,9 @@ def probe(experiment: str, episodes: int, seed: int = 100) -> dict[int, np.ndarr
 
 def main() -> None:
     """Print the table."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--experiment", required=True)
     p.add_argument("--episodes", type=int, default=4)
     args = p.parse_args()

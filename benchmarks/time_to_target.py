@@ -35,7 +35,9 @@ def time_to_target(exp_dir: Path, target: float, window: int) -> tuple[int, floa
 
 def main() -> int:
     """Print the time to the target for each experiment folder."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("experiments", nargs="+", type=Path)
     p.add_argument("--target", type=float, default=-14.0, help="per-agent mean training episode return")
     p.add_argument("--window", type=int, default=5, help="logged iterations averaged")

@@ -92,7 +92,7 @@ RECIPE = [
 def main(argv: list[str] | None = None) -> int:
     """Train by self-play, then run the tournament; returns the training status (0 on success)."""
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
-    own = argparse.ArgumentParser(add_help=False)
+    own = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     own.add_argument("--tournaments_only", action="store_true", help="replay the tournaments of a trained run")
     own.add_argument("--games_per_pair", type=int, default=200, help="games per pair in the main tournament")
     own_args, argv = own.parse_known_args(sys.argv[1:] if argv is None else argv)

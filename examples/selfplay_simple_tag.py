@@ -41,7 +41,7 @@ RECIPE = [
 def main(argv: list[str] | None = None) -> int:
     """Train both teams, then run the tournament of their snapshots; returns the training status."""
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
-    own = argparse.ArgumentParser(add_help=False)
+    own = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     own.add_argument("--games_per_pair", type=int, default=300, help="tournament games per pair of snapshots")
     own_args, argv = own.parse_known_args(sys.argv[1:] if argv is None else argv)
     cfg = parse_args([*RECIPE, *argv])

@@ -57,7 +57,7 @@ def evaluate(cfg, specs, models, envs, num_episodes: int, deterministic: bool, s
     """
     device = next(models[0].parameters()).device
     storages = build_storages(cfg, specs, models, len(envs), 1, device)
-    runner = InProcessEnvRunner(envs, uses_env_state(specs))
+    runner = InProcessEnvRunner(envs, uses_env_state(specs), env_name=cfg.env)
     returns, lengths = [], []
     try:
         sampler = Sampler(cfg, runner, specs, models, storages, seed=seed)

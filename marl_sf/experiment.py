@@ -78,7 +78,8 @@ def make_env_runner(cfg, specs: list[PolicySpec], num_envs: int, probe_env, num_
     """
     splits = cfg.worker_num_splits
     if num_workers == 0:
-        return InProcessEnvRunner(make_envs(cfg, num_envs), uses_env_state(specs), splits)
+        envs = make_envs(cfg, num_envs)
+        return InProcessEnvRunner(envs, uses_env_state(specs), splits, cfg.env, cfg.worker_timeout_sec)
     return ProcessEnvRunner(cfg, probe_env, num_envs, num_workers, uses_env_state(specs), splits)
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from marl_sf.cfg.arguments import experiment_dir, parse_full_cfg, parse_sf_args
+from marl_sf.cfg.arguments import check_folder_name, experiment_dir, parse_full_cfg, parse_sf_args
 from marl_sf.checkpoint import find_checkpoint
 from marl_sf.experiment import build_policies, make_envs, resolve_device, seed_everything
 from marl_sf.models.actor_critic import create_actor_critic
@@ -205,8 +205,10 @@ def tournament(cfg) -> dict:
     Raises:
         UnsafeCheckpointError: a player's file would run code when unpickled (nothing in it has run).
         OSError: the output folder cannot be written (checked before any game is played).
-        ValueError: see ``resolve_players``.
+        ValueError: a bad ``--experiment`` or ``--tournament_name`` (checked before any game), unknown players
+            (see ``resolve_players``).
     """
+    out = experiment_dir(cfg) / check_folder_name(cfg.tournament_name, "--tournament_name")
     seed_everything(cfg.eval_seed)
     torch.set_num_threads(cfg.get("torch_threads", 1))
     device = resolve_device(cfg)
@@ -219,7 +221,6 @@ def tournament(cfg) -> dict:
         raise ValueError(f"--tournament_policy_id={cfg.tournament_policy_id}: the experiment has policies "
                          f"{[s.policy_id for s in specs]}")  # fmt: skip
     players = resolve_players(cfg, specs, lambda s: create_actor_critic(cfg, s.obs_space, s.action_space), device)
-    out = experiment_dir(cfg) / cfg.tournament_name
     check_writable(out, "the tournament report")
     results = run_tournament(cfg, players, specs, models)
     write_json(out / "results.json", {**{k: results[k] for k in ("players", "ratings", "rating_se")},

@@ -17,6 +17,7 @@ from marl_sf.algo.learner import Learner, describe_minibatches
 from marl_sf.algo.policy_mapping import agent_policies
 from marl_sf.algo.sampler import Sampler
 from marl_sf.cfg.arguments import experiment_dir, parse_full_cfg, parse_sf_args
+from marl_sf.cfg.options import model_option_diff
 from marl_sf.checkpoint import (
     CHECKPOINT_FORMAT,
     CheckpointWriteError,
@@ -46,12 +47,33 @@ log = logging.getLogger("marl_sf")
 SUCCESS, FAILURE, INTERRUPTED = 0, 1, 2
 
 
-def prepare_experiment_dir(cfg) -> Path:
-    """Apply ``--restart_behavior`` to an existing experiment folder and save ``config.json``.
+def inside_train_dir(cfg) -> Path:
+    """The experiment folder, checked to lie strictly inside ``--train_dir`` once symlinks are resolved.
 
-    resume: keep it (checkpoints are loaded); restart: rename it to ``<name>_old_<time>``; overwrite: delete it.
+    Raises:
+        ValueError: a bad ``--experiment`` name, or a folder that resolves outside ``--train_dir`` (or to it).
     """
     exp_dir = experiment_dir(cfg)
+    root, target = Path(cfg.train_dir).resolve(), exp_dir.resolve()
+    if target == root or not target.is_relative_to(root):
+        raise ValueError(
+            f"experiment folder {exp_dir} resolves to {target}, which is not inside --train_dir={root}: "
+            "refusing to touch it (a symlink out of the train dir?); choose another --experiment"
+        )
+    return exp_dir
+
+
+def prepare_experiment_dir(cfg) -> Path:
+    """Apply ``--restart_behavior`` to an existing experiment folder, create it and draw the seed if unset.
+
+    resume: keep it (checkpoints are loaded); restart: rename it to ``<name>_old_<time>``; overwrite: delete it.
+    Only a folder strictly inside ``--train_dir`` is renamed or deleted. ``config.json`` is written later, by
+    ``save_config``, once the run has been validated.
+
+    Raises:
+        ValueError: a bad ``--experiment`` name or a folder outside ``--train_dir`` (nothing is touched).
+    """
+    exp_dir = inside_train_dir(cfg)
     if exp_dir.exists() and cfg.restart_behavior != "resume":
         if cfg.restart_behavior == "restart":
             old = exp_dir.with_name(f"{exp_dir.name}_old_{time.strftime('%Y%m%d_%H%M%S')}")
@@ -62,7 +84,6 @@ def prepare_experiment_dir(cfg) -> Path:
     exp_dir.mkdir(parents=True, exist_ok=True)
     if cfg.seed is None:
         cfg.seed = int(torch.randint(0, 2**31 - 1, ()).item())
-    write_json(exp_dir / "config.json", dict(cfg))
     return exp_dir
 
 
@@ -73,6 +94,28 @@ def remove_stale_writes(exp_dir: Path) -> None:
     for folder in folders:
         for path in remove_stale_temp_files(folder):
             log.info("removed %s, left by an interrupted write", path)
+
+
+def load_learner_state(learner: Learner, state: dict, cfg, path: Path) -> None:
+    """Load a checkpoint's ``state["learner"]`` into ``learner``.
+
+    Raises:
+        RuntimeError: the checkpoint's parameters do not fit the model; the message names the model options that
+            differ between the checkpoint's saved config (``state["cfg"]``, a dict or JSON) and ``cfg``.
+    """
+    try:
+        learner.load_state_dict(state["learner"])
+    except (RuntimeError, ValueError) as exc:  # torch: size mismatch / missing keys; optimizer: group sizes
+        diff = model_option_diff(state.get("cfg"), cfg)
+        why = (
+            "these model options differ from the checkpoint's: " + "; ".join(diff) + ". Resume without them "
+            "(the saved config.json supplies them) or start afresh with --restart_behavior=restart"
+            if diff
+            else "no model option differs from the checkpoint's config: the env's spaces (its options) or a "
+            "custom model changed; start afresh with --restart_behavior=restart"
+        )
+        torch_says = " ".join(str(exc).split())[:300]  # the first mismatch, on one line
+        raise RuntimeError(f"checkpoint {path} does not fit the model: {why} (torch: {torch_says})") from exc
 
 
 def agent_names(env) -> list[str]:
@@ -127,6 +170,8 @@ class Trainer:
         except BaseException:
             self.runner.close()  # no env worker outlives a failed start
             raise
+        # only a config that built a run (and loaded its checkpoint) becomes the experiment's saved config
+        write_json(self.exp_dir / "config.json", dict(cfg))
         if rng_states is not None:  # last, so that nothing above draws from the restored streams
             restore_rng_states(rng_states)
         self.logger = TrainingLogger(cfg, self.exp_dir, self.names, self.agent_policy, self.agent_steps)
@@ -142,7 +187,7 @@ class Trainer:
             if path is None:
                 continue
             state = load_checkpoint(path, self.device)
-            learner.load_state_dict(state["learner"])
+            load_learner_state(learner, state, self.cfg, path)
             self.agent_steps = state["agent_steps"]
             self.best_metric[spec.policy_id] = state.get("best_metric")
             rng_states = state.get("rng", rng_states)  # every policy's checkpoint keeps the same states

@@ -175,3 +175,44 @@ class ValuesEnv(ActionSpaceEnv):
 
     def close(self):
         self.closed = True
+
+
+class BrokenCueEnv(CueMatchEnv):
+    """``CueMatchEnv`` (2 agents, Discrete(4) actions, ``obs`` float32 ``[4]``) that breaks the contract in one way
+    from its ``at_step``-th step on (0: already on reset).
+
+    ``fault``: ``short_rewards`` (one reward too few), ``short_obs`` (one observation too few), ``wrong_shape``
+    (``obs`` of shape ``[5]``), ``missing_key`` (no ``obs`` key), ``floats_for_uint8`` (the space declares uint8
+    images, the env returns float images in [0, 1]), ``ints_for_float`` (int64 values in the float32 space: fine).
+    """
+
+    def __init__(self, fault: str, at_step: int = 1):
+        super().__init__()
+        self.fault, self.at_step, self.steps = fault, at_step, 0
+        if fault == "floats_for_uint8":
+            self.observation_space = gym.spaces.Dict({"obs": gym.spaces.Box(0, 255, (4,), np.uint8)})
+
+    def _break(self, obs, rewards=None):
+        if self.steps < self.at_step:
+            return obs, rewards
+        if self.fault == "short_obs":
+            obs = obs[:-1]
+        elif self.fault == "short_rewards" and rewards is not None:
+            rewards = rewards[:-1]
+        elif self.fault == "wrong_shape":
+            obs = [{"obs": np.zeros(5, np.float32)} for _ in obs]
+        elif self.fault == "missing_key":
+            obs = [{"observation": o["obs"]} for o in obs]
+        elif self.fault in ("floats_for_uint8", "ints_for_float"):
+            obs = [{"obs": o["obs"].astype(np.float64 if self.fault == "floats_for_uint8" else np.int64)} for o in obs]
+        return obs, rewards
+
+    def reset(self, seed=None, options=None):
+        obs, infos = super().reset(seed, options)
+        return self._break(obs)[0], infos
+
+    def step(self, actions):
+        self.steps += 1
+        obs, rewards, terminated, truncated, infos = super().step(actions)
+        obs, rewards = self._break(obs, rewards)
+        return obs, rewards, terminated, truncated, infos

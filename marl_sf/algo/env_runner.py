@@ -8,6 +8,7 @@ memory. Both offer ``step_async(group, actions)`` / ``wait(group)``; the sampler
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -15,6 +16,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from marl_sf.algo.env_check import CHECKED_STEPS, check_reset, check_state, check_step
+from marl_sf.algo.watchdog import StepWatchdog
 from marl_sf.models.action_distribution import action_storage, to_env_actions
 from marl_sf.utils.finite import NonFiniteError
 
@@ -76,6 +79,8 @@ class StepBuffers:
 class EnvGroup:
     """Steps ``envs``, which own rows ``rows`` of ``buffers``, reading actions and writing results there.
 
+    What the envs return on reset and on their first ``env_check.CHECKED_STEPS`` steps is checked against the
+    contract and the declared spaces before it is written (``marl_sf.algo.env_check``); later steps are not.
     After every reset and step it checks that the rewards and the floating-point observations and states it
     wrote are finite (``NonFiniteError`` names the env, the agent and the key otherwise).
 
@@ -84,32 +89,47 @@ class EnvGroup:
         buffers: the shared step buffers.
         rows: the buffer rows of these envs (``slice``).
         with_state: also write ``env.state()`` (for state critics).
+        env_name: the registered env name, for error messages.
+
+    Raises:
+        EnvContractError: (reset, step) an env returned lists of the wrong length or observations that do not fit
+            its declared spaces; the message names the env (name and buffer row), the agent and the key.
     """
 
-    def __init__(self, envs: list, buffers: StepBuffers, rows: slice, with_state: bool):
-        self.envs, self.buf, self.with_state = envs, buffers, with_state
+    def __init__(self, envs: list, buffers: StepBuffers, rows: slice, with_state: bool, env_name: str = "env"):
+        self.envs, self.buf, self.with_state, self.env_name = envs, buffers, with_state, env_name
         self.action_space = envs[0].action_space
         self.first_row = rows.start or 0
         self.steps = 0  # steps since the last reset
+        self.num_agents = buffers.active.shape[1]
+        self.checks_left = CHECKED_STEPS  # steps still to check
+
+    def _where(self, row: int) -> str:
+        return f"env {self.env_name!r} #{row} ({type(self.envs[row - self.first_row]).__name__})"
 
     def reset(self, seed: int | None) -> None:
         """Reset every env (env at buffer row r with ``seed + r``) and write the first observations."""
         for i, env in enumerate(self.envs):
             row = self.first_row + i
             obs, infos = env.reset(seed=None if seed is None else seed + row)
+            check_reset(self._where(row), self.num_agents, env.observation_space, obs, infos)
             self._write_obs(row, obs, self.buf.obs)
             self.buf.active[row] = [info.get("is_active", True) for info in infos]
             if self.with_state:
-                self.buf.state[row] = env.state()
+                self.buf.state[row] = self._state(row, env, check=True)
         self.steps = 0
         self._check_finite("reset")
 
     def step(self) -> None:
         """Step every env with its actions from the buffers and write what it returned."""
-        buf = self.buf
+        buf, check = self.buf, self.checks_left > 0
+        self.checks_left -= check
         for i, env in enumerate(self.envs):
             row = self.first_row + i
-            obs, rewards, terminated, truncated, infos = env.step(to_env_actions(self.action_space, buf.actions[row]))
+            result = env.step(to_env_actions(self.action_space, buf.actions[row]))
+            if check:
+                check_step(self._where(row), self.num_agents, env.observation_space, result)
+            obs, rewards, terminated, truncated, infos = result
             self._write_obs(row, obs, buf.obs)
             buf.active[row] = [info.get("is_active", True) for info in infos]
             buf.rewards[row], buf.terminated[row], buf.truncated[row] = rewards, terminated, truncated
@@ -119,7 +139,7 @@ class EnvGroup:
                 if self.with_state:
                     buf.final_state[row] = infos[0]["final_state"]
             if self.with_state:
-                buf.state[row] = env.state()
+                buf.state[row] = self._state(row, env, check)
         self.steps += 1
         self._check_finite(f"step {self.steps}")
 
@@ -158,6 +178,13 @@ class EnvGroup:
             f"env {self.first_row + bad[0]} ({type(env).__name__}) returned a non-finite {what} ({value}) {who}at "
             f"its {when}: marl_sf stops the run so that it never reaches the weights; fix the env (or clip its values)"
         )
+
+    def _state(self, row: int, env, check: bool):
+        """``env.state()``, checked against ``env.state_space`` when ``check``."""
+        state = env.state()
+        if check:
+            check_state(self._where(row), env.state_space, state)
+        return state
 
     @staticmethod
     def _write_obs(row: int, obs: list[dict], out: dict[str, np.ndarray]) -> None:
@@ -198,40 +225,65 @@ class InProcessEnvRunner:
         envs: contract envs, one per buffer row.
         with_state: also keep ``env.state()`` in the buffers.
         num_splits: env groups (``--worker_num_splits``); the sampler acts on one while another steps.
+        env_name: the registered env name, for error messages.
+        step_timeout: seconds an env reset or step of a group may take (``--worker_timeout_sec``); None: no limit.
+            An overrunning call is interrupted where it can be (see ``marl_sf.algo.watchdog``).
 
     Raises:
         ValueError: ``len(envs)`` is not a multiple of ``num_splits``.
+        EnvContractError: (reset, step_async) an env broke its contract on its first steps.
+        EnvHangError: (reset, step_async) a group's call ran past ``step_timeout`` and was interrupted.
     """
 
-    def __init__(self, envs: list, with_state: bool, num_splits: int = 1):
+    def __init__(
+        self,
+        envs: list,
+        with_state: bool,
+        num_splits: int = 1,
+        env_name: str = "env",
+        step_timeout: float | None = None,
+    ):
         check_split(len(envs), num_splits)
         self.num_splits = num_splits
         self.buffers = StepBuffers.allocate(envs[0], len(envs), with_state)
         self.groups = []
         for g in range(num_splits):
             rows = self.split_rows(g)
-            self.groups.append(EnvGroup(envs[rows], self.buffers, rows, with_state))
+            self.groups.append(EnvGroup(envs[rows], self.buffers, rows, with_state, env_name))
+        self.watchdog = StepWatchdog(step_timeout) if step_timeout else None
+        self.names = [f"env group {g} (env_ids {_ids(self.split_rows(g))})" for g in range(num_splits)]
 
     def split_rows(self, split: int) -> slice:
         """The buffer rows of env group ``split``."""
         return split_rows(len(self.buffers.active), self.num_splits, split)
 
+    def _guard(self, what: str):
+        return self.watchdog.watch(what) if self.watchdog is not None else contextlib.nullcontext()
+
     def reset(self, seed: int | None) -> StepBuffers:
         """Reset every env; returns the buffers holding the first observations."""
-        for group in self.groups:
-            group.reset(seed)
+        for g, group in enumerate(self.groups):
+            with self._guard(f"{self.names[g]} reset"):
+                group.reset(seed)
         return self.buffers
 
     def step_async(self, split: int, actions: np.ndarray) -> None:
         """Step group ``split`` with ``actions [E_g, A, ...]`` (here: right away)."""
         self.buffers.actions[self.split_rows(split)] = actions
-        self.groups[split].step()
+        with self._guard(self.names[split] + " step"):
+            self.groups[split].step()
 
     def wait(self, split: int) -> StepBuffers:
         """The buffers, with group ``split``'s step written."""
         return self.buffers
 
     def close(self) -> None:
-        """Close the envs."""
+        """Close the envs (and stop the watchdog)."""
+        if self.watchdog is not None:
+            self.watchdog.close()
         for group in self.groups:
             group.close()
+
+
+def _ids(rows: slice) -> list[int]:
+    return list(range(rows.start, rows.stop))

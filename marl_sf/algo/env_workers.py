@@ -3,15 +3,24 @@ replies cross process boundaries (no arrays are pickled per step).
 
 Faults end the run cleanly: an exception in a worker comes back with its traceback, a worker that dies or
 does not answer within ``--worker_timeout_sec`` is reported by index and env ids, and ``close()`` stops every
-worker (terminating those that do not exit). Shared memory is released with the last reference to it.
+worker (terminating, then killing, those that do not exit). Workers die with the main process, however it dies:
+they hold no copy of its pipe ends, arm ``PR_SET_PDEATHSIG`` on Linux (else watch their parent pid), and take
+SIGTERM's default action. Shared memory is released with the last reference to it.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import ctypes
 import multiprocessing as mp
+import os
 import signal
+import sys
+import threading
+import time
 import traceback
+import weakref
 
 import numpy as np
 import torch
@@ -19,6 +28,8 @@ import torch
 from marl_sf.algo.env_runner import EnvGroup, StepBuffers, check_split, split_rows
 from marl_sf.envs.registry import create_env
 from marl_sf.utils.attr_dict import AttrDict
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class EnvWorkerError(RuntimeError):
@@ -32,10 +43,45 @@ def _shared_alloc(shape: tuple[int, ...], dtype) -> np.ndarray:
     return tensor.numpy().view(dtype).reshape(shape)
 
 
-def _worker_main(worker_index: int, splits: list[slice], cfg, buffers: StepBuffers, with_state: bool, conn) -> None:
+def _die_with_parent(parent_pid: int, use_pdeathsig: bool) -> None:
+    """Make this worker die when the process that started it dies, however it dies (SIGKILL included).
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` when the worker was started from the parent's main thread (the
+    kernel sends the signal when the *thread* that forked exits). Elsewhere, or when prctl is unavailable: a
+    daemon thread that exits the worker once ``os.getppid()`` changes. Either way, a parent already gone exits now.
+    """
+    armed = False
+    if use_pdeathsig and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            armed = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)
+    if not armed:
+        threading.Thread(target=_watch_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Exit this process as soon as its parent is no longer ``parent_pid`` (it was re-parented: the parent died)."""
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def _worker_main(
+    worker_index: int, splits: list[slice], cfg, buffers: StepBuffers, with_state: bool, conn, spawn: dict
+) -> None:
     """Worker loop: build one env group per split (``splits[g]``: its buffer rows in group g), then answer
-    ``reset``/``step g``/``close`` commands until told to stop."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C and closes workers
+    ``reset``/``step g``/``close`` commands until told to stop, or until the main process goes away.
+
+    ``spawn``: ``parent_pid``, ``use_pdeathsig`` and ``parent_conns`` (the main process' ends of every pipe made so
+    far, inherited through fork: closed here, so that the main process' death closes this worker's pipe).
+    """
+    for inherited in spawn["parent_conns"]:
+        inherited.close()
+    _die_with_parent(spawn["parent_pid"], spawn["use_pdeathsig"])
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the trainer's handler: terminate() must stop a worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the main process stops workers
     torch.set_num_threads(1)
     groups = []
     try:
@@ -44,10 +90,13 @@ def _worker_main(worker_index: int, splits: list[slice], cfg, buffers: StepBuffe
                 create_env(cfg.env, cfg=cfg, env_config=AttrDict(worker_index=worker_index, vector_index=i, env_id=r))
                 for i, r in enumerate(range(rows.start, rows.stop))
             ]
-            groups.append(EnvGroup(envs, buffers, rows, with_state))
+            groups.append(EnvGroup(envs, buffers, rows, with_state, cfg.env))
         conn.send(("ok", None))
         while True:
-            command, arg = conn.recv()
+            try:
+                command, arg = conn.recv()
+            except EOFError:  # the main process closed its end, or died: nothing to report to
+                break
             if command == "close":
                 break
             if command == "reset":
@@ -57,10 +106,32 @@ def _worker_main(worker_index: int, splits: list[slice], cfg, buffers: StepBuffe
                 groups[arg].step()
             conn.send(("ok", None))
     except Exception:
-        conn.send(("error", traceback.format_exc()))
+        with contextlib.suppress(OSError):
+            conn.send(("error", traceback.format_exc()))
     finally:
         for group in groups:
             group.close()
+        conn.close()
+
+
+def stop_workers(processes: list, conns: list, grace: float = 5.0, term_grace: float = 2.0) -> None:
+    """Ask every worker to stop; terminate (SIGTERM) those still running after ``grace`` seconds, kill (SIGKILL)
+    those still running ``term_grace`` seconds later (a worker blocking SIGTERM in native code); reap them all.
+    Returns within about ``grace + 2 * term_grace`` seconds whatever the workers do."""
+    for conn in conns:
+        with contextlib.suppress(BrokenPipeError, OSError):  # a worker that failed has closed its end
+            conn.send(("close", None))
+    for stop, wait in ((None, grace), ("terminate", term_grace), ("kill", term_grace)):
+        alive = [p for p in processes if p.is_alive()]
+        if not alive:
+            break
+        for proc in alive:
+            if stop is not None:
+                getattr(proc, stop)()
+        deadline = time.monotonic() + wait
+        for proc in alive:
+            proc.join(timeout=max(deadline - time.monotonic(), 0.0))
+    for conn in conns:
         conn.close()
 
 
@@ -86,7 +157,7 @@ class ProcessEnvRunner:
 
     def __init__(self, cfg, probe_env, num_envs: int, num_workers: int, with_state: bool, num_splits: int = 1):
         check_split(num_envs, num_splits, num_workers)
-        self.timeout = cfg.get("worker_timeout_sec", 60.0)
+        self.timeout = cfg.worker_timeout_sec
         self.num_splits = num_splits
         self.buffers = StepBuffers.allocate(probe_env, num_envs, with_state, _shared_alloc)
         per_worker = num_envs // (num_splits * num_workers)  # envs of one worker in one group
@@ -100,15 +171,26 @@ class ProcessEnvRunner:
         # fork: workers inherit the shared buffers and the env registry (envs registered at run time included)
         ctx = mp.get_context("fork")
         self.conns, self.processes = [], []
+        # stops the workers on close() or garbage collection, and at interpreter exit (registered below, after
+        # multiprocessing's own exit handler, so it runs first: that one would join a worker ignoring SIGTERM forever)
+        self._finalizer = weakref.finalize(self, stop_workers, self.processes, self.conns)
+        self._finalizer.atexit = False
+        use_pdeathsig = threading.current_thread() is threading.main_thread()
         for w, splits in enumerate(worker_splits):
             parent, child = ctx.Pipe()
-            args = (w, splits, cfg, self.buffers, with_state, child)
+            spawn = {"parent_pid": os.getpid(), "use_pdeathsig": use_pdeathsig, "parent_conns": [*self.conns, parent]}
+            args = (w, splits, cfg, self.buffers, with_state, child, spawn)
             proc = ctx.Process(target=_worker_main, args=args, daemon=True)
             proc.start()
             child.close()
             self.conns.append(parent)
             self.processes.append(proc)
-        self._wait_all()
+        atexit.register(self._finalizer)
+        try:
+            self._wait_all()
+        except BaseException:
+            self.close()  # no worker outlives a failed start
+            raise
 
     def split_rows(self, split: int) -> slice:
         """The buffer rows of env group ``split``."""
@@ -119,9 +201,10 @@ class ProcessEnvRunner:
         for w, conn in enumerate(self.conns):
             where = f"env worker {w} (env_ids {self.env_ids[w]})"
             if not conn.poll(self.timeout):
+                self.processes[w].kill()  # hung: it would not answer a close either (SIGKILL reaches native code)
                 raise EnvWorkerError(
-                    f"{where} did not answer within {self.timeout:.0f} s: an env is hung in reset/step "
-                    "(raise --worker_timeout_sec if its steps are legitimately slow)"
+                    f"{where} did not answer within {self.timeout:.0f} s and was killed: an env is hung in "
+                    "reset/step (raise --worker_timeout_sec if its steps are legitimately slow)"
                 )
             try:
                 status, payload = conn.recv()
@@ -157,14 +240,8 @@ class ProcessEnvRunner:
         return self.buffers
 
     def close(self) -> None:
-        """Stop every worker: ask, then terminate those still running after a few seconds."""
-        for conn in self.conns:
-            with contextlib.suppress(BrokenPipeError, OSError):  # a worker that failed has closed its end
-                conn.send(("close", None))
-        for proc in self.processes:
-            proc.join(timeout=5.0)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(timeout=5.0)
-        for conn in self.conns:
-            conn.close()
+        """Stop every worker: ask, terminate those still running after 5 s, kill those still running 2 s later.
+
+        Bounded (about 9 s) whatever the workers do; a second call does nothing."""
+        self._finalizer()
+        atexit.unregister(self._finalizer)

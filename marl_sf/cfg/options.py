@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 
 from marl_sf.utils.types import str2bool
@@ -218,3 +219,55 @@ def add_all_args(p: argparse.ArgumentParser) -> None:
     adds = (add_basic_args, add_sampling_args, add_model_args, add_ppo_args, add_run_args, add_eval_args)
     for add in (*adds, add_selfplay_args):
         add(p)
+
+
+# options that decide the shapes of a policy's parameters: a checkpoint loads only into a model built with the same
+MODEL_SHAPE_OPTIONS = (
+    "policy_mapping",
+    "num_policies",
+    "actor_critic_share_weights",
+    "critic_input",
+    "add_agent_id",
+    "critic_only_obs_keys",
+    "encoder_mlp_layers",
+    "decoder_mlp_layers",
+    "nonlinearity",
+    "encoder_conv_architecture",
+    "encoder_conv_mlp_layers",
+    "normalize_input",
+    "adaptive_stddev",
+    "use_rnn",
+    "rnn_type",
+    "rnn_size",
+    "rnn_num_layers",
+    "normalize_returns",
+)
+
+
+def model_option_diff(saved: dict | str | None, cfg) -> list[str]:
+    """The model-shaping options (``MODEL_SHAPE_OPTIONS``) whose value in ``cfg`` differs from ``saved``.
+
+    Args:
+        saved: a checkpoint's config, as a dict or a JSON string (None or unreadable: no difference found).
+        cfg: the current config.
+
+    Returns:
+        ``["--name: checkpoint <saved value>, now <current value>", ...]``.
+    """
+    if isinstance(saved, str):
+        try:
+            saved = json.loads(saved)
+        except json.JSONDecodeError:
+            return []
+    if not isinstance(saved, dict):
+        return []
+    return [
+        f"--{k}: checkpoint {saved[k]!r}, now {cfg[k]!r}"
+        for k in MODEL_SHAPE_OPTIONS
+        if k in saved and k in cfg and _normalized(saved[k]) != _normalized(cfg[k])
+    ]
+
+
+def _normalized(value):
+    """Lists and tuples compare equal (a JSON round trip turns one into the other)."""
+    return list(value) if isinstance(value, tuple) else value

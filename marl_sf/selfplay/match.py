@@ -87,7 +87,7 @@ def play_match(
     env_seat = [lineups[e // per_seat][0] for e in range(len(envs))]  # the side A plays in env e, [E]
     result = MatchResult(player_a.name, player_b.name, {seat: SeatRecord() for seat, _ in lineups})
     by_seat = dict(lineups)
-    runner = InProcessEnvRunner(envs, uses_env_state(specs))
+    runner = InProcessEnvRunner(envs, uses_env_state(specs), env_name=cfg.env)
     try:
         score_fn = game_score(cfg.env)
         matchmaker = Matchmaker(len(envs), len(agent_policy), sides, lambda e: by_seat[env_seat[e]], score_fn)
