@@ -209,7 +209,7 @@ def main() -> int:
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
     train_dir = args.train_dir or tempfile.mkdtemp(prefix="defaults_panel_")
-    print("| env | seed | agent-steps | minutes | metric | trained, sampled [95% CI] | greedy | random | beats random |")
+    print("| env | seed | agent-steps | minutes | metric | sampled [95% CI] | greedy | random | beats random |")
     print("|---|---|---|---|---|---|---|---|---|")
     rows = []
     for name in args.envs:
