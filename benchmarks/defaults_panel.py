@@ -161,25 +161,27 @@ def run_panel_env(
     register_env(f"panel_{name}", entry.make)
     base = [f"--experiment={name}_s{seed}", f"--train_dir={train_dir}", "--progress_bar=False"]
     start = time.time()
-    run_rl(
-        _cfg(
-            name,
-            [*base, f"--seed={seed}", f"--train_for_env_steps={entry.agent_steps}", "--restart_behavior=overwrite"],
-        )
-    )
+    train = [*base, f"--seed={seed}", f"--train_for_env_steps={entry.agent_steps}", "--restart_behavior=overwrite"]
+    done = Path(train_dir) / f"{name}_s{seed}" / "checkpoint_p0"
+    finished = [int(c.stem.rsplit("_", 1)[1]) >= entry.agent_steps for c in done.glob("checkpoint_*.pth")]
+    if not (reuse and any(finished)) and run_rl(_cfg(name, train)) != 0:
+        raise SystemExit(f"{name} seed {seed}: training stopped early (interrupted or failed); the panel stops")
     minutes = (time.time() - start) / 60
-    cfg = _cfg(name, [*base, f"--max_num_episodes={entry.episodes}"], evaluation=True)
-    if entry.turn_based:
-        trained = _scores_against_random(cfg, entry.episodes // 2, trained=True)
-        baseline = _scores_against_random(cfg, entry.episodes // 2, trained=False)
-        metric = "score vs random"
-    else:
-        trained = _trained_returns(cfg, entry.episodes)
-        baseline = _random_returns(cfg, entry.episodes, seed=1000 + seed)
-        metric = "per-agent mean episode return"
     row = {"env": name, "kind": entry.kind, "seed": seed, "agent_steps": entry.agent_steps, "minutes": minutes}
-    row.update(metric=metric, trained=_ci(trained), random=_ci(baseline))
-    row["beats_random"] = row["trained"]["ci95"][0] > row["random"]["ci95"][1]
+    for mode, deterministic in (("sampled", False), ("greedy", True)):
+        evaluation = [*base, f"--max_num_episodes={entry.episodes}", f"--eval_deterministic={deterministic}"]
+        cfg = _cfg(name, evaluation, evaluation=True)
+        if entry.turn_based:
+            row[mode] = _ci(_scores_against_random(cfg, entry.episodes // 2, trained=True))
+        else:
+            row[mode] = _ci(_trained_returns(cfg, entry.episodes, deterministic))
+    if entry.turn_based:
+        row.update(metric="score vs random", random=_ci(_scores_against_random(cfg, entry.episodes // 2, False)))
+    else:
+        row.update(
+            metric="per-agent mean episode return", random=_ci(_random_returns(cfg, entry.episodes, 1000 + seed))
+        )
+    row["beats_random"] = row["sampled"]["ci95"][0] > row["random"]["ci95"][1]
     return row
 
 
