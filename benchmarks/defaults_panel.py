@@ -83,7 +83,7 @@ def _cue_match(full_env_name, cfg=None, env_config=None, render_mode=None):
 
 PANEL = {
     "simple_reference": PanelEnv(
-        "MPE, public adapter, 2 agents, Discrete(50)", _mpe("simple_reference_v3"), 400_000, 100
+        "MPE, public adapter, 2 agents, Discrete(50)", _mpe("simple_reference_v3"), 1_500_000, 100
     ),
     "simple_speaker_listener": PanelEnv(
         "MPE, public adapter, 2 agents with different spaces", _mpe("simple_speaker_listener_v4"), 200_000, 100
