@@ -130,9 +130,9 @@ def test_a_saved_value_of_the_wrong_type_names_the_option(make_cfg, saved, messa
 
 def test_config_json_is_not_rewritten_by_a_run_that_fails_validation(make_cfg):
     Trainer(_cue_cfg(make_cfg, "--train_for_env_steps=100")).train()
-    with pytest.raises(ValueError, match="--batch_size=100 does not divide"):
-        Trainer(_cue_cfg(make_cfg, "--batch_size=100"))
-    assert _cue_cfg(make_cfg).batch_size != 100  # a plain re-run resumes the config that ran
+    with pytest.raises(ValueError, match="--num_envs=7 does not divide"):
+        Trainer(_cue_cfg(make_cfg, "--num_envs=7"))
+    assert _cue_cfg(make_cfg).num_envs != 7  # a plain re-run resumes the config that ran
 
 
 def test_a_checkpoint_of_another_model_size_names_the_option(make_cfg):
