@@ -88,7 +88,7 @@ PANEL = {
     "simple_speaker_listener": PanelEnv(
         "MPE, public adapter, 2 agents with different spaces", _mpe("simple_speaker_listener_v4"), 200_000, 100
     ),
-    "simple_spread": PanelEnv("MPE, public adapter, 3 agents", _mpe("simple_spread_v3"), 200_000, 100),
+    "simple_spread": PanelEnv("MPE, public adapter, 3 agents", _mpe("simple_spread_v3"), 400_000, 100),
     "cartpole": PanelEnv("gymnasium CartPole-v1, 1 agent", _gym("CartPole-v1"), 150_000, 20),
     "lunarlander": PanelEnv("gymnasium LunarLander-v3, 1 agent", _gym("LunarLander-v3"), 200_000, 50),
     "tictactoe": PanelEnv("PettingZoo AEC tictactoe, turn-based, vs random", _tictactoe, 100_000, 200, True),

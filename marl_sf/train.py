@@ -318,7 +318,12 @@ def run_rl(cfg) -> int:
     """
     previous = {sig: signal.signal(sig, _raise_keyboard_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return Trainer(cfg).train()
+        try:
+            trainer = Trainer(cfg)
+        except KeyboardInterrupt:  # nothing trained yet: nothing to save (env workers are stopped at exit)
+            log.warning("interrupted while starting: nothing was trained, no checkpoint written")
+            return INTERRUPTED
+        return trainer.train()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

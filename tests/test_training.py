@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +110,7 @@ def test_dead_agent_steps_are_masked_out_of_the_rollout(make_cfg):
 
 
 def test_batch_size_that_does_not_divide_gives_near_equal_minibatches(make_cfg, caplog):
+    caplog.set_level(logging.INFO, logger="marl_sf")
     trainer = Trainer(_cue_cfg(make_cfg, "--batch_size=100"))
     try:
         assert "--batch_size=100 on a rollout of 128 agent-steps" in caplog.text

@@ -53,7 +53,8 @@ def _worker_pids(tmp_path: Path, trainer: subprocess.Popen, timeout: float = 120
     while time.time() < deadline and trainer.poll() is None:
         pids = [int(p.name) for p in (tmp_path / "pids").glob("*")] if (tmp_path / "pids").exists() else []
         workers = [p for p in pids if p != trainer.pid]
-        if len(workers) == 2 and summary.exists():
+        if len(workers) == 2 and summary.exists() and any(summary.glob("events.*")):
+            time.sleep(1.0)  # the logger is the last thing the trainer builds: it is in its loop now
             return workers
         time.sleep(0.2)
     trainer.kill()
