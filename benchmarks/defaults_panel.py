@@ -169,8 +169,8 @@ def run_panel_env(
     minutes = (time.time() - start) / 60
     row = {"env": name, "kind": entry.kind, "seed": seed, "agent_steps": entry.agent_steps, "minutes": minutes}
     for mode, deterministic in (("sampled", False), ("greedy", True)):
-        evaluation = [*base, f"--max_num_episodes={entry.episodes}", f"--eval_deterministic={deterministic}"]
-        cfg = _cfg(name, evaluation, evaluation=True)
+        eval_argv = [*base, f"--max_num_episodes={entry.episodes}", f"--eval_deterministic={deterministic}"]
+        cfg = _cfg(name, eval_argv, evaluation=True)
         if entry.turn_based:
             row[mode] = _ci(_scores_against_random(cfg, entry.episodes // 2, trained=True))
         else:

@@ -27,11 +27,8 @@ def test_default_minibatches_fit_any_number_of_agents(make_cfg, num_agents):
         st, learner = trainer.storages[0], trainer.learners[0]
         rows = st.rollout * st.num_envs * num_agents  # 32 x 16 x A agent-steps
         assert minibatch_count(trainer.cfg, st) == 4
-        seen = []
-        learner_minibatches = list(learner._minibatches(st, 4))
-        for rows_of_minibatch in learner_minibatches:
-            seen.append(rows_of_minibatch)
-        assert sorted(torch.cat(seen).tolist()) == list(range(rows))  # every agent-step once
+        minibatches = list(learner._minibatches(st, 4))
+        assert sorted(torch.cat(minibatches).tolist()) == list(range(rows))  # every agent-step once
         trainer.sampler.collect()
         stats = learner.train(st)
         assert np.isfinite(stats["loss"])

@@ -103,6 +103,8 @@ class EnvGroup:
         self.steps = 0  # steps since the last reset
         self.num_agents = buffers.active.shape[1]
         self.checks_left = CHECKED_STEPS  # steps still to check
+        # the float buffers checked for NaN/inf after a reset (False) and a step (True), listed once
+        self.finite_checked = {stepped: self._float_buffers(stepped) for stepped in (False, True)}
 
     def _where(self, row: int) -> str:
         return f"env {self.env_name!r} #{row} ({type(self.envs[row - self.first_row]).__name__})"
@@ -149,7 +151,7 @@ class EnvGroup:
         One vectorized ``np.isfinite`` per floating-point buffer; the envs are searched only on failure.
         """
         rows = slice(self.first_row, self.first_row + len(self.envs))
-        for what, arr, per_agent in self._float_buffers(stepped=when != "reset"):
+        for what, arr, per_agent in self.finite_checked[when != "reset"]:
             block = arr[rows]  # [E_g, A, ...] per agent, [E_g, G] per env
             if not np.isfinite(block).all():
                 raise self._non_finite_error(what, block, per_agent, when)

@@ -29,9 +29,13 @@ def minibatch_count(cfg, storage: RolloutStorage) -> int:
     with an RNN, whole ``(env, agent)`` trajectories; with a per-env state, whole env-steps), so no config
     contradicts the rollout, whatever the number of agents.
     """
+    return max(min(_requested_count(cfg, storage), minibatch_units(cfg, storage)), 1)
+
+
+def _requested_count(cfg, storage: RolloutStorage) -> int:
+    """The minibatch count the options ask for, before clipping to whole units."""
     rows = storage.rollout * storage.num_envs * storage.num_agents
-    count = max(round(rows / cfg.batch_size), 1) if cfg.batch_size > 0 else cfg.num_minibatches
-    return max(min(count, minibatch_units(cfg, storage)), 1)
+    return max(round(rows / cfg.batch_size), 1) if cfg.batch_size > 0 else cfg.num_minibatches
 
 
 def minibatch_units(cfg, storage: RolloutStorage) -> int:
@@ -49,9 +53,8 @@ def describe_minibatches(cfg, storage: RolloutStorage, policy_id: int) -> str | 
     rows = storage.rollout * storage.num_envs * storage.num_agents
     count = minibatch_count(cfg, storage)
     asked = f"--batch_size={cfg.batch_size}" if cfg.batch_size > 0 else f"--num_minibatches={cfg.num_minibatches}"
-    wanted = max(round(rows / cfg.batch_size), 1) if cfg.batch_size > 0 else cfg.num_minibatches
     exact = cfg.batch_size <= 0 or rows % cfg.batch_size == 0
-    if count == wanted and exact:
+    if count == _requested_count(cfg, storage) and exact:
         return None
     return (
         f"policy {policy_id}: {asked} on a rollout of {rows} agent-steps (rollout={storage.rollout} x "
@@ -115,7 +118,7 @@ class Learner:
         Reinforcement Learning", partial-episode bootstrapping). Off by default, as in Sample Factory and
         CleanRL: when the time limit is the task's own horizon and the observation carries no time, the
         bootstrapped value of the last states is learned only from itself, and the policy can be drawn to
-        states the critic over-values (docs/results.md, "Truncation bootstrapping").
+        states the critic over-values (docs/results.md, "Generic defaults on an env nobody tuned for").
         """
         truncated = st.truncated if self.cfg.value_bootstrap else torch.zeros_like(st.truncated)
         terminated = st.terminated if self.cfg.value_bootstrap else st.terminated | st.truncated

@@ -205,14 +205,21 @@ def check_critic_only_keys(cfg, obs_space: gym.spaces.Dict) -> None:
         raise ValueError(f"--critic_only_obs_keys={hidden} hides every observation key of {cfg.env!r} from the actor")
 
 
+def agent_spaces(env) -> tuple[list, list]:
+    """Each agent's own observation and action spaces (``[A]`` each; the env's spaces for all when it declares
+    none per agent)."""
+    obs_spaces = getattr(env, "agent_observation_spaces", None) or [env.observation_space] * env.num_agents
+    act_spaces = getattr(env, "agent_action_spaces", None) or [env.action_space] * env.num_agents
+    return obs_spaces, act_spaces
+
+
 def policy_spaces(env, agent_indices: list[int], names: list[str], policy_id: int, mapping: str):
     """The observation and action space of a policy's agents (each agent's own, not the padded transport).
 
     Raises:
         ValueError: the policy's agents have different spaces; the message names them and the fix.
     """
-    obs_spaces = getattr(env, "agent_observation_spaces", None) or [env.observation_space] * env.num_agents
-    act_spaces = getattr(env, "agent_action_spaces", None) or [env.action_space] * env.num_agents
+    obs_spaces, act_spaces = agent_spaces(env)
     first = agent_indices[0]
     for i in agent_indices[1:]:
         if obs_spaces[i] != obs_spaces[first] or act_spaces[i] != act_spaces[first]:
@@ -235,10 +242,8 @@ def build_policy_specs(cfg, env) -> list[PolicySpec]:
     num_agents = env.num_agents
     stored = global_space(cfg, env)
     names = list(getattr(env, "agent_names", [f"agent_{i}" for i in range(num_agents)]))
-    obs_spaces = getattr(env, "agent_observation_spaces", None) or [env.observation_space] * num_agents
-    act_spaces = getattr(env, "agent_action_spaces", None) or [env.action_space] * num_agents
-    agent_spaces = list(zip(obs_spaces, act_spaces, strict=True))
-    ids = agent_policy_ids(cfg.policy_mapping, names, cfg.num_policies, agent_spaces)
+    space_pairs = list(zip(*agent_spaces(env), strict=True))  # [A] (obs space, action space)
+    ids = agent_policy_ids(cfg.policy_mapping, names, cfg.num_policies, space_pairs)
     add_agent_id = bool(cfg.get("add_agent_id", False))
     specs = []
     for pid in sorted(set(ids)):
