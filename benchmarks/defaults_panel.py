@@ -83,7 +83,7 @@ def _cue_match(full_env_name, cfg=None, env_config=None, render_mode=None):
 
 PANEL = {
     "simple_reference": PanelEnv(
-        "MPE, public adapter, 2 agents, Discrete(50)", _mpe("simple_reference_v3"), 1_500_000, 100
+        "MPE, public adapter, 2 agents, Discrete(50)", _mpe("simple_reference_v3"), 800_000, 100
     ),
     "simple_speaker_listener": PanelEnv(
         "MPE, public adapter, 2 agents with different spaces", _mpe("simple_speaker_listener_v4"), 200_000, 100
@@ -147,11 +147,18 @@ def _scores_against_random(cfg, games_per_seat: int, trained: bool) -> np.ndarra
 
 
 def run_panel_env(
-    name: str, seed: int, train_dir: str, agent_steps: int = 0, episodes: int = 0, reuse: bool = False
+    name: str,
+    seed: int,
+    train_dir: str,
+    agent_steps: int = 0,
+    episodes: int = 0,
+    reuse: bool = False,
+    learner_threads: int = 0,
 ) -> dict:
     """Train panel env ``name`` with the generic defaults and evaluate it next to random play (``agent_steps``,
     ``episodes``: overrides of the entry's budget, for a quick look; ``reuse``: evaluate a finished run of the
-    same budget in ``train_dir`` instead of training again)."""
+    same budget in ``train_dir`` instead of training again; ``learner_threads``: ``--learner_torch_threads``, a
+    resource option, 0 for its default)."""
     from marl_sf.train import run_rl
 
     entry = PANEL[name]
@@ -162,6 +169,7 @@ def run_panel_env(
     base = [f"--experiment={name}_s{seed}", f"--train_dir={train_dir}", "--progress_bar=False"]
     start = time.time()
     train = [*base, f"--seed={seed}", f"--train_for_env_steps={entry.agent_steps}", "--restart_behavior=overwrite"]
+    train += [f"--learner_torch_threads={learner_threads}"] if learner_threads else []
     done = Path(train_dir) / f"{name}_s{seed}" / "checkpoint_p0"
     finished = [int(c.stem.rsplit("_", 1)[1]) >= entry.agent_steps for c in done.glob("checkpoint_*.pth")]
     if not (reuse and any(finished)) and run_rl(_cfg(name, train)) != 0:
@@ -208,6 +216,9 @@ def main() -> int:
     p.add_argument("--agent_steps", type=int, default=0, help="one budget for every env (0: each env's own)")
     p.add_argument("--episodes", type=int, default=0, help="evaluation episodes for every env (0: each env's own)")
     p.add_argument("--reuse", action="store_true", help="evaluate runs of the same budget already in --train_dir")
+    p.add_argument(
+        "--learner_torch_threads", type=int, default=0, help="passed to training (1 when the cores are shared)"
+    )
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
     train_dir = args.train_dir or tempfile.mkdtemp(prefix="defaults_panel_")
@@ -216,7 +227,11 @@ def main() -> int:
     rows = []
     for name in args.envs:
         for seed in args.seeds:
-            rows.append(run_panel_env(name, seed, train_dir, args.agent_steps, args.episodes, args.reuse))
+            rows.append(
+                run_panel_env(
+                    name, seed, train_dir, args.agent_steps, args.episodes, args.reuse, args.learner_torch_threads
+                )
+            )
             print(format_row(rows[-1]), flush=True)
             if args.out:
                 Path(args.out).write_text(json.dumps(rows, indent=1))

@@ -80,6 +80,7 @@ MPE_RECIPE = dict(
     exploration_loss_coeff=0.01,
     train_for_env_steps=3_000_000,
     value_bootstrap=True,
+    time_aware_critic=False,
 )
 """MAPPO for 25-step MPE episodes: separate actor and critic networks, a state critic, full-episode rollouts,
 linearly decaying learning rate (measured on simple_spread here, README "Results")."""

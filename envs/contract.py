@@ -18,6 +18,8 @@ Contract (DESIGN.md): an env is a ``num_agents`` multi-agent, auto-resetting env
   it (dead, or waiting for its turn); its next action is ignored and that step is masked from the losses.
 * ``infos[i]["episode"] = {"r": return, "l": length}`` is set on the step an episode ends.
 * Optional ``state_space`` and ``state()``: the global state, one array per env (not per agent).
+* Optional ``max_episode_steps``: the time limit in env steps after which episodes are truncated (a time-aware
+  critic sees the episode's progress against it, ``marl_sf.envs.episode_progress``).
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ class SingleAgentEnvWrapper:
         self.action_space = env.action_space
         self.agent_names = ["agent_0"]
         self.render_mode = getattr(env, "render_mode", None)
+        spec = getattr(env, "spec", None)
+        self.max_episode_steps = spec.max_episode_steps if spec is not None else None  # gymnasium TimeLimit
         self._episode = EpisodeAccumulator(1, 1)
 
     def reset(self, seed: int | None = None, options: dict | None = None):

@@ -143,6 +143,7 @@ IMAGE_DEFAULTS = dict(
     num_envs=8,
     batch_size=1024,
     value_bootstrap=True,
+    time_aware_critic=False,
 )
 """A shared CNN trunk on uint8 images scaled to [0, 1], a local critic (IPPO)."""
 

@@ -48,6 +48,7 @@ class PettingZooAdapter:
       to its own space before the env sees it.
     * ``state()`` is the env's own global state when it has one (``state_space``, flattened to a vector),
       else the concatenation of all agents' flattened observations (``joint_obs``), ``[state_dim]`` float32.
+    * ``max_episode_steps``: None here; the Parallel adapter reads the env's ``max_cycles``.
 
     Raises:
         ValueError: agents' spaces differ in a way the transport layout cannot pad (see ``agent_spaces``).
@@ -75,6 +76,7 @@ class PettingZooAdapter:
         self._zero_obs = zeros_like_space(self.observation_space)
         self._last_obs: list[dict[str, Any]] = []
         self._episode = EpisodeAccumulator(1, self.num_agents)
+        self.max_episode_steps: int | None = None
 
     def agent_obs(self, obs: Any) -> dict[str, Any]:
         """One agent's PettingZoo observation as a contract obs dict (padded to the transport space)."""
@@ -130,6 +132,8 @@ class PettingZooParallelEnv(PettingZooAdapter):
                 "for you), or use the module's parallel_env()"
             )
         super().__init__(parallel_env)
+        # the time limit of PettingZoo's own envs (MPE, butterfly, sisl): max_cycles parallel steps
+        self.max_episode_steps = getattr(getattr(parallel_env, "unwrapped", parallel_env), "max_cycles", None)
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         """Reset every agent; returns ``(obs[A], infos[A])``."""

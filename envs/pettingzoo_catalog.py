@@ -120,6 +120,7 @@ def kaz_override_defaults(_env: str, parser) -> None:
         num_envs=16,
         batch_size=1024,
         value_bootstrap=True,
+        time_aware_critic=False,
     )
 
 

@@ -41,6 +41,7 @@ def sisl_override_defaults(_env: str, parser: argparse.ArgumentParser) -> None:
         num_envs=16,
         batch_size=1024,
         value_bootstrap=True,
+        time_aware_critic=False,
     )
 
 

@@ -9,11 +9,11 @@ import random
 import numpy as np
 import torch
 
+from marl_sf.algo.env_factory import make_env
 from marl_sf.algo.env_runner import InProcessEnvRunner
 from marl_sf.algo.env_workers import ProcessEnvRunner
 from marl_sf.algo.policy_mapping import PolicySpec, build_policy_specs
 from marl_sf.algo.storage import RolloutStorage
-from marl_sf.envs.registry import create_env
 from marl_sf.models.actor_critic import create_actor_critic
 from marl_sf.utils.attr_dict import AttrDict
 
@@ -39,12 +39,7 @@ def seed_everything(seed: int) -> None:
 def make_envs(cfg, num_envs: int, render_mode: str | None = None) -> list:
     """``num_envs`` contract envs of ``cfg.env``; env i gets ``env_config`` with ``env_id = i``."""
     return [
-        create_env(
-            cfg.env,
-            cfg=cfg,
-            env_config=AttrDict(worker_index=0, vector_index=i, env_id=i),
-            render_mode=render_mode,
-        )
+        make_env(cfg, env_config=AttrDict(worker_index=0, vector_index=i, env_id=i), render_mode=render_mode)
         for i in range(num_envs)
     ]
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from marl_sf.algo.env_factory import log_critic_time_input
 from marl_sf.algo.learner import Learner, describe_minibatches
 from marl_sf.algo.policy_mapping import agent_policies
 from marl_sf.algo.sampler import Sampler
@@ -143,6 +144,7 @@ class Trainer:
         try:  # the probe env sizes policies and buffers; closed whatever fails
             self.names = agent_names(probe_env)
             self.specs, self.models = build_policies(cfg, probe_env, self.device)
+            log_critic_time_input(cfg, probe_env)
             self.learners = [Learner(cfg, m, self.device) for m in self.models]
             self.storages = build_storages(cfg, self.specs, self.models, cfg.num_envs, cfg.rollout, self.device)
             for spec, st in zip(self.specs, self.storages, strict=True):

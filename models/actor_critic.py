@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from marl_sf.envs.episode_progress import EPISODE_PROGRESS_KEY
 from marl_sf.models.action_distribution import ActionParameterization, action_distribution, num_action_params
 from marl_sf.models.core import ModelCore, ModelCoreIdentity, rnn_state_size
 from marl_sf.models.model_utils import init_orthogonal
@@ -66,8 +67,10 @@ class ActorCritic(nn.Module):
         return rnn_state_size(self.cfg)
 
     def critic_only_keys(self) -> list[str]:
-        """The obs keys only the critic sees (``--critic_only_obs_keys``)."""
-        return list(self.cfg.get("critic_only_obs_keys", None) or [])
+        """The obs keys only the critic sees: ``--critic_only_obs_keys``, and ``episode_progress`` when the
+        observations have it (a time-aware critic, ``marl_sf.envs.episode_progress``)."""
+        hidden = list(self.cfg.get("critic_only_obs_keys", None) or [])
+        return hidden + [EPISODE_PROGRESS_KEY] if EPISODE_PROGRESS_KEY in self.obs_space.spaces else hidden
 
     def actor_obs_space(self) -> gym.spaces.Dict:
         """The space of the actor's inputs: ``obs_space`` without the critic-only keys."""

@@ -25,8 +25,8 @@ import weakref
 import numpy as np
 import torch
 
+from marl_sf.algo.env_factory import make_env
 from marl_sf.algo.env_runner import EnvGroup, StepBuffers, check_split, split_rows
-from marl_sf.envs.registry import create_env
 from marl_sf.utils.attr_dict import AttrDict
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -87,7 +87,7 @@ def _worker_main(
     try:
         for rows in splits:
             envs = [
-                create_env(cfg.env, cfg=cfg, env_config=AttrDict(worker_index=worker_index, vector_index=i, env_id=r))
+                make_env(cfg, env_config=AttrDict(worker_index=worker_index, vector_index=i, env_id=r))
                 for i, r in enumerate(range(rows.start, rows.stop))
             ]
             groups.append(EnvGroup(envs, buffers, rows, with_state, cfg.env))

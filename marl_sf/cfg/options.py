@@ -144,6 +144,14 @@ def add_ppo_args(p: argparse.ArgumentParser) -> None:
         help="bootstrap the value target of an episode cut by a time limit (truncated) from V(final "
         "observation); off: a truncation ends the return like a termination (Sample Factory's default)",
     )
+    g.add_argument(
+        "--time_aware_critic",
+        type=str2bool,
+        default=True,
+        help="the critic also sees the episode's progress t / max_episode_steps (obs key episode_progress, hidden "
+        "from the actor) where the env declares a time limit and the encoders are built-in: the return still to "
+        "come depends on the time left (Pardo et al. 2018)",
+    )
     g.add_argument("--learning_rate", type=float, default=3e-4, help="Adam learning rate")
     g.add_argument("--lr_schedule", default="constant", choices=["constant", "linear_decay"], help="lr schedule")
     g.add_argument("--adam_eps", type=float, default=1e-5, help="Adam epsilon")
@@ -229,6 +237,7 @@ MODEL_SHAPE_OPTIONS = (
     "critic_input",
     "add_agent_id",
     "critic_only_obs_keys",
+    "time_aware_critic",
     "encoder_mlp_layers",
     "decoder_mlp_layers",
     "nonlinearity",
