@@ -150,3 +150,10 @@ def test_model_option_diff_reads_a_config_saved_as_json(make_cfg):
     expected = ["--use_rnn: checkpoint True, now False", "--rnn_size: checkpoint 128, now 64"]
     assert model_option_diff(saved, cfg) == expected
     assert model_option_diff(dict(cfg), cfg) == []
+
+
+def test_model_option_diff_names_a_model_option_the_checkpoint_predates(make_cfg):
+    cfg = _cue_cfg(make_cfg)
+    saved = {k: v for k, v in cfg.items() if k != "time_aware_critic"}  # a config saved before the option existed
+    (line,) = model_option_diff(saved, cfg)
+    assert line.startswith("--time_aware_critic: not in the checkpoint's config") and line.endswith("now True")

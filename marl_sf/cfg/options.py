@@ -261,7 +261,8 @@ def model_option_diff(saved: dict | str | None, cfg) -> list[str]:
         cfg: the current config.
 
     Returns:
-        ``["--name: checkpoint <saved value>, now <current value>", ...]``.
+        ``["--name: checkpoint <saved value>, now <current value>", ...]``, then the options the saved config
+        lacks (it predates them).
     """
     if isinstance(saved, str):
         try:
@@ -270,11 +271,18 @@ def model_option_diff(saved: dict | str | None, cfg) -> list[str]:
             return []
     if not isinstance(saved, dict):
         return []
-    return [
+    differ = [
         f"--{k}: checkpoint {saved[k]!r}, now {cfg[k]!r}"
         for k in MODEL_SHAPE_OPTIONS
         if k in saved and k in cfg and _normalized(saved[k]) != _normalized(cfg[k])
     ]
+    newer = [
+        f"--{k}: not in the checkpoint's config (saved before the option existed; pass the value that reproduces "
+        f"the old model), now {cfg[k]!r}"
+        for k in MODEL_SHAPE_OPTIONS
+        if k not in saved and k in cfg
+    ]
+    return differ + newer
 
 
 def _normalized(value):
