@@ -173,6 +173,10 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--stats_avg", type=int, default=100, help="episodes averaged for stats and the best model")
     g.add_argument("--status_every_sec", type=float, default=5.0, help="status line period")
     g.add_argument("--progress_bar", type=str2bool, default=True, help="show a progress bar")
+    g.add_argument(
+        "--save_plots", type=str2bool, default=True, help="write the learning curves to <experiment>/plots/ when "
+        "training ends (python -m marl_sf.plot writes them at any time)"
+    )  # fmt: skip
 
 
 def add_eval_args(p: argparse.ArgumentParser) -> None:
@@ -182,6 +186,15 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--eval_deterministic", type=str2bool, default=True, help="argmax/mean actions, not sampled")
     g.add_argument("--load_checkpoint_kind", default="latest", choices=["latest", "best"], help="which checkpoint")
     g.add_argument("--eval_seed", type=int, default=12345, help="seed of the evaluation envs")
+
+
+def add_plot_args(p: argparse.ArgumentParser) -> None:
+    """Learning curves (``python -m marl_sf.plot``)."""
+    g = p.add_argument_group("plots")
+    g.add_argument(
+        "--compare_experiments", nargs="*", default=[], help="other experiments (in --train_dir) drawn on the same "
+        "axes as --experiment, written to <experiment>/plots/compare_*.png"
+    )  # fmt: skip
 
 
 def add_selfplay_args(p: argparse.ArgumentParser) -> None:
