@@ -186,6 +186,16 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--eval_deterministic", type=str2bool, default=True, help="argmax/mean actions, not sampled")
     g.add_argument("--load_checkpoint_kind", default="latest", choices=["latest", "best"], help="which checkpoint")
     g.add_argument("--eval_seed", type=int, default=12345, help="seed of the evaluation envs")
+    g.add_argument(
+        "--save_video", type=str2bool, nargs="?", const=True, default=False, help="record the first evaluation "
+        "env's frames (render_mode='rgb_array') with the agents' returns into <experiment>/eval/<video_name>"
+    )  # fmt: skip
+    g.add_argument(
+        "--video_frames", type=int, default=-1, help="frames to record (evaluation goes on until both the video "
+        "and --max_num_episodes are done); -1: every frame of the evaluation"
+    )  # fmt: skip
+    g.add_argument("--video_name", type=str, default="replay.mp4", help="the video's file name in <experiment>/eval")
+    g.add_argument("--fps", type=float, default=0, help="frames per second of the video; 0: the env's render_fps")
 
 
 def add_plot_args(p: argparse.ArgumentParser) -> None:
