@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from marl_sf.plot import write_plots
+from marl_sf.plot import FIGURES, write_plots
 from marl_sf.utils.io import write_text
 
 log = logging.getLogger("marl_sf")
@@ -29,10 +29,11 @@ KEY_OPTIONS = (
 )  # fmt: skip
 
 STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1em; } td, th { border: 1px solid #ccc; padding: 3px 8px; }
+body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1240px; color: #222; }
+table { border-collapse: collapse; margin: 0.3em 0 1em; } td, th { border: 1px solid #ccc; padding: 2px 8px; }
 th { background: #f0f0f0; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-img, video { max-width: 100%; border: 1px solid #ddd; margin: 0.5em 0; } h2 { border-bottom: 1px solid #ddd; }
+h2 { border-bottom: 1px solid #ddd; margin-top: 1.2em; } .row { display: flex; gap: 2em; flex-wrap: wrap; }
+img { max-width: 100%; } video { max-width: 560px; width: 100%; } figure { display: inline-block; margin: 0.3em; }
 """
 
 
@@ -63,8 +64,8 @@ def _config_section(report: dict, config: dict) -> str:
     return (
         '<section id="config"><h2>Configuration</h2>'
         f"<p>Checkpoint: <code>{_e(report.get('checkpoint', '?'))}</code></p>"
-        f"<h3>Training</h3>{_table(['option', 'value'], shown, 1)}"
-        f"<h3>Evaluation</h3>{_table(['setting', 'value'], settings, 1)}"
+        f"<div class=row><div><h3>Training</h3>{_table(['option', 'value'], shown, 1)}</div>"
+        f"<div><h3>Evaluation</h3>{_table(['setting', 'value'], settings, 1)}</div></div>"
         f"<details><summary>every option of config.json</summary>{_table(['option', 'value'], everything, 1)}"
         "</details></section>"
     )
@@ -105,8 +106,10 @@ def _video_section(report: dict, eval_dir: Path) -> str:
 
 
 def _curves_section(exp_dir: Path, write: bool) -> str:
-    """The experiment's ``plots/*.png`` (compare_* left out); written first when there are none and ``write``."""
-    paths = sorted(p for p in (exp_dir / "plots").glob("*.png") if not p.name.startswith("compare_"))
+    """The experiment's ``plots/`` figures of ``FIGURES`` (comparisons left out); written first when there are none
+    and ``write``."""
+    paths = [exp_dir / "plots" / f"{name}.png" for name in FIGURES]  # in FIGURES' order
+    paths = [p for p in paths if p.exists()]
     why = "--save_plots=False"
     if not paths and write:
         try:

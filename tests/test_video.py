@@ -14,7 +14,13 @@ from marl_sf.envs.registry import register_env
 from marl_sf.train import run_rl
 from marl_sf.video import count_frames
 
-SPREAD = ("--env=mpe_simple_spread", "--experiment=spread_video", "--num_envs=4", "--rollout=25")
+SPREAD = (
+    "--env=mpe_simple_spread",
+    "--experiment=spread_video",
+    "--num_envs=4",
+    "--rollout=25",
+    "--learner_torch_threads=1",
+)
 
 
 def test_simple_spread_video_has_the_frames_asked_for_and_the_recorded_returns(make_cfg):
@@ -43,7 +49,7 @@ def _cartpole(render_through: bool):
 
 def test_single_agent_gymnasium_env_video(make_cfg):
     register_env("cartpole_video", _cartpole(render_through=True))
-    argv = ("--env=cartpole_video", "--experiment=cp", "--num_envs=2")
+    argv = ("--env=cartpole_video", "--experiment=cp", "--num_envs=2", "--learner_torch_threads=1")
     assert run_rl(make_cfg(*argv, "--train_for_env_steps=256", "--rollout=32")) == 0
     cfg = make_cfg(*argv, "--max_num_episodes=1", "--save_video", "--video_frames=30", evaluation=True)
     assert enjoy(cfg) == 0
