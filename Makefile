@@ -16,16 +16,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# CPU torch from the local wheel cache first: a bare `torch` would pull the CUDA build.
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,viz]"
 	touch $(STAMP)
 
 train: setup
 	$(PY) -m marl_sf.train --env=mpe_simple_spread --experiment=$(EXPERIMENT) --restart_behavior=restart \
 		--seed=0 --train_for_seconds=585 $(TRAIN_ARGS)
-	$(PY) -m marl_sf.enjoy --env=mpe_simple_spread --experiment=$(EXPERIMENT) --max_num_episodes=100
+	$(PY) -m marl_sf.enjoy --env=mpe_simple_spread --experiment=$(EXPERIMENT) --max_num_episodes=100 \
+		--save_video --video_frames=200
 
 enjoy: setup
-	$(PY) -m marl_sf.enjoy --env=mpe_simple_spread --experiment=$(EXPERIMENT) --max_num_episodes=100
+	$(PY) -m marl_sf.enjoy --env=mpe_simple_spread --experiment=$(EXPERIMENT) --max_num_episodes=100 \
+		--save_video --video_frames=200
 
 test: setup
 	$(PY) -m pytest -q tests

@@ -4,7 +4,7 @@
 
 Each agent samples from its own action space (legal moves only where the env has an ``action_mask``).
 Prints the mean episode return with its 95% confidence interval per agent and per group of agents
-(``per_group`` names), the figures trained policies are compared with in README.md.
+(``per_group`` names), the figures trained policies are compared with in README.md and docs/results.md.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Policy 0 plays the three predators (adversary_*), policy 1 the prey (agent_0) (`
 Both learn at once; in a fraction ``--opponent_prob`` of the episodes one team (at random) is replaced by a
 frozen snapshot from its pool, drawn uniformly (fictitious self-play), so each team also trains against all of
 the other's past selves. (With PFSP draws the prey faced mostly the newest predators and got worse against the
-early ones: README "Self-play: simple_tag".)
+early ones: docs/results.md "Self-play: simple_tag".)
 Afterwards a tournament plays the first, middle and newest snapshot of each team against the other team's
 (a predator team wins an episode when it touches the prey at least once): ``<experiment>/tournament/``, and
 prints each team's newest-minus-first rating difference with its 95% interval.

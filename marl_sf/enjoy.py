@@ -11,19 +11,21 @@ import torch
 from marl_sf.algo.env_runner import InProcessEnvRunner
 from marl_sf.algo.policy_mapping import agent_policies
 from marl_sf.algo.sampler import Sampler
-from marl_sf.cfg.arguments import experiment_dir
+from marl_sf.cfg.arguments import check_folder_name, experiment_dir
 from marl_sf.checkpoint import checkpoint_dir, find_checkpoint, load_checkpoint
 from marl_sf.experiment import (
     build_policies,
     build_storages,
-    make_envs,
+    make_env_by_id,
     resolve_device,
     seed_everything,
     uses_env_state,
 )
 from marl_sf.report import build_report, write_report
+from marl_sf.report_html import write_html_report
 from marl_sf.train import agent_names, parse_args
 from marl_sf.utils.io import check_writable
+from marl_sf.video import VideoRecorder
 
 log = logging.getLogger("marl_sf")
 
@@ -50,18 +52,24 @@ def load_policies(cfg, env, device):
     return specs, models, paths
 
 
-def evaluate(cfg, specs, models, envs, num_episodes: int, deterministic: bool, seed: int):
+def evaluate(cfg, specs, models, envs, num_episodes: int, deterministic: bool, seed: int, video=None):
     """Play until ``num_episodes`` episodes finish; returns per-agent returns and lengths, each ``[N, A]``.
 
-    The first ``num_episodes`` episodes to finish are kept (with E envs in parallel). Closes ``envs``.
+    The first ``num_episodes`` episodes to finish are kept (with E envs in parallel). With ``video`` (a
+    ``VideoRecorder``, one of ``envs``) that records a set number of frames, play also goes on until they are
+    recorded. Closes ``envs``.
     """
     device = next(models[0].parameters()).device
     storages = build_storages(cfg, specs, models, len(envs), 1, device)
     runner = InProcessEnvRunner(envs, uses_env_state(specs), env_name=cfg.env)
     returns, lengths = [], []
+
+    def video_wants_frames() -> bool:
+        return video is not None and video.max_frames > 0 and video.recording
+
     try:
         sampler = Sampler(cfg, runner, specs, models, storages, seed=seed)
-        while len(returns) < num_episodes:
+        while len(returns) < num_episodes or video_wants_frames():
             stats = sampler.collect(deterministic=deterministic)
             returns.extend(stats.episode_returns)
             lengths.extend(stats.episode_lengths)
@@ -75,28 +83,37 @@ def evaluate(cfg, specs, models, envs, num_episodes: int, deterministic: bool, s
 def enjoy(cfg) -> int:
     """Evaluate the experiment's policies for ``cfg.max_num_episodes`` episodes and write the report.
 
-    Writes ``<experiment>/eval/report.json`` and ``report.md`` and prints the table. Returns 0. Checkpoints
-    are read as weights only (``marl_sf.checkpoint.load_weights_file``).
+    Writes ``<experiment>/eval/report.json``, ``report.md`` and ``report.html`` (``marl_sf.report_html``) and
+    prints the table; with ``--save_video``, also ``eval/<video_name>`` (``marl_sf.video``), recorded from the
+    first env. Returns 0. Checkpoints are read as weights only (``marl_sf.checkpoint.load_weights_file``).
 
     Raises:
         FileNotFoundError: no checkpoint to evaluate.
         UnsafeCheckpointError: a checkpoint would run code when unpickled (nothing in it has run).
         OSError: the report folder cannot be written (checked before any episode is played).
+        ValueError: a bad ``--video_name``, or the env does not render RGB frames with ``--save_video``.
         NonFiniteError: an env returned a NaN or inf.
     """
     seed_everything(cfg.eval_seed)
     torch.set_num_threads(cfg.get("torch_threads", 1))
     device = resolve_device(cfg)
-    envs = make_envs(cfg, max(1, min(cfg.num_envs, cfg.max_num_episodes)))
-    names = agent_names(envs[0])
+    eval_dir = experiment_dir(cfg) / "eval"
+    video_path = eval_dir / video_file_name(cfg.video_name) if cfg.save_video else None
+    num_envs = max(1, min(cfg.num_envs, cfg.max_num_episodes))
+    envs = [make_env_by_id(cfg, i, "rgb_array" if cfg.save_video and i == 0 else None) for i in range(num_envs)]
+    names, video = agent_names(envs[0]), None
     try:
         specs, models, paths = load_policies(cfg, envs[0], device)
-        check_writable(experiment_dir(cfg) / "eval", "the evaluation report")
+        check_writable(eval_dir, "the evaluation report")
+        if video_path is not None:
+            video = envs[0] = VideoRecorder(envs[0], video_path, names, cfg.video_frames, cfg.fps, cfg.env)
     except Exception:
         for env in envs:
             env.close()
         raise
-    returns, lengths = evaluate(cfg, specs, models, envs, cfg.max_num_episodes, cfg.eval_deterministic, cfg.eval_seed)
+    returns, lengths = evaluate(
+        cfg, specs, models, envs, cfg.max_num_episodes, cfg.eval_deterministic, cfg.eval_seed, video
+    )
     agent_policy = agent_policies(specs)
     meta = {
         "env": cfg.env,
@@ -113,8 +130,39 @@ def enjoy(cfg) -> int:
         },
     }
     report = build_report(names, agent_policy, returns, lengths, meta)
-    print(write_report(report, experiment_dir(cfg) / "eval"))
+    if video is not None:
+        report["video"] = video_summary(video)
+    print(write_report(report, eval_dir))
+    if video is not None:
+        print(describe_video(report["video"]))
+    print(f"report page: {write_html_report(report, experiment_dir(cfg), cfg.save_plots)}")
     return 0
+
+
+def video_file_name(name: str) -> str:
+    """``--video_name``, checked to be a plain ``.mp4`` file name.
+
+    Raises:
+        ValueError: a path or another extension; the message gives the fix.
+    """
+    check_folder_name(name, "--video_name")
+    if not name.endswith(".mp4"):
+        raise ValueError(f"--video_name={name!r}: give a file name ending in .mp4 (it is written to <experiment>/eval)")
+    return name
+
+
+def video_summary(video: VideoRecorder) -> dict:
+    """The report's ``video`` entry: file name, frames, fps and the per-agent returns of the recorded episodes."""
+    episodes = [dict(zip(video.agent_names, map(float, r), strict=True)) for r in video.episode_returns]
+    return {"file": video.path.name, "frames": video.frames, "fps": video.fps, "recorded_episodes": episodes}
+
+
+def describe_video(entry: dict) -> str:
+    """Console lines for the video: where it is and each recorded episode's per-agent returns."""
+    lines = [f"video: eval/{entry['file']} ({entry['frames']} frames at {entry['fps']:g} fps), recorded episodes:"]
+    for i, ep in enumerate(entry["recorded_episodes"], 1):
+        lines.append(f"  {i}: " + ", ".join(f"{k} {v:.2f}" for k, v in ep.items()) + f" (team {sum(ep.values()):.2f})")
+    return "\n".join(lines)
 
 
 def main() -> int:

@@ -36,12 +36,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def make_env_by_id(cfg, env_id: int, render_mode: str | None = None):
+    """Env ``env_id`` of ``cfg.env`` (``make_env``; its ``env_config`` has ``env_id``, ``vector_index = env_id``)."""
+    return make_env(
+        cfg, env_config=AttrDict(worker_index=0, vector_index=env_id, env_id=env_id), render_mode=render_mode
+    )
+
+
 def make_envs(cfg, num_envs: int, render_mode: str | None = None) -> list:
     """``num_envs`` contract envs of ``cfg.env``; env i gets ``env_config`` with ``env_id = i``."""
-    return [
-        make_env(cfg, env_config=AttrDict(worker_index=0, vector_index=i, env_id=i), render_mode=render_mode)
-        for i in range(num_envs)
-    ]
+    return [make_env_by_id(cfg, i, render_mode) for i in range(num_envs)]
 
 
 def uses_env_state(specs: list[PolicySpec]) -> bool:

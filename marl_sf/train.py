@@ -37,6 +37,7 @@ from marl_sf.experiment import (
     resolve_num_workers,
     seed_everything,
 )
+from marl_sf.plot import save_training_plots
 from marl_sf.selfplay.league import League, learner_name, uses_opponents
 from marl_sf.summaries import TrainingLogger
 from marl_sf.utils.finite import NonFiniteError, non_finite_tensors
@@ -244,7 +245,8 @@ class Trainer:
         return True
 
     def train(self) -> int:
-        """The loop: rollout, PPO update per policy, logs; checkpoints periodically, on exit and on Ctrl-C.
+        """The loop: rollout, PPO update per policy, logs; checkpoints periodically, on exit and on Ctrl-C; the
+        learning curves (``marl_sf.plot``) when it ends with ``--save_plots``.
 
         Whatever ends the run, ``close()`` runs and the exit checkpoint is written unless the state is not
         finite (see ``save``) or a checkpoint write has already failed; the error that ended the run is
@@ -276,6 +278,8 @@ class Trainer:
         if failure is not None:
             raise failure
         log.info("done: %d agent-steps in %.1f s", self.agent_steps, time.time() - start)
+        if self.cfg.save_plots:
+            save_training_plots(self.exp_dir)
         return status
 
     def _loop(self, start: float) -> None:

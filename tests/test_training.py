@@ -30,7 +30,7 @@ def _register_envs():
 def _cue_cfg(make_cfg, *extra, evaluation=False):
     """The custom env template's own parsing (its extra option and overridden defaults)."""
     train_dir = make_cfg("--env=cue_match").train_dir
-    argv = [f"--train_dir={train_dir}", "--device=cpu", "--progress_bar=False", *CUE]
+    argv = [f"--train_dir={train_dir}", "--device=cpu", "--progress_bar=False", "--save_plots=False", *CUE]
     return parse_args([*argv, "--train_for_env_steps=12000", "--save_every_sec=1000", *extra], evaluation)
 
 

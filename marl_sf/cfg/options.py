@@ -181,6 +181,10 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--stats_avg", type=int, default=100, help="episodes averaged for stats and the best model")
     g.add_argument("--status_every_sec", type=float, default=5.0, help="status line period")
     g.add_argument("--progress_bar", type=str2bool, default=True, help="show a progress bar")
+    g.add_argument(
+        "--save_plots", type=str2bool, default=True, help="write the learning curves to <experiment>/plots/ when "
+        "training ends (python -m marl_sf.plot writes them at any time)"
+    )  # fmt: skip
 
 
 def add_eval_args(p: argparse.ArgumentParser) -> None:
@@ -190,6 +194,25 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--eval_deterministic", type=str2bool, default=True, help="argmax/mean actions, not sampled")
     g.add_argument("--load_checkpoint_kind", default="latest", choices=["latest", "best"], help="which checkpoint")
     g.add_argument("--eval_seed", type=int, default=12345, help="seed of the evaluation envs")
+    g.add_argument(
+        "--save_video", type=str2bool, nargs="?", const=True, default=False, help="record the first evaluation "
+        "env's frames (render_mode='rgb_array') with the agents' returns into <experiment>/eval/<video_name>"
+    )  # fmt: skip
+    g.add_argument(
+        "--video_frames", type=int, default=-1, help="frames to record (evaluation goes on until both the video "
+        "and --max_num_episodes are done); -1: every frame of the evaluation"
+    )  # fmt: skip
+    g.add_argument("--video_name", type=str, default="replay.mp4", help="the video's file name in <experiment>/eval")
+    g.add_argument("--fps", type=float, default=0, help="frames per second of the video; 0: the env's render_fps")
+
+
+def add_plot_args(p: argparse.ArgumentParser) -> None:
+    """Learning curves (``python -m marl_sf.plot``)."""
+    g = p.add_argument_group("plots")
+    g.add_argument(
+        "--compare_experiments", nargs="*", default=[], help="other experiments (in --train_dir) drawn on the same "
+        "axes as --experiment, written to <experiment>/plots/compare_*.png"
+    )  # fmt: skip
 
 
 def add_selfplay_args(p: argparse.ArgumentParser) -> None:

@@ -1,43 +1,61 @@
-"""Read scalar summaries back from an experiment's tensorboardX event files (``<experiment>/.summary``).
+"""Read scalar summaries back from an experiment's event files (``<experiment>/.summary``).
 
-Event files are TFRecord streams (per record: ``uint64`` length, ``uint32`` CRC of the length, the serialized
-``Event`` protobuf, ``uint32`` CRC of the data); the ``Event`` message is tensorboardX's own protobuf. CRCs
-are not checked: a record cut short by a crash ends the read.
+The files are read with tensorboard's ``EventAccumulator`` (the ``viz`` extra: ``pip install -e ".[viz]"``,
+which ``make setup`` installs), every point kept. A resumed run adds event files to the same folder; their
+points are merged and sorted by agent-step.
 
     python -m marl_sf.utils.summary_reader train_dir/<experiment>/.summary policy_1/episode_return
 """
 
 from __future__ import annotations
 
-import struct
+import logging
 import sys
 from pathlib import Path
 
-from tensorboardX.proto.event_pb2 import Event
+Series = list[tuple[int, float]]
 
 
-def read_scalars(summary_dir: str | Path, tag: str) -> list[tuple[int, float]]:
-    """``[(step, value)]`` of scalar ``tag`` over every event file in ``summary_dir``, sorted by step.
+def _accumulator(summary_dir: str | Path):
+    """A loaded ``EventAccumulator`` of ``summary_dir``, keeping every scalar.
 
     Raises:
         FileNotFoundError: ``summary_dir`` holds no event file.
+        ImportError: tensorboard is not installed (the message gives the install command).
     """
-    files = sorted(Path(summary_dir).glob("events.out.tfevents.*"))
-    if not files:
-        raise FileNotFoundError(f"no tensorboard event files in {summary_dir}")
-    points = []
-    for path in files:
-        data = path.read_bytes()
-        pos = 0
-        while pos + 12 <= len(data):
-            (length,) = struct.unpack_from("<Q", data, pos)
-            start, end = pos + 12, pos + 12 + length
-            if end + 4 > len(data):
-                break
-            event = Event.FromString(data[start:end])
-            points += [(event.step, v.simple_value) for v in event.summary.value if v.tag == tag]
-            pos = end + 4
-    return sorted(points)
+    if not list(Path(summary_dir).glob("events.out.tfevents.*")):
+        raise FileNotFoundError(f"no tensorboard event files in {summary_dir}: has the experiment trained?")
+    try:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    except ImportError as exc:
+        raise ImportError('reading summaries needs tensorboard: pip install -e ".[viz]" (or make setup)') from exc
+    logging.getLogger("tensorboard").setLevel(logging.WARNING)  # its per-file INFO lines are noise here
+    accumulator = EventAccumulator(str(summary_dir), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    return accumulator
+
+
+def read_all_scalars(summary_dir: str | Path) -> dict[str, Series]:
+    """Every scalar tag in ``summary_dir``: ``{tag: [(agent_step, value)]}``, each sorted by step.
+
+    Raises:
+        FileNotFoundError: ``summary_dir`` holds no event file.
+        ImportError: tensorboard is not installed.
+    """
+    accumulator = _accumulator(summary_dir)
+    return {
+        tag: sorted((e.step, float(e.value)) for e in accumulator.Scalars(tag)) for tag in accumulator.Tags()["scalars"]
+    }
+
+
+def read_scalars(summary_dir: str | Path, tag: str) -> Series:
+    """``[(agent_step, value)]`` of scalar ``tag`` in ``summary_dir``, sorted by step (empty for an unknown tag).
+
+    Raises:
+        FileNotFoundError: ``summary_dir`` holds no event file.
+        ImportError: tensorboard is not installed.
+    """
+    return read_all_scalars(summary_dir).get(tag, [])
 
 
 def main() -> int:
