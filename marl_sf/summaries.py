@@ -6,6 +6,7 @@ import collections
 import logging
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,10 @@ class TrainingLogger:
 
     def __init__(self, cfg, exp_dir: Path, agent_names: list[str], agent_policy: list[int], start_steps: int):
         self.cfg, self.agent_names, self.agent_policy = cfg, agent_names, agent_policy
-        self.writer = SummaryWriter(str(Path(exp_dir) / ".summary"), flush_secs=10)
+        # tensorboardX names event files by the second and opens them with "wb": a unique suffix keeps a run resumed
+        # within the same second as its predecessor from truncating the predecessor's file.
+        suffix = f".{uuid.uuid4().hex[:8]}"
+        self.writer = SummaryWriter(str(Path(exp_dir) / ".summary"), flush_secs=10, filename_suffix=suffix)
         self.recent = collections.deque(maxlen=cfg.stats_avg)  # per-episode [A] returns
         self.last_status = time.time()
         self.status_extra = None  # optional callable -> str appended to the status line (self-play scores)

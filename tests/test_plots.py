@@ -6,6 +6,7 @@ import matplotlib.image
 import pytest
 
 from marl_sf.plot import FIGURES, _lines, main
+from marl_sf.summaries import TrainingLogger
 from marl_sf.train import Trainer
 from marl_sf.utils.summary_reader import read_all_scalars, read_scalars
 
@@ -79,3 +80,13 @@ def test_reader_merges_the_event_files_of_a_resumed_run(make_cfg):
 def test_reader_without_event_files_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no tensorboard event files"):
         read_all_scalars(tmp_path)
+
+
+def test_two_runs_started_in_one_second_keep_both_event_files(make_cfg, tmp_path):
+    cfg = make_cfg("--env=mpe_simple_spread")
+    loggers = [TrainingLogger(cfg, tmp_path, ["a"], [0], start_steps=0) for _ in range(2)]
+    for step, logger in enumerate(loggers):
+        logger.writer.add_scalar("x", 1.0, step)
+        logger.close()
+    assert len(list((tmp_path / ".summary").glob("events.out.tfevents.*"))) == 2
+    assert [step for step, _ in read_scalars(tmp_path / ".summary", "x")] == [0, 1]
