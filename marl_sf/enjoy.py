@@ -85,7 +85,7 @@ def enjoy(cfg) -> int:
         NonFiniteError: an env returned a NaN or inf.
     """
     seed_everything(cfg.eval_seed)
-    torch.set_num_threads(cfg.get("torch_threads", 1))
+    torch.set_num_threads(cfg.torch_threads)
     device = resolve_device(cfg)
     envs = make_envs(cfg, max(1, min(cfg.num_envs, cfg.max_num_episodes)))
     names = agent_names(envs[0])

@@ -210,7 +210,7 @@ def tournament(cfg) -> dict:
     """
     out = experiment_dir(cfg) / check_folder_name(cfg.tournament_name, "--tournament_name")
     seed_everything(cfg.eval_seed)
-    torch.set_num_threads(cfg.get("torch_threads", 1))
+    torch.set_num_threads(cfg.torch_threads)
     device = resolve_device(cfg)
     probe = make_envs(cfg, 1)[0]
     try:

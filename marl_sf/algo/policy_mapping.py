@@ -193,7 +193,7 @@ def check_critic_only_keys(cfg, obs_space: gym.spaces.Dict) -> None:
     Raises:
         ValueError: a key the observations do not have, a reserved key, or no key left for the actor.
     """
-    hidden = list(cfg.get("critic_only_obs_keys", None) or [])
+    hidden = list(cfg.critic_only_obs_keys or [])
     keys = list(obs_space.spaces)
     for k in hidden:
         if k in ("action_mask", "state") or k not in keys:
@@ -244,7 +244,7 @@ def build_policy_specs(cfg, env) -> list[PolicySpec]:
     names = list(getattr(env, "agent_names", [f"agent_{i}" for i in range(num_agents)]))
     space_pairs = list(zip(*agent_spaces(env), strict=True))  # [A] (obs space, action space)
     ids = agent_policy_ids(cfg.policy_mapping, names, cfg.num_policies, space_pairs)
-    add_agent_id = bool(cfg.get("add_agent_id", False))
+    add_agent_id = cfg.add_agent_id
     specs = []
     for pid in sorted(set(ids)):
         agents = [i for i, p in enumerate(ids) if p == pid]

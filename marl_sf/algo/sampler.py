@@ -46,7 +46,7 @@ class Sampler:
     whatever the split, and the serial and worker runners give the same trajectories for the same split.
 
     Args:
-        cfg: config (``obs_scale``, ``use_rnn``).
+        cfg: config (``obs_scale``, ``value_bootstrap``, ``pool_max_snapshots``).
         runner: ``InProcessEnvRunner`` (``--serial_mode``) or ``ProcessEnvRunner`` (worker processes).
         specs: the policies and the agents each controls.
         models: the actor-critic of each policy (same order as ``specs``).
@@ -65,13 +65,14 @@ class Sampler:
         self.num_envs, self.num_agents = runner.buffers.active.shape
         self.joint_obs = specs[0].critic_input == "joint_obs"
         self.episodes = EpisodeAccumulator(self.num_envs, self.num_agents)
+        self.recurrent = [st.recurrent for st in storages]  # per policy, from its model's state size
         self.matchmaker = matchmaker
         self.env_active = np.zeros((self.num_envs, self.num_agents), bool)  # [E, A] who acts on the last obs
         # recurrent states after each policy's (and its opponents') last forward pass, [E, A_p, R]
         self.next_rnn = [torch.zeros_like(st.rnn_states[0]) for st in storages]
         self.opponent_rnn = [torch.zeros_like(st.rnn_states[0]) for st in storages]
         # each policy's frozen snapshots' stacked weights, kept between steps (one stack per architecture)
-        self.snapshot_stacks = [SnapshotStack(cfg.get("pool_max_snapshots", 20)) for _ in specs]
+        self.snapshot_stacks = [SnapshotStack(cfg.pool_max_snapshots) for _ in specs]
         if matchmaker is not None:
             matchmaker.start_episodes(range(self.num_envs))
         buf = runner.reset(seed)
@@ -116,7 +117,7 @@ class Sampler:
             st.terminated[t, rows] = torch.from_numpy(terminated[:, idx])
             st.truncated[t, rows] = torch.from_numpy(truncated[:, idx])
         states = self._states(buf.obs, buf.state, rows)
-        self._write_next(t + 1, rows, buf, states, episode_done, self.cfg.get("use_rnn", False))
+        self._write_next(t + 1, rows, buf, states, episode_done, carry_rnn=True)
         ended = np.flatnonzero((truncated & acted).any(axis=1)) if self.cfg.value_bootstrap else []
         if len(ended):
             self._bootstrap_truncated(t, rows.start + ended, buf)
@@ -140,7 +141,7 @@ class Sampler:
                 st.actions[t, rows] = act.view(*shape, *st.actions.shape[3:])  # [E_g * A_p, ...] -> [E_g, A_p, ...]
                 st.log_probs[t, rows] = dist.log_prob(act).view(shape)
                 st.values[t, rows] = out["values"].view(shape)
-                if self.cfg.get("use_rnn", False):  # [E_g * A_p, R] -> [E_g, A_p, R]
+                if self.recurrent[p]:  # [E_g * A_p, R] -> [E_g, A_p, R]
                     self.next_rnn[p][rows] = out["new_rnn_states"].reshape(*shape, -1)
                 if self.matchmaker is not None:
                     self._opponents_act(p, t, rows, raw_inputs, deterministic)
@@ -168,7 +169,7 @@ class Sampler:
             return
         raw_inputs = state_per_row(raw_inputs, st.num_agents)  # opponents take single rows
         flat_actions = st.actions[t, rows].view(-1, *st.actions.shape[3:])  # [E_g * A_p, ...], a view
-        batched = [] if self.cfg.get("use_rnn", False) else [j for j in jobs if isinstance(j[0], SnapshotPlayer)]
+        batched = [] if self.recurrent[p] else [j for j in jobs if isinstance(j[0], SnapshotPlayer)]
         if len(batched) > 1:
             snapshot_rows = [(player, cells.flatten().nonzero().squeeze(1)) for player, cells in batched]
             actions = act_snapshots(snapshot_rows, raw_inputs, deterministic, self.snapshot_stacks[p])  # [n, ...]
@@ -180,19 +181,14 @@ class Sampler:
             inputs = {k: v[flat] for k, v in raw_inputs.items()}
             raw_obs = {k: v[t, rows][cells] for k, v in st.obs.items()}  # [n, ...]
             rnn = self.opponent_rnn[p][rows][cells]  # [n, R]
-            actions, new_rnn = player.act(inputs, raw_obs, self._model_rnn(rnn), deterministic)
+            actions, new_rnn = player.act(inputs, raw_obs, rnn, deterministic)
             flat_actions[flat] = actions.to(st.actions.dtype).view(-1, *st.actions.shape[3:])
-            if self.cfg.get("use_rnn", False):
+            if self.recurrent[p]:
                 self.opponent_rnn[p][rows][cells] = new_rnn
 
     def _rnn_in(self, st: RolloutStorage, t: int, rows: slice = slice(None)) -> torch.Tensor:
         """Recurrent states of slot t, envs ``rows``, as model input rows ``[E_g * A_p, R]`` (R = 0 without RNN)."""
-        return self._model_rnn(st.rnn_states[t, rows].flatten(0, 1))  # [E_g, A_p, R] -> [E_g * A_p, R]
-
-    def _model_rnn(self, rnn: torch.Tensor) -> torch.Tensor:
-        """Stored recurrent-state rows ``[B, R]`` as the model takes them: ``[B, 0]`` for feed-forward models
-        (storage keeps one unused column)."""
-        return rnn if self.cfg.get("use_rnn", False) else rnn[:, :0]
+        return st.rnn_states[t, rows].flatten(0, 1)  # [E_g, A_p, R] -> [E_g * A_p, R]
 
     def _acted(self, t: int, rows: slice) -> np.ndarray:
         """``[E_g, A]`` bool: which agents of envs ``rows`` acted at step t (gathered from every policy)."""
@@ -211,7 +207,7 @@ class Sampler:
 
     def _write_next(self, t: int, rows: slice, buf, states, episode_start: np.ndarray, carry_rnn: bool = False):
         """Write the observation that follows into slot t of every storage for envs ``rows``; recurrent states
-        carry over from the last forward pass except at episode starts."""
+        carry over from the last forward pass (``carry_rnn``, recurrent policies only) except at episode starts."""
         start = torch.from_numpy(episode_start)
         self.env_active[rows] = buf.active[rows]
         played = buf.active[rows]  # [E_g, A] agents the learning policies act for
@@ -227,7 +223,7 @@ class Sampler:
             st.episode_start[t, rows] = start
             if states is not None and st.state is not None:
                 st.state[t, rows] = torch.from_numpy(states)
-            if carry_rnn:
+            if carry_rnn and self.recurrent[p]:
                 keep = ~start.to(st.rnn_states.device)
                 st.rnn_states[t, rows] = self.next_rnn[p][rows] * keep.view(-1, 1, 1)
 
@@ -256,6 +252,6 @@ class Sampler:
                 }
                 state = torch.from_numpy(states).to(device) if states is not None else None
                 inputs = model.normalize_obs(st.build_inputs(policy_obs, state, self.cfg.obs_scale))  # [n * A_p, ..]
-                rnn = self._model_rnn(self.next_rnn[p][rows].flatten(0, 1))  # [n, A_p, R] -> [n * A_p, R]
+                rnn = self.next_rnn[p][rows].flatten(0, 1)  # [n, A_p, R] -> [n * A_p, R]
                 out = model(inputs, rnn, values_only=True)
                 st.bootstrap_values[t, rows] = out["values"].view(len(env_ids), st.num_agents)

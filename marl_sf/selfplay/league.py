@@ -25,7 +25,7 @@ log = logging.getLogger("marl_sf")
 
 def uses_opponents(cfg) -> bool:
     """Whether a run has opponent pools: ``--self_play``, ``--policy_mapping=self_play`` or ``--pool_scripted``."""
-    return bool(cfg.get("self_play", False) or cfg.policy_mapping == "self_play" or cfg.get("pool_scripted"))
+    return bool(cfg.self_play or cfg.policy_mapping == "self_play" or cfg.pool_scripted)
 
 
 def learner_name(policy_id: int) -> str:
