@@ -13,6 +13,7 @@ from marl_sf.algo.policy_mapping import agent_policies
 from marl_sf.algo.sampler import Sampler
 from marl_sf.cfg.arguments import experiment_dir
 from marl_sf.checkpoint import checkpoint_dir, find_checkpoint, load_checkpoint
+from marl_sf.envs.spec import EnvSpec, read_env_spec
 from marl_sf.experiment import (
     build_policies,
     build_storages,
@@ -22,19 +23,19 @@ from marl_sf.experiment import (
     uses_env_state,
 )
 from marl_sf.report import build_report, write_report
-from marl_sf.train import agent_names, parse_args
+from marl_sf.train import parse_args
 from marl_sf.utils.io import check_writable
 
 log = logging.getLogger("marl_sf")
 
 
-def load_policies(cfg, env, device):
-    """Policies with the weights of their ``cfg.load_checkpoint_kind`` checkpoints.
+def load_policies(cfg, env_spec: EnvSpec, device):
+    """Policies for envs of ``env_spec`` with the weights of their ``cfg.load_checkpoint_kind`` checkpoints.
 
     Raises:
         FileNotFoundError: a policy has no checkpoint (the experiment was never trained).
     """
-    specs, models = build_policies(cfg, env, device)
+    specs, models = build_policies(cfg, env_spec, device)
     paths = []
     for spec, model in zip(specs, models, strict=True):
         path = find_checkpoint(experiment_dir(cfg), spec.policy_id, cfg.load_checkpoint_kind)
@@ -88,9 +89,9 @@ def enjoy(cfg) -> int:
     torch.set_num_threads(cfg.torch_threads)
     device = resolve_device(cfg)
     envs = make_envs(cfg, max(1, min(cfg.num_envs, cfg.max_num_episodes)))
-    names = agent_names(envs[0])
+    env_spec = read_env_spec(envs[0])
     try:
-        specs, models, paths = load_policies(cfg, envs[0], device)
+        specs, models, paths = load_policies(cfg, env_spec, device)
         check_writable(experiment_dir(cfg) / "eval", "the evaluation report")
     except Exception:
         for env in envs:
@@ -112,7 +113,7 @@ def enjoy(cfg) -> int:
             "policy_mapping": cfg.policy_mapping,
         },
     }
-    report = build_report(names, agent_policy, returns, lengths, meta)
+    report = build_report(list(env_spec.agent_names), agent_policy, returns, lengths, meta)
     print(write_report(report, experiment_dir(cfg) / "eval"))
     return 0
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from marl_sf.envs.episode_progress import EpisodeProgressObs, declared_time_limit
+from marl_sf.envs.episode_progress import EPISODE_PROGRESS_KEY, EpisodeProgressObs, declared_time_limit
 from marl_sf.envs.registry import create_env
+from marl_sf.envs.spec import EnvSpec
 from marl_sf.models.encoder import make_default_encoder
 from marl_sf.models.factory import global_model_factory
 
@@ -37,11 +38,11 @@ def make_env(cfg, env_config: Any = None, render_mode: str | None = None) -> Any
     return EpisodeProgressObs(env, limit) if limit is not None else env
 
 
-def log_critic_time_input(cfg, env: Any) -> None:
+def log_critic_time_input(cfg, env_spec: EnvSpec) -> None:
     """Say once per run whether the critic sees the episode's progress, and why not when it does not."""
-    if isinstance(env, EpisodeProgressObs):
-        log.info("time-aware critic: the critic also sees the episode's progress t / %d", env.max_episode_steps)
-    elif cfg.time_aware_critic and declared_time_limit(env) is None:
+    if EPISODE_PROGRESS_KEY in env_spec.observation_space.spaces:
+        log.info("time-aware critic: the critic also sees the episode's progress t / %d", env_spec.max_episode_steps)
+    elif cfg.time_aware_critic and env_spec.max_episode_steps is None:
         log.info(
             "the critic sees no episode progress: %r declares no max_episode_steps (give the env that attribute "
             "if its episodes end at a time limit)",

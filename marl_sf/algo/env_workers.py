@@ -27,6 +27,7 @@ import torch
 
 from marl_sf.algo.env_factory import make_env
 from marl_sf.algo.env_runner import EnvGroup, StepBuffers, check_split, split_rows
+from marl_sf.envs.spec import EnvSpec
 from marl_sf.utils.attr_dict import AttrDict
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -144,7 +145,7 @@ class ProcessEnvRunner:
 
     Args:
         cfg: the config (``env``, ``worker_timeout_sec``).
-        probe_env: a contract env of the kind, to size the buffers.
+        env_spec: the envs' shape, to size the buffers.
         num_envs: E, a multiple of ``num_workers * num_splits``.
         num_workers: worker processes.
         with_state: also keep ``env.state()`` in the buffers.
@@ -155,11 +156,11 @@ class ProcessEnvRunner:
         EnvWorkerError: a worker failed to build its envs.
     """
 
-    def __init__(self, cfg, probe_env, num_envs: int, num_workers: int, with_state: bool, num_splits: int = 1):
+    def __init__(self, cfg, env_spec: EnvSpec, num_envs: int, num_workers: int, with_state: bool, num_splits: int = 1):
         check_split(num_envs, num_splits, num_workers)
         self.timeout = cfg.worker_timeout_sec
         self.num_splits = num_splits
-        self.buffers = StepBuffers.allocate(probe_env, num_envs, with_state, _shared_alloc)
+        self.buffers = StepBuffers.allocate(env_spec, num_envs, with_state, _shared_alloc)
         per_worker = num_envs // (num_splits * num_workers)  # envs of one worker in one group
         groups = [split_rows(num_envs, num_splits, g) for g in range(num_splits)]
         # worker w steps rows [start + w * per_worker, start + (w + 1) * per_worker) of every group
