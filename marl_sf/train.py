@@ -158,9 +158,9 @@ class Trainer:
         where = "envs in the main process" if num_workers == 0 else "processes"
         log.info("env workers: %d (%s)", num_workers, where)
         self.runner = make_env_runner(cfg, self.specs, cfg.num_envs, self.env_spec, num_workers)
-        matchmaker = self.league.matchmaker if self.league is not None else None
+        opponents = self.league.opponents(self.storages) if self.league is not None else None
         try:
-            self.sampler = Sampler(cfg, self.runner, self.specs, self.models, self.storages, self.env_seed, matchmaker)
+            self.sampler = Sampler(cfg, self.runner, self.specs, self.models, self.storages, self.env_seed, opponents)
         except BaseException:
             self.runner.close()  # no env worker outlives a failed start
             raise
