@@ -15,6 +15,7 @@ import numpy as np
 
 from marl_sf.algo.policy_mapping import group_name
 from marl_sf.envs.registry import create_env
+from marl_sf.envs.spec import env_agent_names
 from marl_sf.report import return_stats
 from marl_sf.train import parse_args
 
@@ -30,7 +31,7 @@ def random_action(space, obs: dict, rng: np.random.Generator):
 def random_returns(cfg, episodes: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
     """``(agent names, returns [episodes, A])`` of random play on ``cfg.env``."""
     env = create_env(cfg.env, cfg=cfg)
-    names = list(getattr(env, "agent_names", [f"agent_{i}" for i in range(env.num_agents)]))
+    names = list(env_agent_names(env))
     spaces = getattr(env, "agent_action_spaces", None) or [env.action_space] * env.num_agents
     for i, space in enumerate(spaces):
         space.seed(seed + i)

@@ -5,23 +5,23 @@ from __future__ import annotations
 import sys
 
 from marl_sf.envs.registry import create_env, env_registry
+from marl_sf.envs.spec import read_env_spec
 
 
 def describe(name: str) -> str:
     """An env's agents, spaces and global state; agents with their own spaces (groups) are listed by group."""
     env = create_env(name)
     try:
-        agents = list(getattr(env, "agent_names", [f"agent_{i}" for i in range(env.num_agents)]))
-        obs_spaces = getattr(env, "agent_observation_spaces", None) or [env.observation_space] * env.num_agents
-        act_spaces = getattr(env, "agent_action_spaces", None) or [env.action_space] * env.num_agents
+        spec = read_env_spec(env)
         groups: dict[tuple[str, str], list[str]] = {}
-        for agent, obs, act in zip(agents, obs_spaces, act_spaces, strict=True):
+        for agent, obs, act in zip(
+            spec.agent_names, spec.agent_observation_spaces, spec.agent_action_spaces, strict=True
+        ):
             groups.setdefault((str(obs), str(act)), []).append(agent)
-        lines = [f"{name}: {env.num_agents} agents"]
+        lines = [f"{name}: {spec.num_agents} agents"]
         for (obs, act), members in groups.items():
             lines.append(f"  {members}\n    observation {obs}\n    action {act}")
-        state = getattr(env, "state_space", None)
-        lines.append(f"  state {state if state is not None else 'none'}")
+        lines.append(f"  state {spec.state_space if spec.state_space is not None else 'none'}")
         return "\n".join(lines)
     finally:
         env.close()

@@ -13,6 +13,7 @@ from marl_sf.algo.policy_mapping import agent_policies
 from marl_sf.algo.sampler import Sampler
 from marl_sf.cfg.arguments import check_folder_name, experiment_dir
 from marl_sf.checkpoint import checkpoint_dir, find_checkpoint, load_checkpoint
+from marl_sf.envs.spec import EnvSpec, read_env_spec
 from marl_sf.experiment import (
     build_policies,
     build_storages,
@@ -23,20 +24,20 @@ from marl_sf.experiment import (
 )
 from marl_sf.report import build_report, write_report
 from marl_sf.report_html import write_html_report
-from marl_sf.train import agent_names, parse_args
+from marl_sf.train import parse_args
 from marl_sf.utils.io import check_writable
 from marl_sf.video import VideoRecorder
 
 log = logging.getLogger("marl_sf")
 
 
-def load_policies(cfg, env, device):
-    """Policies with the weights of their ``cfg.load_checkpoint_kind`` checkpoints.
+def load_policies(cfg, env_spec: EnvSpec, device):
+    """Policies for envs of ``env_spec`` with the weights of their ``cfg.load_checkpoint_kind`` checkpoints.
 
     Raises:
         FileNotFoundError: a policy has no checkpoint (the experiment was never trained).
     """
-    specs, models = build_policies(cfg, env, device)
+    specs, models = build_policies(cfg, env_spec, device)
     paths = []
     for spec, model in zip(specs, models, strict=True):
         path = find_checkpoint(experiment_dir(cfg), spec.policy_id, cfg.load_checkpoint_kind)
@@ -95,15 +96,17 @@ def enjoy(cfg) -> int:
         NonFiniteError: an env returned a NaN or inf.
     """
     seed_everything(cfg.eval_seed)
-    torch.set_num_threads(cfg.get("torch_threads", 1))
+    torch.set_num_threads(cfg.torch_threads)
     device = resolve_device(cfg)
     eval_dir = experiment_dir(cfg) / "eval"
     video_path = eval_dir / video_file_name(cfg.video_name) if cfg.save_video else None
     num_envs = max(1, min(cfg.num_envs, cfg.max_num_episodes))
     envs = [make_env_by_id(cfg, i, "rgb_array" if cfg.save_video and i == 0 else None) for i in range(num_envs)]
-    names, video = agent_names(envs[0]), None
+    video = None
     try:
-        specs, models, paths = load_policies(cfg, envs[0], device)
+        env_spec = read_env_spec(envs[0])
+        names = list(env_spec.agent_names)
+        specs, models, paths = load_policies(cfg, env_spec, device)
         check_writable(eval_dir, "the evaluation report")
         if video_path is not None:
             video = envs[0] = VideoRecorder(envs[0], video_path, names, cfg.video_frames, cfg.fps, cfg.env)

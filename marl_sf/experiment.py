@@ -14,6 +14,7 @@ from marl_sf.algo.env_runner import InProcessEnvRunner
 from marl_sf.algo.env_workers import ProcessEnvRunner
 from marl_sf.algo.policy_mapping import PolicySpec, build_policy_specs
 from marl_sf.algo.storage import RolloutStorage
+from marl_sf.envs.spec import EnvSpec, read_env_spec
 from marl_sf.models.actor_critic import create_actor_critic
 from marl_sf.utils.attr_dict import AttrDict
 
@@ -48,6 +49,15 @@ def make_envs(cfg, num_envs: int, render_mode: str | None = None) -> list:
     return [make_env_by_id(cfg, i, render_mode) for i in range(num_envs)]
 
 
+def probe_env_spec(cfg) -> EnvSpec:
+    """The ``EnvSpec`` of ``cfg.env``, read from one env made for it (and closed right after)."""
+    env = make_envs(cfg, 1)[0]
+    try:
+        return read_env_spec(env)
+    finally:
+        env.close()
+
+
 def uses_env_state(specs: list[PolicySpec]) -> bool:
     """Whether the critic needs ``env.state()`` each step (``state`` / ``state_local`` critic inputs)."""
     return specs[0].critic_input in ("state", "state_local")
@@ -69,22 +79,20 @@ def resolve_num_workers(cfg) -> int:
     return max(w for w in range(1, min(cores, group) + 1) if group % w == 0)
 
 
-def make_env_runner(cfg, specs: list[PolicySpec], num_envs: int, probe_env, num_workers: int):
-    """The env runner: all envs in this process (``num_workers == 0``), else ``num_workers`` worker processes;
-    either way split into ``--worker_num_splits`` env groups.
-
-    ``probe_env`` (a contract env of the kind) sizes the workers' shared buffers.
-    """
+def make_env_runner(cfg, specs: list[PolicySpec], num_envs: int, env_spec: EnvSpec, num_workers: int):
+    """The env runner: all envs in this process (``num_workers == 0``), else ``num_workers`` worker processes
+    with shared buffers shaped by ``env_spec``; either way split into ``--worker_num_splits`` env groups."""
     splits = cfg.worker_num_splits
     if num_workers == 0:
         envs = make_envs(cfg, num_envs)
         return InProcessEnvRunner(envs, uses_env_state(specs), splits, cfg.env, cfg.worker_timeout_sec)
-    return ProcessEnvRunner(cfg, probe_env, num_envs, num_workers, uses_env_state(specs), splits)
+    return ProcessEnvRunner(cfg, env_spec, num_envs, num_workers, uses_env_state(specs), splits)
 
 
-def build_policies(cfg, env, device: torch.device) -> tuple[list[PolicySpec], list[torch.nn.Module]]:
-    """The policy specs of ``cfg.policy_mapping`` on ``env`` and one actor-critic per policy, on ``device``."""
-    specs = build_policy_specs(cfg, env)
+def build_policies(cfg, env_spec: EnvSpec, device: torch.device) -> tuple[list[PolicySpec], list[torch.nn.Module]]:
+    """The policy specs of ``cfg.policy_mapping`` on an env of ``env_spec`` and one actor-critic per policy, on
+    ``device``."""
+    specs = build_policy_specs(cfg, env_spec)
     models = [create_actor_critic(cfg, spec.obs_space, spec.action_space).to(device) for spec in specs]
     return specs, models
 

@@ -27,7 +27,7 @@ import torch
 
 from marl_sf.cfg.arguments import check_folder_name, experiment_dir, parse_full_cfg, parse_sf_args
 from marl_sf.checkpoint import find_checkpoint
-from marl_sf.experiment import build_policies, make_envs, resolve_device, seed_everything
+from marl_sf.experiment import build_policies, make_envs, probe_env_spec, resolve_device, seed_everything
 from marl_sf.models.actor_critic import create_actor_critic
 from marl_sf.selfplay.elo import bradley_terry_covariance, bradley_terry_elo
 from marl_sf.selfplay.match import MatchResult, play_match
@@ -210,13 +210,9 @@ def tournament(cfg) -> dict:
     """
     out = experiment_dir(cfg) / check_folder_name(cfg.tournament_name, "--tournament_name")
     seed_everything(cfg.eval_seed)
-    torch.set_num_threads(cfg.get("torch_threads", 1))
+    torch.set_num_threads(cfg.torch_threads)
     device = resolve_device(cfg)
-    probe = make_envs(cfg, 1)[0]
-    try:
-        specs, models = build_policies(cfg, probe, device)
-    finally:
-        probe.close()
+    specs, models = build_policies(cfg, probe_env_spec(cfg), device)
     if cfg.tournament_policy_id not in [s.policy_id for s in specs]:
         raise ValueError(f"--tournament_policy_id={cfg.tournament_policy_id}: the experiment has policies "
                          f"{[s.policy_id for s in specs]}")  # fmt: skip

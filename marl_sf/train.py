@@ -32,7 +32,7 @@ from marl_sf.experiment import (
     build_policies,
     build_storages,
     make_env_runner,
-    make_envs,
+    probe_env_spec,
     resolve_device,
     resolve_num_workers,
     seed_everything,
@@ -120,11 +120,6 @@ def load_learner_state(learner: Learner, state: dict, cfg, path: Path) -> None:
         raise RuntimeError(f"checkpoint {path} does not fit the model: {why} (torch: {torch_says})") from exc
 
 
-def agent_names(env) -> list[str]:
-    """The env's agent names, or ``agent_<i>``."""
-    return list(getattr(env, "agent_names", [f"agent_{i}" for i in range(env.num_agents)]))
-
-
 class Trainer:
     """Owns one training run: envs, policies, learners, the sampler, logs and checkpoints.
 
@@ -141,35 +136,32 @@ class Trainer:
         torch.set_num_threads(cfg.torch_threads)
         self.learner_threads = cfg.learner_torch_threads or os.cpu_count() or 1
         self.device = resolve_device(cfg)
-        probe_env = make_envs(cfg, 1)[0]
-        try:  # the probe env sizes policies and buffers; closed whatever fails
-            self.names = agent_names(probe_env)
-            self.specs, self.models = build_policies(cfg, probe_env, self.device)
-            log_critic_time_input(cfg, probe_env)
-            self.learners = [Learner(cfg, m, self.device) for m in self.models]
-            self.storages = build_storages(cfg, self.specs, self.models, cfg.num_envs, cfg.rollout, self.device)
-            for spec, st in zip(self.specs, self.storages, strict=True):
-                note = describe_minibatches(cfg, st, spec.policy_id)
-                if note is not None:
-                    log.info("minibatches: %s", note)
-            self.agent_steps, self.best_metric = 0, {s.policy_id: None for s in self.specs}
-            rng_states = self._maybe_resume()
-            self.env_seed = continued_seed(cfg.seed, self.agent_steps)
-            self.agent_policy = agent_policies(self.specs)
-            self.league = None
-            if uses_opponents(cfg):
-                self.league = League(cfg, self.exp_dir, self.specs, self.models, self.agent_policy, cfg.num_envs,
-                                     seed=self.env_seed)  # fmt: skip
-                self.league.maybe_snapshot(self.agent_steps)
-            num_workers = resolve_num_workers(cfg)
-            where = "envs in the main process" if num_workers == 0 else "processes"
-            log.info("env workers: %d (%s)", num_workers, where)
-            self.runner = make_env_runner(cfg, self.specs, cfg.num_envs, probe_env, num_workers)
-        finally:
-            probe_env.close()
-        matchmaker = self.league.matchmaker if self.league is not None else None
+        self.env_spec = probe_env_spec(cfg)  # sizes policies and buffers
+        self.names = list(self.env_spec.agent_names)
+        self.specs, self.models = build_policies(cfg, self.env_spec, self.device)
+        log_critic_time_input(cfg, self.env_spec)
+        self.learners = [Learner(cfg, m, self.device) for m in self.models]
+        self.storages = build_storages(cfg, self.specs, self.models, cfg.num_envs, cfg.rollout, self.device)
+        for spec, st in zip(self.specs, self.storages, strict=True):
+            note = describe_minibatches(cfg, st, spec.policy_id)
+            if note is not None:
+                log.info("minibatches: %s", note)
+        self.agent_steps, self.best_metric = 0, {s.policy_id: None for s in self.specs}
+        rng_states = self._maybe_resume()
+        self.env_seed = continued_seed(cfg.seed, self.agent_steps)
+        self.agent_policy = agent_policies(self.specs)
+        self.league = None
+        if uses_opponents(cfg):
+            self.league = League(cfg, self.exp_dir, self.specs, self.models, self.agent_policy, cfg.num_envs,
+                                 seed=self.env_seed)  # fmt: skip
+            self.league.maybe_snapshot(self.agent_steps)
+        num_workers = resolve_num_workers(cfg)
+        where = "envs in the main process" if num_workers == 0 else "processes"
+        log.info("env workers: %d (%s)", num_workers, where)
+        self.runner = make_env_runner(cfg, self.specs, cfg.num_envs, self.env_spec, num_workers)
+        opponents = self.league.opponents(self.storages) if self.league is not None else None
         try:
-            self.sampler = Sampler(cfg, self.runner, self.specs, self.models, self.storages, self.env_seed, matchmaker)
+            self.sampler = Sampler(cfg, self.runner, self.specs, self.models, self.storages, self.env_seed, opponents)
         except BaseException:
             self.runner.close()  # no env worker outlives a failed start
             raise

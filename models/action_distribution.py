@@ -62,7 +62,7 @@ class ActionParameterization(nn.Module):
         self.action_space = action_space
         self.components = action_components(action_space)
         num_gaussian = sum(n for kind, n in self.components if kind == "normal")
-        adaptive = bool(cfg.get("adaptive_stddev", False)) if cfg is not None else False
+        adaptive = cfg.adaptive_stddev
         out_size = num_action_params(action_space) if adaptive else sum(n for _, n in self.components)
         self.distribution_linear = nn.Linear(decoder_output_size, out_size)
         nn.init.orthogonal_(self.distribution_linear.weight, gain=0.01)

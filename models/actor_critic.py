@@ -45,7 +45,7 @@ class ActorCritic(nn.Module):
         self.obs_space = obs_space
         self.action_space = action_space
         self.cfg = cfg
-        self.obs_normalizer = ObservationNormalizer(obs_space) if cfg.get("normalize_input", False) else None
+        self.obs_normalizer = ObservationNormalizer(obs_space) if cfg.normalize_input else None
 
     state_per_env = False
     """Whether ``forward`` accepts ``"state"`` once per env (see the module docstring); custom models: no."""
@@ -63,13 +63,22 @@ class ActorCritic(nn.Module):
         return action_distribution(self.action_space, action_logits, action_mask)
 
     def rnn_state_size(self) -> int:
-        """Flat recurrent state size per row (0 for feed-forward models)."""
-        return rnn_state_size(self.cfg)
+        """Flat recurrent state size R per row (0 for feed-forward models): the sum of the model's cores'
+        ``ModelCore.rnn_state_size()``, in module order; a model with no ``ModelCore`` follows ``--use_rnn``
+        (Sample Factory's convention). A registered recurrent core makes the model recurrent on its own."""
+        cores = list(_outer_cores(self))
+        return sum(c.rnn_state_size() for c in cores) if cores else rnn_state_size(self.cfg)
+
+    @property
+    def is_recurrent(self) -> bool:
+        """Whether the model carries a recurrent state (``rnn_state_size() > 0``): the sampler carries it
+        between steps and the learner unrolls whole trajectories."""
+        return self.rnn_state_size() > 0
 
     def critic_only_keys(self) -> list[str]:
         """The obs keys only the critic sees: ``--critic_only_obs_keys``, and ``episode_progress`` when the
         observations have it (a time-aware critic, ``marl_sf.envs.episode_progress``)."""
-        hidden = list(self.cfg.get("critic_only_obs_keys", None) or [])
+        hidden = list(self.cfg.critic_only_obs_keys or [])
         return hidden + [EPISODE_PROGRESS_KEY] if EPISODE_PROGRESS_KEY in self.obs_space.spaces else hidden
 
     def actor_obs_space(self) -> gym.spaces.Dict:
@@ -100,6 +109,15 @@ class ActorCritic(nn.Module):
         return gym.spaces.Dict({k: self.obs_space[k] for k in hidden}) if hidden else None
 
 
+def _outer_cores(module: nn.Module):
+    """The ``ModelCore`` submodules of ``module`` that are not inside another core, in module order."""
+    for child in module.children():
+        if isinstance(child, ModelCore):
+            yield child
+        else:
+            yield from _outer_cores(child)
+
+
 def batch_rows(obs_dict: dict[str, torch.Tensor]) -> int:
     """B, the number of (env, agent) rows: the leading size of any key but the (possibly per-env) ``"state"``."""
     return next(v.shape[0] for k, v in obs_dict.items() if k != "state")
@@ -122,7 +140,7 @@ class _BuiltInActorCritic(ActorCritic):
         cores = [m for m in self.modules() if isinstance(m, ModelCore)]
         return (
             type(self).forward in (ActorCriticSharedWeights.forward, ActorCriticSeparateWeights.forward)
-            and self.cfg.get("critic_input") in ("state", "joint_obs")
+            and self.cfg.critic_input in ("state", "joint_obs")
             and "state" in self.obs_space.spaces
             and not self.critic_only_keys()
             and all(type(c) is ModelCoreIdentity for c in cores)
@@ -171,7 +189,7 @@ class ActorCriticSeparateWeights(_BuiltInActorCritic):
     """Separate actor and critic networks (each encoder -> core -> decoder); the MAPPO layout.
 
     The critic's encoder sees ``critic_obs``: the global state for a centralized critic. The recurrent
-    state is ``[B, 2 * core_state]``: the actor's half first, then the critic's.
+    state is ``[B, R_actor + R_critic]`` (each core's ``rnn_state_size()``): the actor's part first.
     """
 
     def __init__(self, model_factory, obs_space, action_space, cfg):
@@ -187,13 +205,10 @@ class ActorCriticSeparateWeights(_BuiltInActorCritic):
         init_orthogonal(self.critic_linear, gain=1.0)
         self.action_parameterization = self.get_action_parameterization(self.actor_decoder.get_out_size())
 
-    def rnn_state_size(self) -> int:
-        """Two cores: twice one core's state."""
-        return 2 * rnn_state_size(self.cfg)
-
     def forward(self, normalized_obs_dict, rnn_states, values_only: bool = False):
         """See the module docstring for inputs and outputs."""
-        actor_h, critic_h = rnn_states.chunk(2, dim=-1) if rnn_states.shape[-1] else (rnn_states, rnn_states)
+        # [B, R_actor + R_critic] -> [B, R_actor], [B, R_critic]
+        actor_h, critic_h = rnn_states.split([self.actor_core.rnn_state_size(), self.critic_core.rnn_state_size()], -1)
         c = self.critic_encoder(self.critic_obs(normalized_obs_dict))
         c, new_critic_h = self.critic_core(c, critic_h)
         values = self.critic_linear(self.critic_decoder(c)).squeeze(-1)  # [N or B]
@@ -219,7 +234,7 @@ def create_actor_critic(cfg, obs_space: gym.spaces.Dict, action_space: gym.Space
     factory = global_model_factory()
     make = factory.make_actor_critic_func
     if make is None:
-        make = ActorCriticSharedWeights if cfg.get("actor_critic_share_weights", True) else ActorCriticSeparateWeights
+        make = ActorCriticSharedWeights if cfg.actor_critic_share_weights else ActorCriticSeparateWeights
     try:
         model = make(factory, obs_space, action_space, cfg)
     except KeyError as e:

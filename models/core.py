@@ -21,6 +21,15 @@ class ModelCore(nn.Module):
         """Size of ``core_output`` per row."""
         return self.core_output_size
 
+    def rnn_state_size(self) -> int:
+        """Flat size R of the recurrent state this core reads and returns per row (0: feed-forward).
+
+        The default follows Sample Factory's convention, ``rnn_state_size(cfg)`` (the ``--rnn_*`` options with
+        ``--use_rnn``, else 0); a core that knows its own state size returns it, and is then recurrent whatever
+        ``--use_rnn`` says.
+        """
+        return rnn_state_size(self.cfg)
+
 
 class ModelCoreIdentity(ModelCore):
     """Feed-forward core: returns its input; the rnn states pass through unchanged."""
@@ -33,6 +42,10 @@ class ModelCoreIdentity(ModelCore):
         """``[B, D] -> [B, D]``."""
         return head_output, rnn_states
 
+    def rnn_state_size(self) -> int:
+        """0: no recurrent state."""
+        return 0
+
 
 class ModelCoreRNN(ModelCore):
     """GRU or LSTM core (``--use_rnn``, ``--rnn_type``, ``--rnn_size``, ``--rnn_num_layers``); one step per call.
@@ -43,12 +56,16 @@ class ModelCoreRNN(ModelCore):
 
     def __init__(self, cfg, input_size: int):
         super().__init__(cfg)
-        self.rnn_size = cfg.get("rnn_size", 64)
-        self.num_layers = cfg.get("rnn_num_layers", 1)
-        self.is_lstm = cfg.get("rnn_type", "gru") == "lstm"
+        self.rnn_size = cfg.rnn_size
+        self.num_layers = cfg.rnn_num_layers
+        self.is_lstm = cfg.rnn_type == "lstm"
         rnn_cls = nn.LSTM if self.is_lstm else nn.GRU
         self.core = rnn_cls(input_size, self.rnn_size, self.num_layers)
         self.core_output_size = self.rnn_size
+
+    def rnn_state_size(self) -> int:
+        """``L * H`` for a GRU, ``2 * L * H`` for an LSTM."""
+        return self.num_layers * self.rnn_size * (2 if self.is_lstm else 1)
 
     def forward(self, head_output: torch.Tensor, rnn_states: torch.Tensor):
         """``[B, D]``, ``[B, S]`` -> ``[B, H]``, ``[B, S]`` with S the flat state size."""
@@ -64,12 +81,11 @@ class ModelCoreRNN(ModelCore):
 
 def make_default_core(cfg, input_size: int) -> ModelCore:
     """GRU/LSTM core when ``cfg.use_rnn`` else the identity core."""
-    return ModelCoreRNN(cfg, input_size) if cfg.get("use_rnn", False) else ModelCoreIdentity(cfg, input_size)
+    return ModelCoreRNN(cfg, input_size) if cfg.use_rnn else ModelCoreIdentity(cfg, input_size)
 
 
 def rnn_state_size(cfg) -> int:
-    """Flat size of one core's recurrent state (0 for feed-forward)."""
-    if not cfg.get("use_rnn", False):
+    """Flat size of one core's recurrent state under the ``--rnn_*`` options (0 without ``--use_rnn``)."""
+    if not cfg.use_rnn:
         return 0
-    per_layer = cfg.get("rnn_size", 64) * (2 if cfg.get("rnn_type", "gru") == "lstm" else 1)
-    return per_layer * cfg.get("rnn_num_layers", 1)
+    return cfg.rnn_num_layers * cfg.rnn_size * (2 if cfg.rnn_type == "lstm" else 1)

@@ -28,7 +28,7 @@ class MlpDecoder(Decoder):
 
     def __init__(self, cfg, decoder_input_size: int):
         super().__init__(cfg)
-        layers = list(cfg.get("decoder_mlp_layers", []))
+        layers = list(cfg.decoder_mlp_layers)
         self.mlp = mlp(decoder_input_size, layers, cfg)
         self.out_size = layers[-1] if layers else decoder_input_size
 

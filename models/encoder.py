@@ -45,7 +45,7 @@ class MlpEncoder(Encoder):
             if not isinstance(obs_space[k], gym.spaces.Box):
                 raise ValueError(f"MlpEncoder encodes Box observations; key {k!r} is {obs_space[k]}")
         input_size = sum(gym.spaces.flatdim(obs_space[k]) for k in self.keys)
-        layers = list(cfg.get("encoder_mlp_layers", [64, 64]))
+        layers = list(cfg.encoder_mlp_layers)
         self.mlp = mlp(input_size, layers, cfg)
         self.out_size = layers[-1] if layers else input_size
 
@@ -88,7 +88,7 @@ class ConvEncoder(Encoder):
             raise ValueError(f"ConvEncoder encodes 3-dim Boxes ([H, W, C] or [C, H, W]); key {key!r} is {space}")
         self.key, self.channels_last = key, image_layout(space.shape) == "HWC"
         c, h, w = (space.shape[2], *space.shape[:2]) if self.channels_last else space.shape
-        architecture = cfg.get("encoder_conv_architecture", "convnet_simple")
+        architecture = cfg.encoder_conv_architecture
         self.trunk = make_conv_trunk(architecture, c, cfg)
         try:
             with torch.no_grad():
@@ -98,7 +98,7 @@ class ConvEncoder(Encoder):
                 f"image key {key!r} of shape {space.shape} is too small for {architecture}: use convnet_impala or "
                 f"resize the images (e.g. SuperSuit resize_v1) ({e})"
             ) from e
-        layers = list(cfg.get("encoder_conv_mlp_layers", [512]))
+        layers = list(cfg.encoder_conv_mlp_layers)
         self.mlp = mlp(conv_size, layers, cfg)
         self.out_size = layers[-1] if layers else conv_size
 

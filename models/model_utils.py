@@ -15,7 +15,7 @@ def nonlinearity(cfg) -> nn.Module:
     Raises:
         ValueError: another name.
     """
-    name = cfg.get("nonlinearity", "tanh")
+    name = cfg.nonlinearity
     layers = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
     if name not in layers:
         raise ValueError(f"unknown nonlinearity {name!r}; choose one of {sorted(layers)}")

@@ -16,7 +16,7 @@ from marl_sf.models.action_distribution import (
     to_env_actions,
 )
 from marl_sf.train import Trainer
-from marl_sf.utils.attr_dict import AttrDict
+from tests.configs import full_cfg
 from tests.contract_envs import ActionSpaceEnv, MaskedActionEnv
 
 SPACES = {
@@ -30,7 +30,7 @@ SPACES = {
 @pytest.mark.parametrize("name", SPACES)
 def test_distribution_shapes_log_probs_and_env_actions(name):
     space = SPACES[name]
-    head = ActionParameterization(None, 8, space)
+    head = ActionParameterization(full_cfg(), 8, space)
     params, _ = head(torch.randn(6, 8))
     assert params.shape == (6, num_action_params(space))
     dist = action_distribution(space, params)
@@ -95,10 +95,10 @@ def test_masked_env_never_samples_a_masked_action_and_learner_log_probs_match(ma
 
 def test_box_log_std_is_one_learned_parameter_or_adaptive():
     space, features = SPACES["box"], torch.randn(5, 8)
-    fixed = ActionParameterization(AttrDict(adaptive_stddev=False), 8, space)
+    fixed = ActionParameterization(full_cfg(adaptive_stddev=False), 8, space)
     params, _ = fixed(features)  # [5, 4]: 2 means, 2 log-stds
     assert isinstance(fixed.log_std, torch.nn.Parameter) and torch.equal(params[:, 2:], fixed.log_std.expand(5, 2))
-    adaptive = ActionParameterization(AttrDict(adaptive_stddev=True), 8, space)
+    adaptive = ActionParameterization(full_cfg(adaptive_stddev=True), 8, space)
     params, dist = adaptive(features)
     assert adaptive.log_std is None and params.shape == (5, 4)
     assert not torch.allclose(params[0, 2:], params[1, 2:])  # the log-std depends on the features

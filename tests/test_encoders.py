@@ -13,7 +13,7 @@ from marl_sf.models.conv import CONV_ARCHITECTURES
 from marl_sf.models.encoder import ConvEncoder, Encoder, MlpEncoder, MultiInputEncoder, make_default_encoder
 from marl_sf.models.factory import global_model_factory
 from marl_sf.train import Trainer
-from marl_sf.utils.attr_dict import AttrDict
+from tests.configs import full_cfg
 from tests.contract_envs import ImageCueEnv, PrivilegedCueEnv
 
 VEC = gym.spaces.Box(-1.0, 1.0, (5,), np.float32)
@@ -21,7 +21,7 @@ VEC = gym.spaces.Box(-1.0, 1.0, (5,), np.float32)
 
 def _cfg(**kw):
     base = dict(encoder_mlp_layers=[32], encoder_conv_mlp_layers=[64], nonlinearity="relu", use_rnn=False)
-    return AttrDict({**base, **kw})
+    return full_cfg(**{**base, **kw})
 
 
 def _image(shape):

@@ -44,11 +44,20 @@ def _trainer(make_cfg, env, *extra):
     return Trainer(make_cfg(*argv, "--critic_input=state", *extra))
 
 
-def test_worker_processes_give_the_same_trajectories_as_serial_mode(make_cfg):
+def make_spawn_cue(full_env_name, cfg=None, env_config=None, render_mode=None):
+    """A module-level maker: pickled by reference, so spawned workers get it without this test's registration."""
+    return CueMatchEnv()
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_worker_processes_give_the_same_trajectories_as_serial_mode(make_cfg, start_method):
+    # registered here, at run time: a spawned worker's registry lacks it, the maker reaches it explicitly
+    register_env("cue_spawn", make_spawn_cue)
     rollouts = {}
     for mode in ("--serial_mode=True", "--num_workers=2"):
         torch.manual_seed(0)  # same policy weights and the same action samples
-        trainer = _trainer(make_cfg, "cue_workers", mode, "--restart_behavior=overwrite")
+        extra = (mode, "--restart_behavior=overwrite", f"--worker_start_method={start_method}")
+        trainer = _trainer(make_cfg, "cue_spawn", *extra)
         torch.manual_seed(1)
         trainer.sampler.collect()
         st = trainer.storages[0]
@@ -56,6 +65,12 @@ def test_worker_processes_give_the_same_trajectories_as_serial_mode(make_cfg):
         trainer.close()
     for serial, parallel in zip(*rollouts.values(), strict=True):
         assert torch.equal(serial, parallel)
+
+
+def test_spawn_with_a_maker_that_does_not_pickle_is_a_clear_error(make_cfg):
+    with pytest.raises(ValueError, match=r"maker registered for env 'cue_workers' .* cannot be pickled"):
+        _trainer(make_cfg, "cue_workers", "--num_workers=2", "--worker_start_method=spawn")  # a lambda
+    assert not mp.active_children()
 
 
 def test_an_env_that_raises_in_a_worker_ends_the_run_with_its_traceback(make_cfg):

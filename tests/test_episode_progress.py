@@ -11,6 +11,7 @@ from examples.custom_env import CueMatchEnv
 from marl_sf.algo.env_factory import make_env
 from marl_sf.envs.episode_progress import EPISODE_PROGRESS_KEY, EpisodeProgressObs, declared_time_limit
 from marl_sf.envs.registry import create_env, register_env
+from marl_sf.envs.spec import read_env_spec
 from marl_sf.experiment import build_policies
 from marl_sf.models.encoder import make_default_encoder
 from marl_sf.models.factory import global_model_factory
@@ -61,7 +62,7 @@ def test_progress_only_with_the_option_a_declared_limit_and_built_in_encoders(ma
 @pytest.mark.parametrize("shared", [True, False])
 def test_the_actor_ignores_episode_progress_and_the_critic_reads_it(make_cfg, shared):
     cfg = make_cfg(f"--env={MPE}", f"--actor_critic_share_weights={shared}")
-    specs, models = build_policies(cfg, make_env(cfg), torch.device("cpu"))
+    specs, models = build_policies(cfg, read_env_spec(make_env(cfg)), torch.device("cpu"))
     model = models[0]
     obs = {k: torch.as_tensor(np.stack([s.sample() for _ in range(4)])).float() for k, s in specs[0].obs_space.items()}
     rnn = torch.zeros(4, model.rnn_state_size())

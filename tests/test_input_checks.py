@@ -16,6 +16,7 @@ from marl_sf.algo.env_workers import EnvWorkerError, ProcessEnvRunner
 from marl_sf.cfg.arguments import parse_full_cfg, parse_sf_args
 from marl_sf.cfg.options import model_option_diff
 from marl_sf.envs.registry import register_env
+from marl_sf.envs.spec import read_env_spec
 from marl_sf.train import Trainer
 from tests.contract_envs import BrokenCueEnv
 from tests.test_training import _cue_cfg, _register_envs  # noqa: F401  (registers cue_match)
@@ -80,7 +81,7 @@ def test_only_the_first_steps_are_checked():
 def test_a_contract_error_in_a_worker_names_the_env(make_cfg):
     register_env("broken_rewards", lambda n, cfg=None, env_config=None, render_mode=None: BrokenCueEnv("short_rewards"))
     cfg = make_cfg("--env=broken_rewards")
-    runner = ProcessEnvRunner(cfg, BrokenCueEnv("short_rewards"), 2, 2, False)
+    runner = ProcessEnvRunner(cfg, read_env_spec(BrokenCueEnv("short_rewards")), 2, 2, False)
     try:
         runner.reset(0)
         runner.step_async(0, ACTIONS)

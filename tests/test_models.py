@@ -12,7 +12,7 @@ from marl_sf.models.actor_critic import (
     ActorCriticSharedWeights,
     create_actor_critic,
 )
-from marl_sf.utils.attr_dict import AttrDict
+from tests.configs import full_cfg
 
 OBS = gym.spaces.Box(-1.0, 1.0, (6,), np.float32)
 STATE = gym.spaces.Box(-1.0, 1.0, (10,), np.float32)
@@ -20,7 +20,7 @@ STATE = gym.spaces.Box(-1.0, 1.0, (10,), np.float32)
 
 def _cfg(**kw):
     base = dict(encoder_mlp_layers=[32, 32], decoder_mlp_layers=[], nonlinearity="tanh", use_rnn=False, rnn_size=16)
-    return AttrDict({**base, **kw})
+    return full_cfg(**{**base, **kw})
 
 
 def _obs(batch, with_state):

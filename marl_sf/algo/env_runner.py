@@ -18,6 +18,7 @@ import torch
 
 from marl_sf.algo.env_check import CHECKED_STEPS, check_reset, check_state, check_step
 from marl_sf.algo.watchdog import StepWatchdog
+from marl_sf.envs.spec import EnvSpec, env_agent_names, read_env_spec
 from marl_sf.models.action_distribution import action_storage, to_env_actions
 from marl_sf.utils.finite import NonFiniteError
 
@@ -51,17 +52,17 @@ class StepBuffers:
     actions: np.ndarray
 
     @classmethod
-    def allocate(cls, env, num_envs: int, with_state: bool, alloc: Alloc = np.zeros) -> StepBuffers:
-        """Buffers for ``num_envs`` envs shaped like ``env`` (a contract env), from ``alloc(shape, dtype)``."""
-        e, a = num_envs, env.num_agents
-        obs_space: gym.spaces.Dict = env.observation_space
+    def allocate(cls, env_spec: EnvSpec, num_envs: int, with_state: bool, alloc: Alloc = np.zeros) -> StepBuffers:
+        """Buffers for ``num_envs`` envs of ``env_spec`` (transport spaces), from ``alloc(shape, dtype)``."""
+        e, a = num_envs, env_spec.num_agents
+        obs_space: gym.spaces.Dict = env_spec.observation_space
 
         def obs_buffers():
             return {k: alloc((e, a, *s.shape), s.dtype) for k, s in obs_space.spaces.items()}
 
-        state_shape = (e, *env.state_space.shape) if with_state else None
-        state_dtype = env.state_space.dtype if with_state else None  # float32 vectors, uint8 images
-        action_shape, action_dtype = action_storage(env.action_space)
+        state_shape = (e, *env_spec.state_space.shape) if with_state else None
+        state_dtype = env_spec.state_space.dtype if with_state else None  # float32 vectors, uint8 images
+        action_shape, action_dtype = action_storage(env_spec.action_space)
         return cls(
             obs=obs_buffers(),
             active=alloc((e, a), np.bool_),
@@ -174,8 +175,7 @@ class EnvGroup:
         env, value = self.envs[bad[0]], flat[bad]
         who = ""
         if per_agent:
-            names = list(getattr(env, "agent_names", [])) or [f"agent_{i}" for i in range(env.num_agents)]
-            who = f"for agent {names[bad[1]]!r} (agent index {bad[1]}) "
+            who = f"for agent {env_agent_names(env)[bad[1]]!r} (agent index {bad[1]}) "
         return NonFiniteError(
             f"env {self.first_row + bad[0]} ({type(env).__name__}) returned a non-finite {what} ({value}) {who}at "
             f"its {when}: marl_sf stops the run so that it never reaches the weights; fix the env (or clip its values)"
@@ -247,7 +247,7 @@ class InProcessEnvRunner:
     ):
         check_split(len(envs), num_splits)
         self.num_splits = num_splits
-        self.buffers = StepBuffers.allocate(envs[0], len(envs), with_state)
+        self.buffers = StepBuffers.allocate(read_env_spec(envs[0]), len(envs), with_state)
         self.groups = []
         for g in range(num_splits):
             rows = self.split_rows(g)

@@ -1,6 +1,11 @@
 """Env worker processes: each steps a group of envs into shared-memory buffers; only small commands and
 replies cross process boundaries (no arrays are pickled per step).
 
+Workers start with ``fork`` or ``spawn`` (``--worker_start_method``). Either way they get what they need
+explicitly: the env factory (``marl_sf.algo.env_factory.EnvFactory``: the registered maker, pickled by reference,
+and the main process' decisions) and the shared buffers' tensors (shared, not copied, when pickled), so a
+spawned worker builds the same envs without the registrations the main process made at run time.
+
 Faults end the run cleanly: an exception in a worker comes back with its traceback, a worker that dies or
 does not answer within ``--worker_timeout_sec`` is reported by index and env ids, and ``close()`` stops every
 worker (terminating, then killing, those that do not exit). Workers die with the main process, however it dies:
@@ -25,8 +30,9 @@ import weakref
 import numpy as np
 import torch
 
-from marl_sf.algo.env_factory import make_env
+from marl_sf.algo.env_factory import EnvFactory, env_factory
 from marl_sf.algo.env_runner import EnvGroup, StepBuffers, check_split, split_rows
+from marl_sf.envs.spec import EnvSpec
 from marl_sf.utils.attr_dict import AttrDict
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -36,11 +42,38 @@ class EnvWorkerError(RuntimeError):
     """An env worker failed: raised in the main process with the worker's own traceback."""
 
 
-def _shared_alloc(shape: tuple[int, ...], dtype) -> np.ndarray:
-    """A zeroed array in shared memory (a torch shared tensor's numpy view; freed with the last reference)."""
-    dtype = np.dtype(dtype)
-    tensor = torch.zeros(int(np.prod(shape)) * dtype.itemsize, dtype=torch.uint8).share_memory_()
-    return tensor.numpy().view(dtype).reshape(shape)
+class SharedArrays:
+    """An ``Alloc`` for ``StepBuffers.allocate``: zeroed arrays in shared memory (numpy views of torch shared
+    tensors, freed with the last reference), remembering the tensors in allocation order so that a worker
+    rebuilds the same arrays with ``replay``."""
+
+    def __init__(self):
+        self.tensors: list[tuple[torch.Tensor, tuple[int, ...], str]] = []
+
+    def __call__(self, shape: tuple[int, ...], dtype) -> np.ndarray:
+        dtype = np.dtype(dtype)
+        tensor = torch.zeros(int(np.prod(shape)) * dtype.itemsize, dtype=torch.uint8).share_memory_()
+        self.tensors.append((tensor, tuple(shape), dtype.str))
+        return _view(tensor, shape, dtype)
+
+
+def _view(tensor: torch.Tensor, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """The ``[shape]`` array of ``dtype`` over a flat uint8 tensor's memory."""
+    return tensor.numpy().view(np.dtype(dtype)).reshape(shape)
+
+
+def replay(tensors: list[tuple[torch.Tensor, tuple[int, ...], str]]):
+    """An ``Alloc`` handing out views of ``tensors`` (``SharedArrays.tensors``) in order: called in the same order
+    by ``StepBuffers.allocate`` with the same spec, it rebuilds the main process' buffers over the same memory."""
+    remaining = iter(tensors)
+
+    def alloc(shape, dtype) -> np.ndarray:
+        tensor, saved_shape, saved_dtype = next(remaining)
+        if saved_shape != tuple(shape) or saved_dtype != np.dtype(dtype).str:  # a different spec or allocation order
+            raise RuntimeError(f"shared buffer {saved_shape} {saved_dtype} replayed as {tuple(shape)} {dtype}")
+        return _view(tensor, shape, dtype)
+
+    return alloc
 
 
 def _die_with_parent(parent_pid: int, use_pdeathsig: bool) -> None:
@@ -69,13 +102,15 @@ def _watch_parent(parent_pid: int) -> None:
 
 
 def _worker_main(
-    worker_index: int, splits: list[slice], cfg, buffers: StepBuffers, with_state: bool, conn, spawn: dict
+    worker_index: int, splits: list[slice], cfg, make: EnvFactory, shared: dict, with_state: bool, conn, spawn: dict
 ) -> None:
-    """Worker loop: build one env group per split (``splits[g]``: its buffer rows in group g), then answer
-    ``reset``/``step g``/``close`` commands until told to stop, or until the main process goes away.
+    """Worker loop: build one env group per split (``splits[g]``: its buffer rows in group g) with ``make``, then
+    answer ``reset``/``step g``/``close`` commands until told to stop, or until the main process goes away.
 
-    ``spawn``: ``parent_pid``, ``use_pdeathsig`` and ``parent_conns`` (the main process' ends of every pipe made so
-    far, inherited through fork: closed here, so that the main process' death closes this worker's pipe).
+    ``shared``: ``env_spec``, ``num_envs`` and ``tensors`` (``SharedArrays.tensors``), from which the worker rebuilds
+    the shared ``StepBuffers``. ``spawn``: ``parent_pid``, ``use_pdeathsig`` and ``parent_conns`` (with fork, the
+    main process' ends of every pipe made so far, inherited: closed here, so that the main process' death closes
+    this worker's pipe; empty with spawn, which inherits none).
     """
     for inherited in spawn["parent_conns"]:
         inherited.close()
@@ -85,9 +120,11 @@ def _worker_main(
     torch.set_num_threads(1)
     groups = []
     try:
+        alloc = replay(shared["tensors"])
+        buffers = StepBuffers.allocate(shared["env_spec"], shared["num_envs"], with_state, alloc)
         for rows in splits:
             envs = [
-                make_env(cfg, env_config=AttrDict(worker_index=worker_index, vector_index=i, env_id=r))
+                make(cfg, env_config=AttrDict(worker_index=worker_index, vector_index=i, env_id=r))
                 for i, r in enumerate(range(rows.start, rows.stop))
             ]
             groups.append(EnvGroup(envs, buffers, rows, with_state, cfg.env))
@@ -143,8 +180,8 @@ class ProcessEnvRunner:
     is stepping its share of another (double buffering).
 
     Args:
-        cfg: the config (``env``, ``worker_timeout_sec``).
-        probe_env: a contract env of the kind, to size the buffers.
+        cfg: the config (``env``, ``worker_timeout_sec``, ``worker_start_method``).
+        env_spec: the envs' shape, to size the buffers.
         num_envs: E, a multiple of ``num_workers * num_splits``.
         num_workers: worker processes.
         with_state: also keep ``env.state()`` in the buffers.
@@ -153,13 +190,20 @@ class ProcessEnvRunner:
     Raises:
         ValueError: E does not divide among the workers and groups.
         EnvWorkerError: a worker failed to build its envs.
+        ValueError: ``--worker_start_method=spawn`` with an env maker that does not pickle (see
+            ``EnvFactory.check_picklable``).
     """
 
-    def __init__(self, cfg, probe_env, num_envs: int, num_workers: int, with_state: bool, num_splits: int = 1):
+    def __init__(self, cfg, env_spec: EnvSpec, num_envs: int, num_workers: int, with_state: bool, num_splits: int = 1):
         check_split(num_envs, num_splits, num_workers)
         self.timeout = cfg.worker_timeout_sec
         self.num_splits = num_splits
-        self.buffers = StepBuffers.allocate(probe_env, num_envs, with_state, _shared_alloc)
+        make = env_factory(cfg)
+        if cfg.worker_start_method == "spawn":
+            make.check_picklable("--worker_start_method=spawn needs (spawned env workers are sent the maker)")
+        shared_arrays = SharedArrays()
+        self.buffers = StepBuffers.allocate(env_spec, num_envs, with_state, shared_arrays)
+        shared = {"env_spec": env_spec, "num_envs": num_envs, "tensors": shared_arrays.tensors}
         per_worker = num_envs // (num_splits * num_workers)  # envs of one worker in one group
         groups = [split_rows(num_envs, num_splits, g) for g in range(num_splits)]
         # worker w steps rows [start + w * per_worker, start + (w + 1) * per_worker) of every group
@@ -168,8 +212,8 @@ class ProcessEnvRunner:
             for w in range(num_workers)
         ]
         self.env_ids = [[r for rows in splits for r in range(rows.start, rows.stop)] for splits in worker_splits]
-        # fork: workers inherit the shared buffers and the env registry (envs registered at run time included)
-        ctx = mp.get_context("fork")
+        ctx = mp.get_context(cfg.worker_start_method)
+        forked = cfg.worker_start_method == "fork"
         self.conns, self.processes = [], []
         # stops the workers on close() or garbage collection, and at interpreter exit (registered below, after
         # multiprocessing's own exit handler, so it runs first: that one would join a worker ignoring SIGTERM forever)
@@ -178,8 +222,9 @@ class ProcessEnvRunner:
         use_pdeathsig = threading.current_thread() is threading.main_thread()
         for w, splits in enumerate(worker_splits):
             parent, child = ctx.Pipe()
-            spawn = {"parent_pid": os.getpid(), "use_pdeathsig": use_pdeathsig, "parent_conns": [*self.conns, parent]}
-            args = (w, splits, cfg, self.buffers, with_state, child, spawn)
+            inherited = [*self.conns, parent] if forked else []
+            spawn = {"parent_pid": os.getpid(), "use_pdeathsig": use_pdeathsig, "parent_conns": inherited}
+            args = (w, splits, cfg, make, shared, with_state, child, spawn)
             proc = ctx.Process(target=_worker_main, args=args, daemon=True)
             proc.start()
             child.close()

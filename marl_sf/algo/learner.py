@@ -40,7 +40,7 @@ def _requested_count(cfg, storage: RolloutStorage) -> int:
 
 def minibatch_units(cfg, storage: RolloutStorage) -> int:
     """The indivisible pieces of a rollout that minibatches are made of (see ``minibatch_count``)."""
-    if cfg.use_rnn:
+    if storage.recurrent:
         return storage.num_envs * storage.num_agents
     if storage.state_per_env and storage.num_agents > 1:
         return storage.rollout * storage.num_envs
@@ -191,7 +191,7 @@ class Learner:
             for envs in torch.tensor_split(envs_perm, num_minibatches):
                 yield (envs.unsqueeze(1) * st.num_agents + offsets).reshape(-1)  # [n_envs * A_p] rows
             return
-        if not self.cfg.use_rnn:
+        if not st.recurrent:
             perm = torch.randperm(st.rollout * st.num_envs * st.num_agents, device=self.device)
             yield from torch.tensor_split(perm, num_minibatches)
             return
@@ -202,7 +202,7 @@ class Learner:
 
     def _forward(self, inputs, st: RolloutStorage, rows: torch.Tensor):
         """Model outputs on the minibatch; an RNN is unrolled over T from the stored initial states."""
-        if not self.cfg.use_rnn:
+        if not st.recurrent:
             return self.model(inputs, st.rnn_states.new_zeros(rows.shape[0], 0))
         columns = st.num_envs * st.num_agents
         cols = rows[: rows.shape[0] // st.rollout]  # the minibatch's (env, agent) columns, slot 0

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from marl_sf.envs.spec import EnvSpec
+
 CRITIC_INPUTS = ("local", "state", "state_local", "joint_obs")
 """``local``: own observation (IPPO); ``state``: env.state() (MAPPO); ``state_local``: state + own observation +
 one-hot agent id (MAPPO's agent-specific global state); ``joint_obs``: every agent's observation joined."""
@@ -154,7 +156,7 @@ def _box(size: int) -> gym.spaces.Box:
     return gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
 
 
-def global_space(cfg, env) -> gym.spaces.Box | None:
+def global_space(cfg, env_spec: EnvSpec) -> gym.spaces.Box | None:
     """The per-env critic input stored in rollouts (``[G]``), or None for ``critic_input=local``.
 
     Raises:
@@ -166,8 +168,8 @@ def global_space(cfg, env) -> gym.spaces.Box | None:
     if cfg.critic_input == "local":
         return None
     if cfg.critic_input == "joint_obs":
-        return _box(env.num_agents * gym.spaces.flatdim(env.observation_space["obs"]))
-    state_space = getattr(env, "state_space", None)
+        return _box(env_spec.num_agents * gym.spaces.flatdim(env_spec.observation_space["obs"]))
+    state_space = env_spec.state_space
     if state_space is None:
         raise ValueError(
             f"--critic_input={cfg.critic_input} needs an env with a global state (state_space and state()); "
@@ -193,7 +195,7 @@ def check_critic_only_keys(cfg, obs_space: gym.spaces.Dict) -> None:
     Raises:
         ValueError: a key the observations do not have, a reserved key, or no key left for the actor.
     """
-    hidden = list(cfg.get("critic_only_obs_keys", None) or [])
+    hidden = list(cfg.critic_only_obs_keys or [])
     keys = list(obs_space.spaces)
     for k in hidden:
         if k in ("action_mask", "state") or k not in keys:
@@ -205,21 +207,17 @@ def check_critic_only_keys(cfg, obs_space: gym.spaces.Dict) -> None:
         raise ValueError(f"--critic_only_obs_keys={hidden} hides every observation key of {cfg.env!r} from the actor")
 
 
-def agent_spaces(env) -> tuple[list, list]:
-    """Each agent's own observation and action spaces (``[A]`` each; the env's spaces for all when it declares
-    none per agent)."""
-    obs_spaces = getattr(env, "agent_observation_spaces", None) or [env.observation_space] * env.num_agents
-    act_spaces = getattr(env, "agent_action_spaces", None) or [env.action_space] * env.num_agents
-    return obs_spaces, act_spaces
-
-
-def policy_spaces(env, agent_indices: list[int], names: list[str], policy_id: int, mapping: str):
+def policy_spaces(env_spec: EnvSpec, agent_indices: list[int], policy_id: int, mapping: str):
     """The observation and action space of a policy's agents (each agent's own, not the padded transport).
 
     Raises:
         ValueError: the policy's agents have different spaces; the message names them and the fix.
     """
-    obs_spaces, act_spaces = agent_spaces(env)
+    obs_spaces, act_spaces, names = (
+        env_spec.agent_observation_spaces,
+        env_spec.agent_action_spaces,
+        env_spec.agent_names,
+    )
     first = agent_indices[0]
     for i in agent_indices[1:]:
         if obs_spaces[i] != obs_spaces[first] or act_spaces[i] != act_spaces[first]:
@@ -232,23 +230,22 @@ def policy_spaces(env, agent_indices: list[int], names: list[str], policy_id: in
     return obs_spaces[first], act_spaces[first]
 
 
-def build_policy_specs(cfg, env) -> list[PolicySpec]:
-    """One ``PolicySpec`` per policy of ``cfg.policy_mapping`` for a contract ``env``; each policy gets its
+def build_policy_specs(cfg, env_spec: EnvSpec) -> list[PolicySpec]:
+    """One ``PolicySpec`` per policy of ``cfg.policy_mapping`` for an env of ``env_spec``; each policy gets its
     agents' own spaces (agent groups), never the padded transport spaces.
 
     Raises:
         ValueError: see ``global_space``, ``agent_policy_ids``, ``policy_spaces`` and ``check_critic_only_keys``.
     """
-    num_agents = env.num_agents
-    stored = global_space(cfg, env)
-    names = list(getattr(env, "agent_names", [f"agent_{i}" for i in range(num_agents)]))
-    space_pairs = list(zip(*agent_spaces(env), strict=True))  # [A] (obs space, action space)
-    ids = agent_policy_ids(cfg.policy_mapping, names, cfg.num_policies, space_pairs)
-    add_agent_id = bool(cfg.get("add_agent_id", False))
+    num_agents = env_spec.num_agents
+    stored = global_space(cfg, env_spec)
+    space_pairs = list(zip(env_spec.agent_observation_spaces, env_spec.agent_action_spaces, strict=True))  # [A]
+    ids = agent_policy_ids(cfg.policy_mapping, list(env_spec.agent_names), cfg.num_policies, space_pairs)
+    add_agent_id = cfg.add_agent_id
     specs = []
     for pid in sorted(set(ids)):
         agents = [i for i, p in enumerate(ids) if p == pid]
-        obs_space, action_space = policy_spaces(env, agents, names, pid, cfg.policy_mapping)
+        obs_space, action_space = policy_spaces(env_spec, agents, pid, cfg.policy_mapping)
         check_critic_only_keys(cfg, obs_space)
         spaces = dict(obs_space.spaces)
         if add_agent_id:

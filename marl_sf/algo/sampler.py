@@ -11,13 +11,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from marl_sf.algo.opponents import Opponents
 from marl_sf.algo.policy_mapping import PolicySpec
-from marl_sf.algo.storage import RolloutStorage, state_per_row
+from marl_sf.algo.storage import RolloutStorage
 from marl_sf.envs.agent_spaces import unpad
 from marl_sf.envs.episode import EpisodeAccumulator
 from marl_sf.models.action_distribution import deterministic_actions
-from marl_sf.selfplay.matchmaking import EpisodeResult, Matchmaker
-from marl_sf.selfplay.players import SnapshotPlayer, SnapshotStack, act_snapshots
 
 
 @dataclass
@@ -28,13 +27,14 @@ class RolloutStats:
         agent_steps: active agent-steps (one agent acting once is one step).
         episode_returns: one ``[A]`` array of per-agent episode returns per finished episode.
         episode_lengths: one ``[A]`` array of per-agent active-step counts per finished episode.
-        match_results: with a matchmaker, one ``EpisodeResult`` per finished episode (who played which side).
+        match_results: with opponents, what ``Opponents.finish_episodes`` returned for each finished episode
+            (who played which side).
     """
 
     agent_steps: int = 0
     episode_returns: list[np.ndarray] = field(default_factory=list)
     episode_lengths: list[np.ndarray] = field(default_factory=list)
-    match_results: list[EpisodeResult] = field(default_factory=list)
+    match_results: list = field(default_factory=list)
 
 
 class Sampler:
@@ -46,34 +46,32 @@ class Sampler:
     whatever the split, and the serial and worker runners give the same trajectories for the same split.
 
     Args:
-        cfg: config (``obs_scale``, ``use_rnn``).
+        cfg: config (``obs_scale``, ``value_bootstrap``).
         runner: ``InProcessEnvRunner`` (``--serial_mode``) or ``ProcessEnvRunner`` (worker processes).
         specs: the policies and the agents each controls.
         models: the actor-critic of each policy (same order as ``specs``).
         storages: the rollout storage of each policy.
         seed: env ``e`` is reset with ``seed + e`` (None: unseeded), whichever runner steps it.
-        matchmaker: who plays which side of each env (self-play and fixed opponents); None: the learning
-            policies play every agent. Agents an opponent plays are inactive in the policies' storages, so
-            they count as no agent-steps and never reach the losses.
+        opponents: who plays the agents the learning policies do not (self-play, matches; see
+            ``marl_sf.algo.opponents``); None: the learning policies play every agent. Agents an opponent plays
+            are inactive in the policies' storages, so they count as no agent-steps and never reach the losses.
     """
 
     def __init__(
         self, cfg, runner, specs: list[PolicySpec], models, storages: list[RolloutStorage], seed=None,
-        matchmaker: Matchmaker | None = None,
+        opponents: Opponents | None = None,
     ):  # fmt: skip
         self.cfg, self.runner, self.specs, self.models, self.storages = cfg, runner, specs, models, storages
         self.num_envs, self.num_agents = runner.buffers.active.shape
         self.joint_obs = specs[0].critic_input == "joint_obs"
         self.episodes = EpisodeAccumulator(self.num_envs, self.num_agents)
-        self.matchmaker = matchmaker
+        self.recurrent = [st.recurrent for st in storages]  # per policy, from its model's state size
+        self.opponents = opponents
         self.env_active = np.zeros((self.num_envs, self.num_agents), bool)  # [E, A] who acts on the last obs
-        # recurrent states after each policy's (and its opponents') last forward pass, [E, A_p, R]
+        # recurrent states after each policy's last forward pass, [E, A_p, R]
         self.next_rnn = [torch.zeros_like(st.rnn_states[0]) for st in storages]
-        self.opponent_rnn = [torch.zeros_like(st.rnn_states[0]) for st in storages]
-        # each policy's frozen snapshots' stacked weights, kept between steps (one stack per architecture)
-        self.snapshot_stacks = [SnapshotStack(cfg.get("pool_max_snapshots", 20)) for _ in specs]
-        if matchmaker is not None:
-            matchmaker.start_episodes(range(self.num_envs))
+        if opponents is not None:
+            opponents.start_episodes(np.arange(self.num_envs))
         buf = runner.reset(seed)
         every = slice(0, self.num_envs)
         self._write_next(0, every, buf, self._states(buf.obs, buf.state, every), np.ones(self.num_envs, bool))
@@ -106,17 +104,17 @@ class Sampler:
         episode_done = (terminated | truncated).all(axis=1)  # [E_g]
         acted = self._acted(t, rows)  # [E_g, A] agents the learning policies played
         returns, lengths = self.episodes.step(rewards, self.env_active[rows], episode_done, rows)
-        if self.matchmaker is not None and episode_done.any():
+        if self.opponents is not None and episode_done.any():
             done_ids = rows.start + np.flatnonzero(episode_done)
-            stats.match_results.extend(self.matchmaker.finish_episodes(done_ids, returns))
-            self.matchmaker.start_episodes(done_ids)
+            stats.match_results.extend(self.opponents.finish_episodes(done_ids, returns))
+            self.opponents.start_episodes(done_ids)
         for spec, st in zip(self.specs, self.storages, strict=True):
             idx = spec.agent_indices
             st.rewards[t, rows] = torch.from_numpy(rewards[:, idx])
             st.terminated[t, rows] = torch.from_numpy(terminated[:, idx])
             st.truncated[t, rows] = torch.from_numpy(truncated[:, idx])
         states = self._states(buf.obs, buf.state, rows)
-        self._write_next(t + 1, rows, buf, states, episode_done, self.cfg.get("use_rnn", False))
+        self._write_next(t + 1, rows, buf, states, episode_done, carry_rnn=True)
         ended = np.flatnonzero((truncated & acted).any(axis=1)) if self.cfg.value_bootstrap else []
         if len(ended):
             self._bootstrap_truncated(t, rows.start + ended, buf)
@@ -140,10 +138,12 @@ class Sampler:
                 st.actions[t, rows] = act.view(*shape, *st.actions.shape[3:])  # [E_g * A_p, ...] -> [E_g, A_p, ...]
                 st.log_probs[t, rows] = dist.log_prob(act).view(shape)
                 st.values[t, rows] = out["values"].view(shape)
-                if self.cfg.get("use_rnn", False):  # [E_g * A_p, R] -> [E_g, A_p, R]
+                if self.recurrent[p]:  # [E_g * A_p, R] -> [E_g, A_p, R]
                     self.next_rnn[p][rows] = out["new_rnn_states"].reshape(*shape, -1)
-                if self.matchmaker is not None:
-                    self._opponents_act(p, t, rows, raw_inputs, deterministic)
+                if self.opponents is not None:  # overwrites the actions of the agents opponents play
+                    acting = self.env_active[rows][:, spec.agent_indices]  # [E_g, A_p]
+                    raw_obs = {k: v[t, rows] for k, v in st.obs.items()}  # [E_g, A_p, ...]
+                    self.opponents.act(p, rows, acting, raw_inputs, raw_obs, st.actions[t, rows], deterministic)
                 act_np = st.actions[t, rows].cpu().numpy()  # [E_g, A_p, ...] in the policy's own action space
                 if actions is None:  # the env's transport layout (agent groups: the largest action)
                     actions = np.zeros((num_envs, *self.runner.buffers.actions.shape[1:]), act_np.dtype)
@@ -153,46 +153,9 @@ class Sampler:
                     actions[:, spec.agent_indices] = act_np
         return actions
 
-    def _opponents_act(self, p: int, t: int, rows: slice, raw_inputs: dict, deterministic: bool) -> None:
-        """Overwrite ``actions[t]`` of the rows of policy p's agents that opponents play in envs ``rows``:
-        feed-forward snapshots share one vmapped forward, other players get one batched call each (with their
-        own recurrent state)."""
-        st = self.storages[p]
-        idx = self.specs[p].agent_indices
-        jobs = []
-        for player, mask in self.matchmaker.opponents_in(rows, idx):
-            mask &= self.env_active[rows][:, idx]  # only agents that act now (scripted players need legal moves)
-            if mask.any():
-                jobs.append((player, torch.from_numpy(mask).to(st.actions.device)))  # [E_g, A_p]
-        if not jobs:
-            return
-        raw_inputs = state_per_row(raw_inputs, st.num_agents)  # opponents take single rows
-        flat_actions = st.actions[t, rows].view(-1, *st.actions.shape[3:])  # [E_g * A_p, ...], a view
-        batched = [] if self.cfg.get("use_rnn", False) else [j for j in jobs if isinstance(j[0], SnapshotPlayer)]
-        if len(batched) > 1:
-            snapshot_rows = [(player, cells.flatten().nonzero().squeeze(1)) for player, cells in batched]
-            actions = act_snapshots(snapshot_rows, raw_inputs, deterministic, self.snapshot_stacks[p])  # [n, ...]
-            rows_in_order = torch.cat([r for _, r in snapshot_rows])
-            flat_actions[rows_in_order] = actions.to(st.actions.dtype).view(-1, *st.actions.shape[3:])
-            jobs = [j for j in jobs if not isinstance(j[0], SnapshotPlayer)]
-        for player, cells in jobs:
-            flat = cells.flatten()  # [E_g * A_p]
-            inputs = {k: v[flat] for k, v in raw_inputs.items()}
-            raw_obs = {k: v[t, rows][cells] for k, v in st.obs.items()}  # [n, ...]
-            rnn = self.opponent_rnn[p][rows][cells]  # [n, R]
-            actions, new_rnn = player.act(inputs, raw_obs, self._model_rnn(rnn), deterministic)
-            flat_actions[flat] = actions.to(st.actions.dtype).view(-1, *st.actions.shape[3:])
-            if self.cfg.get("use_rnn", False):
-                self.opponent_rnn[p][rows][cells] = new_rnn
-
     def _rnn_in(self, st: RolloutStorage, t: int, rows: slice = slice(None)) -> torch.Tensor:
         """Recurrent states of slot t, envs ``rows``, as model input rows ``[E_g * A_p, R]`` (R = 0 without RNN)."""
-        return self._model_rnn(st.rnn_states[t, rows].flatten(0, 1))  # [E_g, A_p, R] -> [E_g * A_p, R]
-
-    def _model_rnn(self, rnn: torch.Tensor) -> torch.Tensor:
-        """Stored recurrent-state rows ``[B, R]`` as the model takes them: ``[B, 0]`` for feed-forward models
-        (storage keeps one unused column)."""
-        return rnn if self.cfg.get("use_rnn", False) else rnn[:, :0]
+        return st.rnn_states[t, rows].flatten(0, 1)  # [E_g, A_p, R] -> [E_g * A_p, R]
 
     def _acted(self, t: int, rows: slice) -> np.ndarray:
         """``[E_g, A]`` bool: which agents of envs ``rows`` acted at step t (gathered from every policy)."""
@@ -211,23 +174,21 @@ class Sampler:
 
     def _write_next(self, t: int, rows: slice, buf, states, episode_start: np.ndarray, carry_rnn: bool = False):
         """Write the observation that follows into slot t of every storage for envs ``rows``; recurrent states
-        carry over from the last forward pass except at episode starts."""
+        carry over from the last forward pass (``carry_rnn``, recurrent policies only) except at episode starts."""
         start = torch.from_numpy(episode_start)
         self.env_active[rows] = buf.active[rows]
         played = buf.active[rows]  # [E_g, A] agents the learning policies act for
-        if self.matchmaker is not None:
-            played = played & self.matchmaker.learner_controlled[rows]
+        if self.opponents is not None:
+            played = played & self.opponents.learner_controlled[rows]
         for p, (spec, st) in enumerate(zip(self.specs, self.storages, strict=True)):
             idx = spec.agent_indices
             for k, v in buf.obs.items():  # [E_g, A_p, ...], padding of other agent groups cut off
                 st.obs[k][t, rows] = torch.from_numpy(unpad(v[rows][:, idx], st.obs[k].shape[3:]))
             st.active[t, rows] = torch.from_numpy(played[:, idx])
-            if self.matchmaker is not None:  # a new episode may bring a new opponent: fresh recurrent state
-                self.opponent_rnn[p][rows][start.to(st.rnn_states.device)] = 0.0
             st.episode_start[t, rows] = start
             if states is not None and st.state is not None:
                 st.state[t, rows] = torch.from_numpy(states)
-            if carry_rnn:
+            if carry_rnn and self.recurrent[p]:
                 keep = ~start.to(st.rnn_states.device)
                 st.rnn_states[t, rows] = self.next_rnn[p][rows] * keep.view(-1, 1, 1)
 
@@ -256,6 +217,6 @@ class Sampler:
                 }
                 state = torch.from_numpy(states).to(device) if states is not None else None
                 inputs = model.normalize_obs(st.build_inputs(policy_obs, state, self.cfg.obs_scale))  # [n * A_p, ..]
-                rnn = self._model_rnn(self.next_rnn[p][rows].flatten(0, 1))  # [n, A_p, R] -> [n * A_p, R]
+                rnn = self.next_rnn[p][rows].flatten(0, 1)  # [n, A_p, R] -> [n * A_p, R]
                 out = model(inputs, rnn, values_only=True)
                 st.bootstrap_values[t, rows] = out["values"].view(len(env_ids), st.num_agents)

@@ -69,8 +69,13 @@ class RolloutStorage:
         self.terminated = zeros((t, e, a), torch.bool)
         self.truncated = zeros((t, e, a), torch.bool)
         self.active = zeros((t + 1, e, a), torch.bool)
-        self.rnn_states = zeros((t + 1, e, a, max(rnn_state_size, 1)))
+        self.rnn_states = zeros((t + 1, e, a, rnn_state_size))  # [T + 1, E, A_p, R], R = 0: feed-forward
         self.episode_start = zeros((t + 1, e), torch.bool)  # the env started a new episode at step t
+
+    @property
+    def recurrent(self) -> bool:
+        """Whether the policy's model carries a recurrent state (R > 0)."""
+        return self.rnn_states.shape[-1] > 0
 
     def carry_last_step(self) -> None:
         """Copy the step after the rollout (slot T) to slot 0, where the next rollout starts."""

@@ -54,6 +54,12 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
         "--worker_timeout_sec", type=float, default=60.0, help="an env worker silent this long is reported hung"
     )
     g.add_argument(
+        "--worker_start_method",
+        default="fork",
+        choices=["fork", "spawn"],
+        help="how env worker processes start; spawn needs a picklable env maker (a module-level function)",
+    )
+    g.add_argument(
         "--policy_mapping",
         default="auto",
         help="agent -> policy: auto (one policy per set of agents with the same spaces: parameter sharing where "

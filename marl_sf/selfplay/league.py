@@ -16,6 +16,7 @@ import numpy as np
 from marl_sf.models.actor_critic import create_actor_critic
 from marl_sf.selfplay.elo import EloRatings
 from marl_sf.selfplay.matchmaking import EpisodeResult, Matchmaker, agent_sides
+from marl_sf.selfplay.opponents import MatchOpponents
 from marl_sf.selfplay.players import ScriptedPlayer, SnapshotPlayer, make_player
 from marl_sf.selfplay.pool import OpponentPool, load_pool, load_snapshot_model, save_snapshot
 from marl_sf.selfplay.scoring import game_score
@@ -25,7 +26,7 @@ log = logging.getLogger("marl_sf")
 
 def uses_opponents(cfg) -> bool:
     """Whether a run has opponent pools: ``--self_play``, ``--policy_mapping=self_play`` or ``--pool_scripted``."""
-    return bool(cfg.get("self_play", False) or cfg.policy_mapping == "self_play" or cfg.get("pool_scripted"))
+    return bool(cfg.self_play or cfg.policy_mapping == "self_play" or cfg.pool_scripted)
 
 
 def learner_name(policy_id: int) -> str:
@@ -108,6 +109,10 @@ class League:
         side = int(self.rng.integers(len(self.sides)))
         player = self.pools[self.side_policy[side]].sample(self.rng)
         return {side: player} if player is not None else {}
+
+    def opponents(self, storages) -> MatchOpponents:
+        """The sampler's controller for this league's opponents, over the learning policies' ``storages``."""
+        return MatchOpponents(self.matchmaker, storages, self.cfg.pool_max_snapshots)
 
     def record(self, results: list[EpisodeResult]) -> None:
         """Score finished games for PFSP and Elo: the learner is the policy of the sides the opponent did not

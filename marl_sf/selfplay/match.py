@@ -14,6 +14,7 @@ from marl_sf.algo.policy_mapping import agent_policies
 from marl_sf.algo.sampler import Sampler
 from marl_sf.experiment import build_storages, uses_env_state
 from marl_sf.selfplay.matchmaking import Matchmaker, agent_sides
+from marl_sf.selfplay.opponents import MatchOpponents
 from marl_sf.selfplay.scoring import game_score
 
 
@@ -92,7 +93,8 @@ def play_match(
         score_fn = game_score(cfg.env)
         matchmaker = Matchmaker(len(envs), len(agent_policy), sides, lambda e: by_seat[env_seat[e]], score_fn)
         storages = build_storages(cfg, specs, models, len(envs), 1, next(models[0].parameters()).device)
-        sampler = Sampler(cfg, runner, specs, models, storages, seed, matchmaker)
+        opponents = MatchOpponents(matchmaker, storages, cfg.pool_max_snapshots)
+        sampler = Sampler(cfg, runner, specs, models, storages, seed, opponents)
         while min(r.games for r in result.seats.values()) < games_per_seat:
             for episode in sampler.collect(deterministic=cfg.eval_deterministic).match_results:
                 seat = env_seat[episode.env_id]
