@@ -59,8 +59,8 @@ def probe_env_spec(cfg) -> EnvSpec:
 
 
 def uses_env_state(specs: list[PolicySpec]) -> bool:
-    """Whether the critic needs ``env.state()`` each step (``state`` / ``state_local`` critic inputs)."""
-    return specs[0].critic_input in ("state", "state_local")
+    """Whether the critic needs ``env.state()`` each step (``CriticInput.needs_env_state``)."""
+    return specs[0].critic.needs_env_state
 
 
 def resolve_num_workers(cfg) -> int:
@@ -100,6 +100,6 @@ def build_policies(cfg, env_spec: EnvSpec, device: torch.device) -> tuple[list[P
 def build_storages(cfg, specs, models, num_envs: int, rollout: int, device) -> list[RolloutStorage]:
     """One rollout storage per policy."""
     return [
-        RolloutStorage(spec, rollout, num_envs, model.rnn_state_size(), device, model.state_per_env)
+        RolloutStorage(spec, rollout, num_envs, model.rnn_state_size(), device)
         for spec, model in zip(specs, models, strict=True)
     ]

@@ -8,13 +8,14 @@ a dict of tensors over a batch of B (env, agent) rows:
 * ``"new_rnn_states"``: ``[B, rnn_state_size]`` (the input states unchanged for feed-forward models).
 
 ``normalized_obs_dict`` holds the actor's keys (``"obs"``, optional ``"action_mask"``), and ``"state"``,
-the env's global state gathered per row ``[B, state_dim]``, when ``--critic_input`` is not ``local``.
+the critic's input per row (``marl_sf.models.critic_input``), when ``--critic_input`` is not ``local``.
 
-A model whose ``state_per_env`` is true (the built-in ones with a ``state`` or ``joint_obs`` critic, feed-forward,
-no critic-only keys) may instead get the state once per env, ``[N, state_dim]`` for ``B = N * A`` rows in
-(env, agent) order: its critic then runs N times instead of B and its values are repeated to the env's A rows.
-The value is the same for every agent of an env anyway, so this only removes redundant work (A times less
-critic compute: 20x on pistonball, 3x on simple_spread). Registered actor-critics get per-row states.
+The engine calls ``forward_batch(batch)`` on a ``PolicyBatch`` (N env cells of A_p agents, the state once per
+env) and gets ``values [N, A_p]``, ``action_logits [N, A_p, P]``, ``new_rnn_states [N, A_p, R]``. The base class
+implements it by flattening the batch to rows and calling ``forward``, so any Sample Factory-style model works
+unchanged. The built-in models take the batch as it is when their critic's input is the same for every agent of
+an env (a ``state`` or ``joint_obs`` critic, feed-forward, reading no per-agent critic-only key): the critic then
+runs once per env, N times instead of N * A_p.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from torch import nn
 
 from marl_sf.envs.episode_progress import EPISODE_PROGRESS_KEY
 from marl_sf.models.action_distribution import ActionParameterization, action_distribution, num_action_params
+from marl_sf.models.batch import PolicyBatch
 from marl_sf.models.core import ModelCore, ModelCoreIdentity, rnn_state_size
+from marl_sf.models.critic_input import CriticInput
 from marl_sf.models.model_utils import init_orthogonal
 from marl_sf.models.obs_normalizer import ObservationNormalizer
 
@@ -47,8 +50,29 @@ class ActorCritic(nn.Module):
         self.cfg = cfg
         self.obs_normalizer = ObservationNormalizer(obs_space) if cfg.normalize_input else None
 
-    state_per_env = False
-    """Whether ``forward`` accepts ``"state"`` once per env (see the module docstring); custom models: no."""
+    def forward_batch(self, batch: PolicyBatch, values_only: bool = False) -> dict[str, torch.Tensor]:
+        """The model on a ``PolicyBatch``: normalizes the inputs and returns ``values [N, A_p]``, ``action_logits
+        [N, A_p, P]`` (absent if ``values_only``) and ``new_rnn_states [N, A_p, R]``.
+
+        This base implementation is the adapter for Sample Factory-style models: the batch is flattened to
+        ``[N * A_p, ...]`` rows (``PolicyBatch.rows``) and ``forward`` runs on them.
+        """
+        n, a = batch.num_envs, batch.num_agents
+        out = self(self.normalize_obs(batch.rows()), batch.rnn_states.flatten(0, 1), values_only)
+        return {k: v.reshape(n, a, *v.shape[1:]) for k, v in out.items()}  # [N * A_p, ...] -> [N, A_p, ...]
+
+    def update_normalizer(self, batch: PolicyBatch, active: torch.Tensor) -> None:
+        """Fold a batch's inputs into the ``--normalize_input`` statistics, only the ``[N, A_p]`` ``active``
+        agents: per-agent keys once per active agent, a per-env critic state once per env with an active agent."""
+        if self.obs_normalizer is None:
+            return
+        inputs = {k: v[active] for k, v in batch.obs.items()}  # [n_active, ...]
+        if batch.state is not None and "state" in self.obs_normalizer.stats:
+            if batch.critic.per_env:
+                inputs["state"] = batch.state[active.any(dim=1)]  # [n_envs_active, G]
+            else:
+                inputs["state"] = batch.critic.rows(batch)[active.flatten()]  # [n_active, G']
+        self.obs_normalizer.update(inputs)
 
     def normalize_obs(self, obs_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The model's input: running-statistics normalization with ``--normalize_input``, else unchanged."""
@@ -118,33 +142,32 @@ def _outer_cores(module: nn.Module):
             yield from _outer_cores(child)
 
 
-def batch_rows(obs_dict: dict[str, torch.Tensor]) -> int:
-    """B, the number of (env, agent) rows: the leading size of any key but the (possibly per-env) ``"state"``."""
-    return next(v.shape[0] for k, v in obs_dict.items() if k != "state")
-
-
-def per_row(x: torch.Tensor, rows: int) -> torch.Tensor:
-    """``[N, ...]`` per-env outputs as ``[rows, ...]`` per-row outputs (each env's repeated for its ``rows // N``
-    consecutive agent rows); unchanged when already ``[rows, ...]``."""
-    return x if x.shape[0] == rows else x.repeat_interleave(rows // x.shape[0], dim=0)
-
-
 class _BuiltInActorCritic(ActorCritic):
-    """What the two built-in layouts share: when their critic can take the state once per env."""
+    """What the two built-in layouts share: running the critic once per env when its input allows it."""
 
-    @property
-    def state_per_env(self) -> bool:
-        """True for a ``state``/``joint_obs`` critic (same input for every agent of an env) that is feed-forward
-        (identity cores) and reads no per-agent critic-only keys, in a model whose ``forward`` is a built-in one
-        (a subclass with its own ``forward`` gets per-row states, as any registered actor-critic)."""
+    def critic_per_env(self, critic: CriticInput) -> bool:
+        """Whether ``forward_batch`` runs the critic once per env: a critic input that is the same for every agent
+        of an env (``state``, ``joint_obs``), feed-forward cores (identity), no critic-only key but the env-wide
+        ``episode_progress``, and a built-in ``forward`` (a subclass with its own ``forward`` goes through the
+        row adapter, as any registered actor-critic)."""
         cores = [m for m in self.modules() if isinstance(m, ModelCore)]
         return (
             type(self).forward in (ActorCriticSharedWeights.forward, ActorCriticSeparateWeights.forward)
-            and self.cfg.critic_input in ("state", "joint_obs")
+            and critic.per_env
             and "state" in self.obs_space.spaces
-            and not self.critic_only_keys()
+            and set(self.critic_only_keys()) <= {EPISODE_PROGRESS_KEY}
             and all(type(c) is ModelCoreIdentity for c in cores)
         )
+
+    def env_critic_obs(self, batch: PolicyBatch) -> dict[str, torch.Tensor]:
+        """The critic's normalized input once per env: ``{"obs": state [N, G], "episode_progress": [N, 1]}`` (the
+        progress is the env's, the same for each of its agents: agent 0's is taken)."""
+        per_env = {"state": batch.state, **{k: batch.obs[k][:, 0] for k in self.critic_only_keys()}}  # [N, ...]
+        return self.critic_obs(self.normalize_obs(per_env))
+
+    def actor_rows(self, batch: PolicyBatch) -> dict[str, torch.Tensor]:
+        """The actor's normalized input rows ``{key: [N * A_p, ...]}`` (no ``"state"``)."""
+        return self.normalize_obs({k: v.flatten(0, 1) for k, v in batch.obs.items()})  # [N, A_p, ..] -> [N * A_p, ..]
 
 
 class ActorCriticSharedWeights(_BuiltInActorCritic):
@@ -172,13 +195,33 @@ class ActorCriticSharedWeights(_BuiltInActorCritic):
 
     def forward(self, normalized_obs_dict, rnn_states, values_only: bool = False):
         """See the module docstring for inputs and outputs."""
-        x = self.encoder(normalized_obs_dict)
-        x, new_rnn_states = self.core(x, rnn_states)
-        x = self.decoder(x)
+        x, new_rnn_states = self._trunk(normalized_obs_dict, rnn_states)
         value_in = x
         if self.state_encoder is not None:
-            state_embedding = self.state_encoder(self.critic_obs(normalized_obs_dict))  # [N or B, S]
-            value_in = torch.cat([x, per_row(state_embedding, x.shape[0])], dim=-1)
+            value_in = torch.cat([x, self.state_encoder(self.critic_obs(normalized_obs_dict))], dim=-1)  # [B, H + S]
+        return self._heads(x, value_in, new_rnn_states, values_only)
+
+    def forward_batch(self, batch: PolicyBatch, values_only: bool = False):
+        """See ``ActorCritic.forward_batch``; the state is embedded once per env when ``critic_per_env``."""
+        if not self.critic_per_env(batch.critic):
+            return super().forward_batch(batch, values_only)
+        n, a = batch.num_envs, batch.num_agents
+        x, _ = self._trunk(self.actor_rows(batch), batch.rnn_states.flatten(0, 1))  # [N * A_p, H]
+        embedding = self.state_encoder(self.env_critic_obs(batch))  # [N, S]
+        value_in = torch.cat([x.view(n, a, -1), embedding.unsqueeze(1).expand(n, a, -1)], dim=-1)  # [N, A_p, H + S]
+        out = self._heads(x, value_in, batch.rnn_states, values_only)
+        if not values_only:
+            out["action_logits"] = out["action_logits"].view(n, a, -1)  # [N * A_p, P] -> [N, A_p, P]
+        return out
+
+    def _trunk(self, normalized_obs_dict, rnn_states):
+        """Encoder -> core -> decoder on rows: features ``[B, H]`` and the new recurrent states ``[B, R]``."""
+        x = self.encoder(normalized_obs_dict)
+        x, new_rnn_states = self.core(x, rnn_states)
+        return self.decoder(x), new_rnn_states
+
+    def _heads(self, x, value_in, new_rnn_states, values_only: bool):
+        """Value head on ``value_in [..., H (+ S)]``, policy head on the trunk features ``x [B, H]``."""
         out = {"values": self.critic_linear(value_in).squeeze(-1), "new_rnn_states": new_rnn_states}
         if not values_only:
             out["action_logits"], _ = self.action_parameterization(x)
@@ -209,17 +252,38 @@ class ActorCriticSeparateWeights(_BuiltInActorCritic):
         """See the module docstring for inputs and outputs."""
         # [B, R_actor + R_critic] -> [B, R_actor], [B, R_critic]
         actor_h, critic_h = rnn_states.split([self.actor_core.rnn_state_size(), self.critic_core.rnn_state_size()], -1)
-        c = self.critic_encoder(self.critic_obs(normalized_obs_dict))
-        c, new_critic_h = self.critic_core(c, critic_h)
-        values = self.critic_linear(self.critic_decoder(c)).squeeze(-1)  # [N or B]
-        out = {"values": per_row(values, batch_rows(normalized_obs_dict))}
-        new_actor_h = actor_h
+        values, new_critic_h = self._critic(self.critic_obs(normalized_obs_dict), critic_h)
+        out, new_actor_h = {"values": values}, actor_h
         if not values_only:
-            a = self.actor_encoder(normalized_obs_dict)
-            a, new_actor_h = self.actor_core(a, actor_h)
-            out["action_logits"], _ = self.action_parameterization(self.actor_decoder(a))
+            out["action_logits"], new_actor_h = self._actor(normalized_obs_dict, actor_h)
         out["new_rnn_states"] = torch.cat([new_actor_h, new_critic_h], dim=-1)
         return out
+
+    def forward_batch(self, batch: PolicyBatch, values_only: bool = False):
+        """See ``ActorCritic.forward_batch``; the critic runs once per env when ``critic_per_env``."""
+        if not self.critic_per_env(batch.critic):
+            return super().forward_batch(batch, values_only)
+        n, a = batch.num_envs, batch.num_agents
+        no_state = batch.rnn_states.new_zeros(n, 0)
+        values, _ = self._critic(self.env_critic_obs(batch), no_state)  # [N]
+        out = {"values": values.unsqueeze(1).expand(n, a), "new_rnn_states": batch.rnn_states}  # [N, A_p]
+        if not values_only:
+            logits, _ = self._actor(self.actor_rows(batch), batch.rnn_states.flatten(0, 1))  # [N * A_p, P]
+            out["action_logits"] = logits.view(n, a, -1)  # [N * A_p, P] -> [N, A_p, P]
+        return out
+
+    def _critic(self, critic_obs, critic_h):
+        """Values ``[B]`` and new critic states ``[B, R_critic]`` from the critic's inputs."""
+        c = self.critic_encoder(critic_obs)
+        c, new_critic_h = self.critic_core(c, critic_h)
+        return self.critic_linear(self.critic_decoder(c)).squeeze(-1), new_critic_h
+
+    def _actor(self, normalized_obs_dict, actor_h):
+        """Action logits ``[B, P]`` and new actor states ``[B, R_actor]``."""
+        a = self.actor_encoder(normalized_obs_dict)
+        a, new_actor_h = self.actor_core(a, actor_h)
+        logits, _ = self.action_parameterization(self.actor_decoder(a))
+        return logits, new_actor_h
 
 
 def create_actor_critic(cfg, obs_space: gym.spaces.Dict, action_space: gym.Space) -> ActorCritic:

@@ -56,18 +56,12 @@ class ObservationNormalizer(nn.Module):
             }
         )
 
-    def update(self, obs: dict[str, torch.Tensor], rows: torch.Tensor | None = None) -> None:
-        """Update the statistics from ``obs`` (``[B, ...]`` per key), only the ``[B]`` ``rows`` mask when given.
-
-        A key given once per group of rows (a per-env ``"state"``, ``[N, ...]`` with ``B = N * A`` rows in
-        group order) counts a group when any of its rows is selected.
-        """
+    def update(self, obs: dict[str, torch.Tensor]) -> None:
+        """Fold ``obs`` (``{key: [B, ...]}``, the rows to count) into the statistics; keys without statistics
+        and keys the statistics have but ``obs`` lacks are skipped."""
         for k, stat in self.stats.items():
-            x = obs[k]
-            if rows is None:
-                stat.update(x)
-            else:
-                stat.update(x[rows] if x.shape[0] == rows.shape[0] else x[rows.view(x.shape[0], -1).any(dim=1)])
+            if k in obs:
+                stat.update(obs[k])
 
     def forward(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The normalized obs dict (other keys unchanged)."""

@@ -78,7 +78,7 @@ def test_masked_env_never_samples_a_masked_action_and_learner_log_probs_match(ma
     masks = st.obs["action_mask"][:-1]  # [T, E, A, 4]
     assert stats.agent_steps == 160 and masks.min() == 0  # some actions were masked
     assert bool(masks.gather(-1, st.actions.long().unsqueeze(-1)).all())  # every sampled action was legal
-    inputs = st.flat_inputs(slice(0, st.rollout))  # [T * E * A, ...]
+    inputs = st.batch(slice(0, st.rollout)).rows()  # [T * E * A, ...]
     with torch.no_grad():
         logits = model(model.normalize_obs(inputs), torch.zeros(160, 0))["action_logits"]  # [T * E * A, 4]
         learner_dist = model.action_distribution(logits, inputs["action_mask"])

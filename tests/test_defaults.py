@@ -25,10 +25,10 @@ def test_default_minibatches_fit_any_number_of_agents(make_cfg, num_agents):
     trainer = Trainer(make_cfg(f"--env={env}", "--experiment=mb", "--num_epochs=1", "--train_for_env_steps=1"))
     try:
         st, learner = trainer.storages[0], trainer.learners[0]
-        rows = st.rollout * st.num_envs * num_agents  # 32 x 16 x A agent-steps
+        cells = st.rollout * st.num_envs  # 32 x 16 (step, env) cells of A agent-steps each
         assert minibatch_count(trainer.cfg, st) == 4
         minibatches = list(learner._minibatches(st, 4))
-        assert sorted(torch.cat(minibatches).tolist()) == list(range(rows))  # every agent-step once
+        assert sorted(torch.cat(minibatches).tolist()) == list(range(cells))  # every agent-step once
         trainer.sampler.collect()
         stats = learner.train(st)
         assert np.isfinite(stats["loss"])

@@ -4,6 +4,8 @@ modules that compose a run; self-play may use algo (it plays opponents through `
 from __future__ import annotations
 
 import ast
+import importlib
+import re
 from pathlib import Path
 
 ALGO = Path(__file__).resolve().parents[1] / "marl_sf" / "algo"
@@ -23,3 +25,37 @@ def _imports(path: Path) -> set[str]:
 def test_algo_imports_nothing_above_it():
     found = {(path.name, name) for path in ALGO.glob("*.py") for name in _imports(path) if name.startswith(ABOVE_ALGO)}
     assert not found, f"marl_sf.algo imports upwards: {sorted(found)}"
+
+
+ROOT = ALGO.parents[1]
+ENGINE = [*ALGO.glob("*.py"), *(ROOT / "models").glob("*.py")]
+
+
+def test_declared_options_are_read_as_attributes_in_the_engine():
+    lines = [(p.name, i, line) for p in ENGINE for i, line in enumerate(p.read_text().splitlines(), 1)]
+    found = [f"{name}:{i}" for name, i, line in lines if "cfg.get(" in line]
+    assert not found, f"cfg.get( in the engine (read declared options as cfg.x): {found}"
+
+
+def test_the_data_path_has_no_per_row_special_cases():
+    retired = ("state_per_env", "state_per_row", "per_row", "_take", "batch_rows")
+    pattern = re.compile(r"\b(" + "|".join(retired) + r")\b")
+    found = [f"{p.name}: {m}" for p in ENGINE for m in pattern.findall(p.read_text())]
+    assert not found, f"retired data-path helpers are back: {found}"
+
+
+def test_every_file_function_reference_in_the_architecture_page_exists():
+    """docs/architecture.md walks one iteration with `file.py: Name.attr` references; each must resolve."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    refs = re.findall(r"`?([\w/]+\.py): ([A-Za-z_][\w.]*)", text)
+    assert len(refs) >= 12
+    for path, name in refs:
+        matches = [p for p in ROOT.glob(f"**/{Path(path).name}") if ".venv" not in p.parts and str(p).endswith(path)]
+        assert matches, f"docs/architecture.md names {path}, which is not in the repo"
+        module_path = matches[0].relative_to(ROOT).with_suffix("")
+        parts = module_path.parts
+        module = ".".join(parts) if parts[0] == "marl_sf" else f"marl_sf.{'.'.join(parts)}"  # envs/, models/
+        obj = importlib.import_module(module)
+        for attr in name.split("."):
+            assert hasattr(obj, attr), f"docs/architecture.md: {path}: {name} does not exist"
+            obj = getattr(obj, attr)

@@ -45,13 +45,17 @@ def test_model_matrix_shapes_and_training(make_cfg, share, critic_input, core, a
     trainer = Trainer(make_cfg(*argv, f"--train_for_env_steps={2 * rollout * num_envs * num_agents}"))
     model, storage = trainer.models[0], trainer.storages[0]
     rows = num_envs * num_agents
-    inputs = model.normalize_obs(storage.flat_inputs(slice(0, 1)))  # [1 * E * A, ...]
+    inputs = model.normalize_obs(storage.batch(slice(0, 1)).rows())  # [1 * E * A, ...]
     out = model(inputs, torch.zeros(rows, model.rnn_state_size()))
     assert out["values"].shape == (rows,)
     assert out["action_logits"].shape == (rows, num_action_params(model.action_space))
     assert out["new_rnn_states"].shape == (rows, model.rnn_state_size())
     assert (model.rnn_state_size() > 0) == (core != "none")
     assert ("state" in inputs) == (critic_input != "local")
+    batched = model.forward_batch(storage.batch(slice(0, 1)))  # the engine's path, [E, A, ...]
+    torch.testing.assert_close(batched["values"].flatten(), out["values"])  # [E, A] -> [E * A] rows
+    torch.testing.assert_close(batched["action_logits"].flatten(0, 1), out["action_logits"])
+    assert batched["new_rnn_states"].shape == (num_envs, num_agents, model.rnn_state_size())
     before = [p.detach().clone() for p in model.parameters()]
     assert trainer.train() == 0
     assert trainer.agent_steps == 2 * rollout * num_envs * num_agents

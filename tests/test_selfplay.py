@@ -168,7 +168,7 @@ def test_snapshots_in_one_vmapped_forward_act_as_each_alone(make_cfg, normalize)
         for param in model.parameters():
             param.data.add_(torch.randn_like(param) * 0.5)
         if model.obs_normalizer is not None:
-            model.obs_normalizer.update({"obs": torch.rand(16, 3, 3, 2) * (k + 1)}, torch.ones(16, dtype=torch.bool))
+            model.obs_normalizer.update({"obs": torch.rand(16, 3, 3, 2) * (k + 1)})
         players.append(SnapshotPlayer(f"s{k}", model, model.action_space))
     inputs = {"obs": torch.randint(0, 2, (10, 3, 3, 2)).float(), "action_mask": torch.randint(0, 2, (10, 9))}
     inputs["action_mask"][:, 4] = 1

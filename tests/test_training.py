@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from examples.train_custom_env import parse_args, register_custom_env_envs
-from marl_sf.algo.storage import state_per_row
 from marl_sf.checkpoint import find_checkpoint, load_checkpoint
 from marl_sf.enjoy import enjoy
 from marl_sf.envs.registry import register_env
@@ -201,10 +200,11 @@ def test_critic_input_variants_reach_the_critic(make_cfg, critic_input):
     expected = {"state_local": 8 + 4 + 2, "joint_obs": 2 * 4}[critic_input]
     assert spec.obs_space["state"].shape == (expected,) and spec.obs_space["agent_id"].shape == (2,)
     trainer.sampler.collect()
-    inputs = st.flat_inputs(slice(0, 1))  # rows in (e, a) order
-    # joint_obs is the same for both agents of an env: given once per env (see tests/test_state_per_env.py)
-    assert inputs["state"].shape == (trainer.cfg.num_envs * (1 if critic_input == "joint_obs" else 2), expected)
-    inputs = state_per_row(inputs, 2)
+    batch = st.batch(slice(0, 1))  # the E envs of slot 0
+    # the stored per-env critic input: joint_obs as it is, state_local's state before the per-agent parts
+    assert batch.state.shape == (trainer.cfg.num_envs, {"state_local": 8, "joint_obs": expected}[critic_input])
+    inputs = batch.rows()  # rows in (e, a) order
+    assert inputs["state"].shape == (trainer.cfg.num_envs * 2, expected)
     assert inputs["agent_id"][:2].tolist() == [[1.0, 0.0], [0.0, 1.0]]
     if critic_input == "joint_obs":
         joint = torch.cat([st.obs["obs"][0, 0, 0], st.obs["obs"][0, 0, 1]])

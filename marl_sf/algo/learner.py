@@ -11,12 +11,15 @@ reach the value normalizer, losses and the gradient norm before the optimizer st
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from marl_sf.algo.gae import compute_gae
 from marl_sf.algo.losses import entropy_bonus, normalize_advantages, policy_loss, value_loss
 from marl_sf.algo.storage import RolloutStorage
 from marl_sf.algo.value_norm import ValueNorm
+from marl_sf.models.batch import PolicyBatch
 from marl_sf.utils.finite import NonFiniteError
 
 
@@ -25,9 +28,9 @@ def minibatch_count(cfg, storage: RolloutStorage) -> int:
 
     ``--batch_size`` (agent-steps) when it is set (> 0): ``round(rows / batch_size)``, at least 1; a batch size
     that does not divide the rollout gives near-equal minibatches. Otherwise ``--num_minibatches`` (MAPPO's
-    ``num_mini_batch``). Either way the count is clipped to the units a minibatch is made of (agent-steps;
-    with an RNN, whole ``(env, agent)`` trajectories; with a per-env state, whole env-steps), so no config
-    contradicts the rollout, whatever the number of agents.
+    ``num_mini_batch``). Either way the count is clipped to the units a minibatch is made of ((step, env) cells
+    holding all of the policy's agents; with an RNN, whole env columns of T steps), so no config contradicts the
+    rollout, whatever the number of agents.
     """
     return max(min(_requested_count(cfg, storage), minibatch_units(cfg, storage)), 1)
 
@@ -40,11 +43,7 @@ def _requested_count(cfg, storage: RolloutStorage) -> int:
 
 def minibatch_units(cfg, storage: RolloutStorage) -> int:
     """The indivisible pieces of a rollout that minibatches are made of (see ``minibatch_count``)."""
-    if storage.recurrent:
-        return storage.num_envs * storage.num_agents
-    if storage.state_per_env and storage.num_agents > 1:
-        return storage.rollout * storage.num_envs
-    return storage.rollout * storage.num_envs * storage.num_agents
+    return storage.num_envs if storage.recurrent else storage.rollout * storage.num_envs
 
 
 def describe_minibatches(cfg, storage: RolloutStorage, policy_id: int) -> str | None:
@@ -157,81 +156,73 @@ class Learner:
             targets = returns
         if self.cfg.normalize_advantages:
             advantages = normalize_advantages(advantages, active)
-        inputs = st.flat_inputs(slice(0, st.rollout), self.cfg.obs_scale)  # [T * E * A_p, ...]
-        # a per-env state ([T * E, ...]) comes with minibatches of whole envs (all A_p rows of each env-step)
-        whole_envs = st.state_per_env and st.num_agents > 1
-        if self.model.obs_normalizer is not None:
-            self.model.obs_normalizer.update(inputs, active.reshape(-1))
-        data = {
-            "inputs": inputs,
-            "actions": st.actions.reshape(-1, *st.actions.shape[3:]),  # [T * E * A_p, ...]
-            "old_log_probs": st.log_probs.reshape(-1),
-            "old_values": st.values[:-1].reshape(-1),
-            "advantages": advantages.reshape(-1),
-            "targets": targets.reshape(-1),
-            "mask": active.reshape(-1),
+        batch = st.batch(slice(0, st.rollout), self.cfg.obs_scale)  # N = T * E cells in (t, e) order
+        cells_active = active.flatten(0, 1)  # [T, E, A_p] -> [T * E, A_p]
+        self.model.update_normalizer(batch, cells_active)
+        data = {  # per cell, [T * E, A_p, ...]
+            "actions": st.actions.flatten(0, 1),
+            "old_log_probs": st.log_probs.flatten(0, 1),
+            "old_values": st.values[:-1].flatten(0, 1),
+            "advantages": advantages.flatten(0, 1),
+            "targets": targets.flatten(0, 1),
+            "mask": cells_active,
         }
         totals: dict[str, float] = {}
         for epoch in range(self.cfg.num_epochs):
-            for m, rows in enumerate(self._minibatches(st, num_minibatches, whole_envs)):
-                mb = {k: _take(v, rows, st.num_agents if whole_envs else 1) for k, v in data.items()}
-                for k, v in self._update(mb, st, rows, f"{where}, epoch {epoch}, minibatch {m}").items():
+            for m, cells in enumerate(self._minibatches(st, num_minibatches)):
+                mb = {k: v[cells].flatten(0, 1) for k, v in data.items()}  # [n, A_p, ...] -> [n * A_p, ...] rows
+                where_mb = f"{where}, epoch {epoch}, minibatch {m}"
+                for k, v in self._update(batch.select(cells), cells, mb, st, where_mb).items():
                     totals[k] = totals.get(k, 0.0) + v / (self.cfg.num_epochs * num_minibatches)
         self.train_step += 1
         totals["explained_variance"] = _explained_variance(self.denormalize(st.values[:-1]), returns, active)
         return totals
 
-    def _minibatches(self, st: RolloutStorage, num_minibatches: int, whole_envs: bool = False):
-        """Random row indices per minibatch; with ``whole_envs``, every agent of each chosen (t, env), together and
-        in agent order (``num_minibatches`` near-equal parts: ``batch_size`` rows rounded to whole envs); with an
-        RNN, whole (env, agent) trajectories in time order. Parts are near-equal (``torch.tensor_split``)."""
-        if whole_envs:
-            offsets = torch.arange(st.num_agents, device=self.device)
-            envs_perm = torch.randperm(st.rollout * st.num_envs, device=self.device)
-            for envs in torch.tensor_split(envs_perm, num_minibatches):
-                yield (envs.unsqueeze(1) * st.num_agents + offsets).reshape(-1)  # [n_envs * A_p] rows
-            return
+    def _minibatches(self, st: RolloutStorage, num_minibatches: int):
+        """Cell indices (into the ``T * E`` cells, (t, e) order) of each minibatch, ``num_minibatches`` near-equal
+        parts (``torch.tensor_split``): random (step, env) cells; with an RNN, whole env columns in time order."""
         if not st.recurrent:
-            perm = torch.randperm(st.rollout * st.num_envs * st.num_agents, device=self.device)
+            perm = torch.randperm(st.rollout * st.num_envs, device=self.device)
             yield from torch.tensor_split(perm, num_minibatches)
             return
-        columns = st.num_envs * st.num_agents
-        steps = torch.arange(st.rollout, device=self.device).unsqueeze(1) * columns  # [T, 1]
-        for cols in torch.tensor_split(torch.randperm(columns, device=self.device), num_minibatches):
-            yield (steps + cols.unsqueeze(0)).reshape(-1)  # [T * n_cols] rows, time-major
+        steps = torch.arange(st.rollout, device=self.device).unsqueeze(1) * st.num_envs  # [T, 1]
+        for envs in torch.tensor_split(torch.randperm(st.num_envs, device=self.device), num_minibatches):
+            yield (steps + envs.unsqueeze(0)).reshape(-1)  # [T * n_envs] cells, time-major
 
-    def _forward(self, inputs, st: RolloutStorage, rows: torch.Tensor):
-        """Model outputs on the minibatch; an RNN is unrolled over T from the stored initial states."""
+    def _forward(self, batch: PolicyBatch, cells: torch.Tensor, st: RolloutStorage) -> dict[str, torch.Tensor]:
+        """Model outputs ``[n, A_p, ...]`` on a minibatch of n cells; an RNN is unrolled over T from the stored
+        initial states of the minibatch's env columns, reset at episode starts."""
         if not st.recurrent:
-            return self.model(inputs, st.rnn_states.new_zeros(rows.shape[0], 0))
-        columns = st.num_envs * st.num_agents
-        cols = rows[: rows.shape[0] // st.rollout]  # the minibatch's (env, agent) columns, slot 0
-        h = st.rnn_states[0].reshape(columns, -1)[cols]  # [n_cols, R]
-        starts = st.episode_start[: st.rollout].unsqueeze(-1).expand(-1, -1, st.num_agents)  # [T, E, A_p]
-        starts = starts.reshape(st.rollout, columns)[:, cols]  # [T, n_cols]
+            return self.model.forward_batch(batch)
+        n_envs = batch.num_envs // st.rollout
+        h = batch.rnn_states[:n_envs]  # [n_envs, A_p, R]: step 0 of each env column, the rollout's initial states
+        starts = st.episode_start[: st.rollout].flatten(0, 1)[cells].view(st.rollout, n_envs)  # [T, n_envs]
         outs = []
-        for t, step_inputs in enumerate(_split_steps(inputs, st.rollout)):
-            h = h * (~starts[t]).unsqueeze(-1)
-            out = self.model(step_inputs, h)
+        for t, step in enumerate(batch.split_steps(st.rollout)):
+            h = h * (~starts[t]).view(-1, 1, 1)
+            out = self.model.forward_batch(replace(step, rnn_states=h))
             h = out["new_rnn_states"]
             outs.append(out)
         return {k: torch.cat([o[k] for o in outs]) for k in ("values", "action_logits")}
 
-    def _update(self, mb: dict, st: RolloutStorage, rows: torch.Tensor, where: str = "") -> dict[str, float]:
-        """One gradient step on a minibatch; returns its statistics.
+    def _update(
+        self, batch: PolicyBatch, cells: torch.Tensor, mb: dict, st: RolloutStorage, where: str = ""
+    ) -> dict[str, float]:
+        """One gradient step on the minibatch of cells ``cells`` (``batch``; ``mb``: its targets as rows
+        ``[n * A_p, ...]``); returns its statistics.
 
         Raises:
             NonFiniteError: a loss or the gradient norm is not finite (``where`` says where); no step is taken.
         """
         cfg = self.cfg
-        out = self._forward(self.model.normalize_obs(mb["inputs"]), st, rows)
-        dist = self.model.action_distribution(out["action_logits"], mb["inputs"].get("action_mask"))
-        log_probs = dist.log_prob(mb["actions"])
+        out = self._forward(batch, cells, st)  # [n, A_p, ...]
+        dist = self.model.action_distribution(out["action_logits"].flatten(0, 1), batch.action_mask_rows())
+        log_probs = dist.log_prob(mb["actions"])  # [n * A_p]
         mask = mb["mask"]
         pi_loss, clip_fraction, approx_kl = policy_loss(
             log_probs, mb["old_log_probs"], mb["advantages"], cfg.ppo_clip_ratio, mask
         )
-        v_loss = value_loss(out["values"], mb["old_values"], mb["targets"], cfg.ppo_clip_value, mask)
+        v_loss = value_loss(out["values"].flatten(), mb["old_values"], mb["targets"], cfg.ppo_clip_value, mask)
         entropy = entropy_bonus(dist.entropy(), mask)
         loss = pi_loss + cfg.value_loss_coeff * v_loss - cfg.exploration_loss_coeff * entropy
         self.optimizer.zero_grad(set_to_none=True)
@@ -267,24 +258,6 @@ def _check_finite(quantities: dict[str, torch.Tensor], where: str) -> None:
         "the newest checkpoint holds the last finite weights. Check the scale of the rewards and observations, "
         "or lower --learning_rate"
     )
-
-
-def _take(value, rows: torch.Tensor, agents_per_state: int = 1):
-    """Rows of a tensor, or of every tensor in a dict; a per-env ``"state"`` (``agents_per_state`` > 1, rows in
-    whole envs) gives one row per env."""
-    if not isinstance(value, dict):
-        return value[rows]
-    if agents_per_state == 1:
-        return {k: v[rows] for k, v in value.items()}
-    envs = rows[::agents_per_state] // agents_per_state  # [n_envs]: each env's first row / A_p
-    return {k: v[envs] if k == "state" else v[rows] for k, v in value.items()}
-
-
-def _split_steps(inputs: dict[str, torch.Tensor], num_steps: int):
-    """Time-major rows ``[T * n, ...]`` -> T dicts of ``[n, ...]``."""
-    chunks = {k: v.chunk(num_steps) for k, v in inputs.items()}
-    for t in range(num_steps):
-        yield {k: c[t] for k, c in chunks.items()}
 
 
 def _explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:

@@ -14,6 +14,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from marl_sf.models.batch import PolicyBatch
+
 
 class Opponents(Protocol):
     """What the sampler needs from whoever plays the agents the learning policies do not.
@@ -37,7 +39,7 @@ class Opponents(Protocol):
         policy: int,
         rows: slice,
         acting: np.ndarray,
-        inputs: dict[str, torch.Tensor],
+        batch: PolicyBatch,
         raw_obs: dict[str, torch.Tensor],
         actions: torch.Tensor,
         deterministic: bool,
@@ -48,8 +50,8 @@ class Opponents(Protocol):
             policy: the policy's index (in the sampler's ``specs`` order).
             rows: the env rows of this group (``E_g`` envs).
             acting: ``[E_g, A_p]`` bool, the policy's agents that act now (opponents act only for these).
-            inputs: the policy's model inputs ``{key: [E_g * A_p, ...]}`` in (env, agent) order, scaled, not
-                normalized; ``"state"`` may be per env ``[E_g, ...]`` (see ``storage.state_per_row``).
+            batch: the policy's ``PolicyBatch`` of the ``E_g`` envs (scaled, not normalized; ``batch.rows()`` gives
+                the per-row inputs a snapshot's model takes).
             raw_obs: the stored observations ``{key: [E_g, A_p, ...]}``.
             actions: ``[E_g, A_p, ...]`` the policy's sampled actions (stored layout), overwritten in place.
             deterministic: take each distribution's mode instead of sampling.

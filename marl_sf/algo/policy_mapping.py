@@ -16,10 +16,7 @@ import gymnasium as gym
 import numpy as np
 
 from marl_sf.envs.spec import EnvSpec
-
-CRITIC_INPUTS = ("local", "state", "state_local", "joint_obs")
-"""``local``: own observation (IPPO); ``state``: env.state() (MAPPO); ``state_local``: state + own observation +
-one-hot agent id (MAPPO's agent-specific global state); ``joint_obs``: every agent's observation joined."""
+from marl_sf.models.critic_input import CriticInput, critic_input
 
 
 @dataclass
@@ -35,7 +32,7 @@ class PolicySpec:
         action_space: the agents' action space.
         global_space: what is stored once per env for the critic (``[G]``): env.state() or the joined
             observations; None for a local critic.
-        critic_input: one of ``CRITIC_INPUTS``.
+        critic_input: the ``--critic_input`` name (``marl_sf.models.critic_input``).
         add_agent_id: whether the actor sees a one-hot agent id.
     """
 
@@ -47,6 +44,11 @@ class PolicySpec:
     global_space: gym.spaces.Box | None
     critic_input: str
     add_agent_id: bool
+
+    @property
+    def critic(self) -> CriticInput:
+        """The critic-input kind: what is stored per env and how the critic's rows are made from it."""
+        return critic_input(self.critic_input)
 
 
 PolicyMappingFn = Callable[[str, int], int]
@@ -152,43 +154,6 @@ def agent_policies(specs: list[PolicySpec]) -> list[int]:
     return agent_policy
 
 
-def _box(size: int) -> gym.spaces.Box:
-    return gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
-
-
-def global_space(cfg, env_spec: EnvSpec) -> gym.spaces.Box | None:
-    """The per-env critic input stored in rollouts (``[G]``), or None for ``critic_input=local``.
-
-    Raises:
-        ValueError: an unknown critic input, or ``state``/``state_local`` on an env without ``state_space`` or
-            with an image state.
-    """
-    if cfg.critic_input not in CRITIC_INPUTS:
-        raise ValueError(f"unknown --critic_input={cfg.critic_input!r}; choose one of {CRITIC_INPUTS}")
-    if cfg.critic_input == "local":
-        return None
-    if cfg.critic_input == "joint_obs":
-        return _box(env_spec.num_agents * gym.spaces.flatdim(env_spec.observation_space["obs"]))
-    state_space = env_spec.state_space
-    if state_space is None:
-        raise ValueError(
-            f"--critic_input={cfg.critic_input} needs an env with a global state (state_space and state()); "
-            f"{cfg.env!r} has none: use --critic_input=joint_obs or local"
-        )
-    if len(state_space.shape) != 1 and (cfg.critic_input != "state" or not is_image_space(state_space)):
-        raise ValueError(
-            f"--critic_input={cfg.critic_input} needs a vector global state, or a uint8 image state with "
-            f"--critic_input=state; {cfg.env!r} has a state of shape {state_space.shape}: use "
-            "--critic_input=state (images), local or joint_obs"
-        )
-    return state_space
-
-
-def is_image_space(space: gym.Space) -> bool:
-    """A uint8 ``[H, W, C]`` Box: stored as uint8 and read by a conv encoder."""
-    return isinstance(space, gym.spaces.Box) and len(space.shape) == 3 and space.dtype == np.uint8
-
-
 def check_critic_only_keys(cfg, obs_space: gym.spaces.Dict) -> None:
     """Check ``--critic_only_obs_keys`` against the env's observation keys.
 
@@ -235,10 +200,12 @@ def build_policy_specs(cfg, env_spec: EnvSpec) -> list[PolicySpec]:
     agents' own spaces (agent groups), never the padded transport spaces.
 
     Raises:
-        ValueError: see ``global_space``, ``agent_policy_ids``, ``policy_spaces`` and ``check_critic_only_keys``.
+        ValueError: see ``CriticInput.stored_space``, ``agent_policy_ids``, ``policy_spaces`` and
+            ``check_critic_only_keys``.
     """
     num_agents = env_spec.num_agents
-    stored = global_space(cfg, env_spec)
+    critic = critic_input(cfg.critic_input)
+    stored = critic.stored_space(cfg, env_spec)
     space_pairs = list(zip(env_spec.agent_observation_spaces, env_spec.agent_action_spaces, strict=True))  # [A]
     ids = agent_policy_ids(cfg.policy_mapping, list(env_spec.agent_names), cfg.num_policies, space_pairs)
     add_agent_id = cfg.add_agent_id
@@ -250,13 +217,9 @@ def build_policy_specs(cfg, env_spec: EnvSpec) -> list[PolicySpec]:
         spaces = dict(obs_space.spaces)
         if add_agent_id:
             spaces["agent_id"] = gym.spaces.Box(0.0, 1.0, (num_agents,), np.float32)
-        if stored is not None and is_image_space(stored):
-            spaces["state"] = stored  # an image state: the critic gets a conv encoder
-        elif stored is not None:
-            size = gym.spaces.flatdim(stored)
-            if cfg.critic_input == "state_local":
-                size += gym.spaces.flatdim(obs_space["obs"]) + num_agents
-            spaces["state"] = _box(size)
+        state_space = critic.model_space(stored, obs_space, num_agents)
+        if state_space is not None:
+            spaces["state"] = state_space
         specs.append(PolicySpec(pid, agents, num_agents, gym.spaces.Dict(spaces), action_space, stored,
                                 cfg.critic_input, add_agent_id))  # fmt: skip
     return specs

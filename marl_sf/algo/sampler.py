@@ -63,7 +63,7 @@ class Sampler:
     ):  # fmt: skip
         self.cfg, self.runner, self.specs, self.models, self.storages = cfg, runner, specs, models, storages
         self.num_envs, self.num_agents = runner.buffers.active.shape
-        self.joint_obs = specs[0].critic_input == "joint_obs"
+        self.critic = specs[0].critic  # what each env contributes to the critics once per step
         self.episodes = EpisodeAccumulator(self.num_envs, self.num_agents)
         self.recurrent = [st.recurrent for st in storages]  # per policy, from its model's state size
         self.opponents = opponents
@@ -74,7 +74,7 @@ class Sampler:
             opponents.start_episodes(np.arange(self.num_envs))
         buf = runner.reset(seed)
         every = slice(0, self.num_envs)
-        self._write_next(0, every, buf, self._states(buf.obs, buf.state, every), np.ones(self.num_envs, bool))
+        self._write_next(0, every, buf, self._critic_env_input(buf.obs, buf.state, every), np.ones(self.num_envs, bool))
         for st in storages:
             st.rnn_states[0] = 0.0
 
@@ -91,10 +91,8 @@ class Sampler:
             self._record(self.storages[0].rollout - 1, rows, self.runner.wait(g), stats)
         with torch.no_grad():
             for model, st in zip(self.models, self.storages, strict=True):
-                t_last = st.rollout
-                inputs = model.normalize_obs(st.flat_inputs(slice(t_last, t_last + 1), self.cfg.obs_scale))
-                out = model(inputs, self._rnn_in(st, t_last))
-                st.values[t_last] = out["values"].view(st.num_envs, st.num_agents)
+                batch = st.batch(slice(st.rollout, st.rollout + 1), self.cfg.obs_scale)  # the E envs of slot T
+                st.values[st.rollout] = model.forward_batch(batch, values_only=True)["values"]  # [E, A_p]
         return stats
 
     def _record(self, t: int, rows: slice, buf, stats: RolloutStats) -> None:
@@ -113,7 +111,7 @@ class Sampler:
             st.rewards[t, rows] = torch.from_numpy(rewards[:, idx])
             st.terminated[t, rows] = torch.from_numpy(terminated[:, idx])
             st.truncated[t, rows] = torch.from_numpy(truncated[:, idx])
-        states = self._states(buf.obs, buf.state, rows)
+        states = self._critic_env_input(buf.obs, buf.state, rows)
         self._write_next(t + 1, rows, buf, states, episode_done, carry_rnn=True)
         ended = np.flatnonzero((truncated & acted).any(axis=1)) if self.cfg.value_bootstrap else []
         if len(ended):
@@ -123,27 +121,26 @@ class Sampler:
         stats.episode_lengths.extend(lengths)
 
     def _act(self, t: int, rows: slice, deterministic: bool) -> np.ndarray:
-        """One batched forward per policy over the ``E_g * A_p`` rows of group ``rows``; returns env actions
+        """One batched forward per policy over the ``E_g`` env cells of group ``rows``; returns env actions
         ``[E_g, A, ...]`` and keeps the new recurrent states in ``next_rnn``."""
         actions = None
         num_envs = rows.stop - rows.start
         with torch.no_grad():
             for p, (spec, model, st) in enumerate(zip(self.specs, self.models, self.storages, strict=True)):
-                raw_inputs = st.flat_inputs(slice(t, t + 1), self.cfg.obs_scale, rows)
-                inputs = model.normalize_obs(raw_inputs)
-                out = model(inputs, self._rnn_in(st, t, rows))
-                dist = model.action_distribution(out["action_logits"], inputs.get("action_mask"))
+                batch = st.batch(slice(t, t + 1), self.cfg.obs_scale, rows)  # N = E_g cells
+                out = model.forward_batch(batch)  # [E_g, A_p, ...]
+                dist = model.action_distribution(out["action_logits"].flatten(0, 1), batch.action_mask_rows())
                 act = deterministic_actions(spec.action_space, dist) if deterministic else dist.sample()
                 shape = (num_envs, st.num_agents)
                 st.actions[t, rows] = act.view(*shape, *st.actions.shape[3:])  # [E_g * A_p, ...] -> [E_g, A_p, ...]
                 st.log_probs[t, rows] = dist.log_prob(act).view(shape)
-                st.values[t, rows] = out["values"].view(shape)
-                if self.recurrent[p]:  # [E_g * A_p, R] -> [E_g, A_p, R]
-                    self.next_rnn[p][rows] = out["new_rnn_states"].reshape(*shape, -1)
+                st.values[t, rows] = out["values"]
+                if self.recurrent[p]:
+                    self.next_rnn[p][rows] = out["new_rnn_states"]  # [E_g, A_p, R]
                 if self.opponents is not None:  # overwrites the actions of the agents opponents play
                     acting = self.env_active[rows][:, spec.agent_indices]  # [E_g, A_p]
                     raw_obs = {k: v[t, rows] for k, v in st.obs.items()}  # [E_g, A_p, ...]
-                    self.opponents.act(p, rows, acting, raw_inputs, raw_obs, st.actions[t, rows], deterministic)
+                    self.opponents.act(p, rows, acting, batch, raw_obs, st.actions[t, rows], deterministic)
                 act_np = st.actions[t, rows].cpu().numpy()  # [E_g, A_p, ...] in the policy's own action space
                 if actions is None:  # the env's transport layout (agent groups: the largest action)
                     actions = np.zeros((num_envs, *self.runner.buffers.actions.shape[1:]), act_np.dtype)
@@ -153,10 +150,6 @@ class Sampler:
                     actions[:, spec.agent_indices] = act_np
         return actions
 
-    def _rnn_in(self, st: RolloutStorage, t: int, rows: slice = slice(None)) -> torch.Tensor:
-        """Recurrent states of slot t, envs ``rows``, as model input rows ``[E_g * A_p, R]`` (R = 0 without RNN)."""
-        return st.rnn_states[t, rows].flatten(0, 1)  # [E_g, A_p, R] -> [E_g * A_p, R]
-
     def _acted(self, t: int, rows: slice) -> np.ndarray:
         """``[E_g, A]`` bool: which agents of envs ``rows`` acted at step t (gathered from every policy)."""
         acted = np.zeros((rows.stop - rows.start, self.num_agents), bool)
@@ -164,13 +157,11 @@ class Sampler:
             acted[:, spec.agent_indices] = st.active[t, rows].cpu().numpy()
         return acted
 
-    def _states(self, obs: dict[str, np.ndarray], env_state: np.ndarray | None, rows) -> np.ndarray | None:
-        """``[E_g, G]`` per-env critic inputs of envs ``rows``: env.state() or, for ``joint_obs``, the agents'
-        observations joined ``[E_g, A * D]``."""
-        if self.joint_obs:
-            joint = obs["obs"][rows]
-            return joint.reshape(joint.shape[0], -1).astype(np.float32)  # [E_g, A, ...] -> [E_g, A * D]
-        return env_state[rows] if env_state is not None else None
+    def _critic_env_input(self, obs: dict[str, np.ndarray], env_state: np.ndarray | None, rows) -> np.ndarray | None:
+        """``[E_g, G]`` per-env critic inputs of envs ``rows`` (``CriticInput.env_input``: env.state() or the
+        agents' observations joined)."""
+        state = env_state[rows] if env_state is not None else None
+        return self.critic.env_input({"obs": obs["obs"][rows]}, state)
 
     def _write_next(self, t: int, rows: slice, buf, states, episode_start: np.ndarray, carry_rnn: bool = False):
         """Write the observation that follows into slot t of every storage for envs ``rows``; recurrent states
@@ -206,7 +197,7 @@ class Sampler:
             return
         final_obs = {k: v[env_ids] for k, v in buf.final_obs.items()}  # [n, A, ...]
         final_state = buf.final_state[env_ids] if buf.final_state is not None else None
-        states = self._states(final_obs, final_state, slice(None))
+        states = self._critic_env_input(final_obs, final_state, slice(None))
         rows = torch.from_numpy(env_ids)
         with torch.no_grad():
             for p, (spec, model, st) in enumerate(zip(self.specs, self.models, self.storages, strict=True)):
@@ -216,7 +207,5 @@ class Sampler:
                     for k, v in final_obs.items()
                 }
                 state = torch.from_numpy(states).to(device) if states is not None else None
-                inputs = model.normalize_obs(st.build_inputs(policy_obs, state, self.cfg.obs_scale))  # [n * A_p, ..]
-                rnn = self.next_rnn[p][rows].flatten(0, 1)  # [n, A_p, R] -> [n * A_p, R]
-                out = model(inputs, rnn, values_only=True)
-                st.bootstrap_values[t, rows] = out["values"].view(len(env_ids), st.num_agents)
+                batch = st.make_batch(policy_obs, state, self.next_rnn[p][rows], self.cfg.obs_scale)  # n cells
+                st.bootstrap_values[t, rows] = model.forward_batch(batch, values_only=True)["values"]  # [n, A_p]

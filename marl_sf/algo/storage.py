@@ -12,7 +12,7 @@ import torch
 
 from marl_sf.algo.policy_mapping import PolicySpec
 from marl_sf.models.action_distribution import action_storage
-from marl_sf.models.actor_critic import batch_rows
+from marl_sf.models.batch import PolicyBatch
 
 _TORCH_DTYPES = {"uint8": torch.uint8, "int8": torch.int8, "int64": torch.int64, "bool": torch.bool}
 
@@ -31,8 +31,6 @@ class RolloutStorage:
         num_envs: E.
         rnn_state_size: the model's flat recurrent state size (0 for feed-forward).
         device: where the buffers live (the inference/learning device).
-        state_per_env: model inputs carry ``"state"`` once per env (``[N, ...]``) instead of per agent row; only
-            for a model whose ``state_per_env`` is true (see ``marl_sf.models.actor_critic``).
     """
 
     def __init__(
@@ -42,11 +40,9 @@ class RolloutStorage:
         num_envs: int,
         rnn_state_size: int,
         device: torch.device,
-        state_per_env: bool = False,
     ):
         t, e, a = rollout, num_envs, len(spec.agent_indices)
         self.rollout, self.num_envs, self.num_agents = t, e, a
-        self.state_per_env = state_per_env and spec.critic_input != "state_local"
 
         def zeros(shape, dtype=torch.float32):
             return torch.zeros(shape, dtype=dtype, device=device)
@@ -84,53 +80,30 @@ class RolloutStorage:
         if self.state is not None:
             self.state[0] = self.state[-1]
 
-    def flat_inputs(self, steps: slice, obs_scale: float = 1.0, envs: slice = slice(None)) -> dict[str, torch.Tensor]:
-        """Model inputs for ``steps`` of envs ``envs``, flattened to rows ``[n * E_g * A_p, ...]`` in (t, e, a)
-        order."""
-        obs = {k: v[steps, envs].flatten(0, 1) for k, v in self.obs.items()}  # [n * E_g, A_p, ...]
+    def batch(self, steps: slice, obs_scale: float = 1.0, envs: slice = slice(None)) -> PolicyBatch:
+        """The ``PolicyBatch`` of slots ``steps`` of envs ``envs``: ``n * E_g`` cells in (t, e) order, with the
+        stored recurrent states of those slots."""
+        obs = {k: v[steps, envs].flatten(0, 1) for k, v in self.obs.items()}  # [n, E_g, A_p, ...] -> [n * E_g, ...]
         state = self.state[steps, envs].flatten(0, 1) if self.state is not None else None  # [n * E_g, G]
-        return self.build_inputs(obs, state, obs_scale)
+        return self.make_batch(obs, state, self.rnn_states[steps, envs].flatten(0, 1), obs_scale)
 
-    def build_inputs(
-        self, obs: dict[str, torch.Tensor], state: torch.Tensor | None, obs_scale: float = 1.0
-    ) -> dict[str, torch.Tensor]:
-        """Model input rows from N envs' observations ``{key: [N, A_p, ...]}`` and stored state ``[N, G]``.
-
-        The per-env state is broadcast to the policy's agents here, on the device, only when a critic reads
-        it (and kept ``[N, G]`` with ``state_per_env``); ``state_local`` appends each agent's observation and
-        one-hot id, and ``--add_agent_id`` gives the actor an ``"agent_id"`` key.
-
-        Returns:
-            ``{key: [N * A_p, ...]}`` (``"state"``: ``[N, ...]`` with ``state_per_env``), observations as float
-            divided by ``obs_scale`` (see ``scale_obs``).
-        """
+    def make_batch(
+        self, obs: dict[str, torch.Tensor], state: torch.Tensor | None, rnn_states: torch.Tensor, obs_scale: float = 1.0
+    ) -> PolicyBatch:
+        """A ``PolicyBatch`` of N cells from stored-layout observations ``{key: [N, A_p, ...]}``, the per-env
+        critic input ``[N, G]`` and recurrent states ``[N, A_p, R]``: observations become float divided by
+        ``obs_scale`` (``scale_obs``; uint8 images stay uint8 until here, on the device) and ``--add_agent_id``
+        adds the one-hot ``"agent_id"`` ``[N, A_p, A]``."""
         n, a = next(iter(obs.values())).shape[:2]
-        inputs = scale_obs({k: v.flatten(0, 1) for k, v in obs.items()}, obs_scale)  # [N * A_p, ...]
-        onehot = None
-        if self.spec.add_agent_id or self.spec.critic_input == "state_local":
-            onehot = self.agent_onehot.expand(n, a, -1).flatten(0, 1)  # [N * A_p, A]
+        inputs = scale_obs(obs, obs_scale)  # {key: [N, A_p, ...]}
         if self.spec.add_agent_id:
-            inputs["agent_id"] = onehot
-        if state is not None and self.state_per_env:
-            inputs["state"] = state.float() / obs_scale if state.dtype == torch.uint8 else state.float()  # [N, ...]
-        elif state is not None:
-            rows = state.unsqueeze(1).expand(n, a, *state.shape[1:]).flatten(0, 1)  # [N * A_p, G] or [.., H, W, C]
-            rows = rows.float() / obs_scale if rows.dtype == torch.uint8 else rows.float()  # images scaled as obs
-            if self.spec.critic_input == "state_local":
-                rows = torch.cat([rows, inputs["obs"].flatten(1), onehot], dim=-1)  # [N * A_p, G + D + A]
-            inputs["state"] = rows
-        return inputs
+            inputs["agent_id"] = self.agent_onehot.expand(n, a, -1)  # [A_p, A] -> [N, A_p, A]
+        if state is not None:
+            state = state.float() / obs_scale if state.dtype == torch.uint8 else state.float()  # images scaled as obs
+        return PolicyBatch(inputs, state, rnn_states, self.agent_onehot, self.spec.critic)
 
 
 UNSCALED_KEYS = ("action_mask", "agent_id")
-
-
-def state_per_row(inputs: dict[str, torch.Tensor], agents: int) -> dict[str, torch.Tensor]:
-    """Model inputs with a per-env ``"state"`` ``[N, ...]`` repeated to its ``agents`` rows each ``[N * agents, ...]``,
-    for consumers that select single rows; unchanged when the state is already per row (or absent)."""
-    if "state" not in inputs or inputs["state"].shape[0] * agents != batch_rows(inputs) or agents == 1:
-        return inputs
-    return {**inputs, "state": inputs["state"].repeat_interleave(agents, dim=0)}
 
 
 def scale_obs(obs: dict[str, torch.Tensor], obs_scale: float = 1.0) -> dict[str, torch.Tensor]:

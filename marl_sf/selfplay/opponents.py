@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from marl_sf.algo.storage import RolloutStorage, state_per_row
+from marl_sf.algo.storage import RolloutStorage
 from marl_sf.selfplay.matchmaking import EpisodeResult, Matchmaker
 from marl_sf.selfplay.players import SnapshotPlayer, SnapshotStack, act_snapshots
 
@@ -43,7 +43,7 @@ class MatchOpponents:
         """One ``EpisodeResult`` per finished episode (see ``Matchmaker.finish_episodes``)."""
         return self.matchmaker.finish_episodes(env_ids, returns)
 
-    def act(self, policy, rows, acting, inputs, raw_obs, actions, deterministic) -> None:
+    def act(self, policy, rows, acting, batch, raw_obs, actions, deterministic) -> None:
         """See ``marl_sf.algo.opponents.Opponents.act``."""
         jobs = []
         for player, mask in self.matchmaker.opponents_in(rows, self.agent_indices[policy]):
@@ -52,7 +52,7 @@ class MatchOpponents:
                 jobs.append((player, torch.from_numpy(mask).to(actions.device)))  # [E_g, A_p]
         if not jobs:
             return
-        inputs = state_per_row(inputs, actions.shape[1])  # opponents take single rows
+        inputs = batch.rows()  # {key: [E_g * A_p, ...]}: opponents take single rows
         flat_actions = actions.view(-1, *actions.shape[2:])  # [E_g * A_p, ...], a view
         batched = [] if self.recurrent[policy] else [j for j in jobs if isinstance(j[0], SnapshotPlayer)]
         if len(batched) > 1:
