@@ -48,9 +48,9 @@ class CriticInput:
         """The space of the model's ``"state"`` key per (env, agent) row; None: the model gets no ``"state"``."""
         return None
 
-    def env_input(self, obs: dict[str, np.ndarray], env_state: np.ndarray | None) -> np.ndarray | None:
+    def env_input(self, obs: dict[str, torch.Tensor], env_state: torch.Tensor | None) -> torch.Tensor | None:
         """``[E, G]`` per-env critic input from transport observations ``{key: [E, A, ...]}`` and the envs'
-        states ``[E, G]`` (None when the runner does not collect them)."""
+        states ``[E, G]`` (None when the runner does not collect them), torch tensors on the CPU."""
         return None
 
     def rows(self, batch) -> torch.Tensor | None:
@@ -136,7 +136,7 @@ class JointObsCritic(StateCritic):
     def env_input(self, obs, env_state):
         """``[E, A, ...] -> [E, A * D]`` float32."""
         joint = obs["obs"]
-        return joint.reshape(joint.shape[0], -1).astype(np.float32)  # [E, A, ...] -> [E, A * D]
+        return joint.reshape(joint.shape[0], -1).float()  # [E, A, ...] -> [E, A * D]
 
 
 CRITIC_INPUTS = {c.kind: c for c in (CriticInput(), StateCritic(), StateLocalCritic(), JointObsCritic())}

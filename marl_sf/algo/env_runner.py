@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import gymnasium as gym
 import numpy as np
@@ -75,6 +75,18 @@ class StepBuffers:
             has_final=alloc((e,), np.bool_),
             actions=alloc((e, a, *action_shape), torch.empty(0, dtype=action_dtype).numpy().dtype),
         )
+
+    def as_tensors(self) -> StepBuffers:
+        """The same buffers as torch tensors over the same memory (``torch.from_numpy``: no copy; shared memory
+        stays shared): what the sampler reads and copies into rollout storage, so no numpy array sits between env
+        and loss. Envs write the numpy side; both see every step."""
+
+        def view(x):
+            if isinstance(x, dict):
+                return {k: torch.from_numpy(v) for k, v in x.items()}
+            return torch.from_numpy(x) if x is not None else None
+
+        return StepBuffers(**{f.name: view(getattr(self, f.name)) for f in fields(self)})
 
 
 class EnvGroup:
@@ -248,6 +260,7 @@ class InProcessEnvRunner:
         check_split(len(envs), num_splits)
         self.num_splits = num_splits
         self.buffers = StepBuffers.allocate(read_env_spec(envs[0]), len(envs), with_state)
+        self.tensors = self.buffers.as_tensors()  # the sampler's torch view of the buffers
         self.groups = []
         for g in range(num_splits):
             rows = self.split_rows(g)

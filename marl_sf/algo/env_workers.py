@@ -203,6 +203,7 @@ class ProcessEnvRunner:
             make.check_picklable("--worker_start_method=spawn needs (spawned env workers are sent the maker)")
         shared_arrays = SharedArrays()
         self.buffers = StepBuffers.allocate(env_spec, num_envs, with_state, shared_arrays)
+        self.tensors = self.buffers.as_tensors()  # the sampler's torch view of the shared buffers
         shared = {"env_spec": env_spec, "num_envs": num_envs, "tensors": shared_arrays.tensors}
         per_worker = num_envs // (num_splits * num_workers)  # envs of one worker in one group
         groups = [split_rows(num_envs, num_splits, g) for g in range(num_splits)]

@@ -63,6 +63,8 @@ class Sampler:
     ):  # fmt: skip
         self.cfg, self.runner, self.specs, self.models, self.storages = cfg, runner, specs, models, storages
         self.num_envs, self.num_agents = runner.buffers.active.shape
+        self.step = runner.tensors  # torch views of the runner's step buffers (shared memory with workers)
+        self.agents = [_index(spec.agent_indices) for spec in specs]  # per policy: its agents' env positions
         self.critic = specs[0].critic  # what each env contributes to the critics once per step
         self.episodes = EpisodeAccumulator(self.num_envs, self.num_agents)
         self.recurrent = [st.recurrent for st in storages]  # per policy, from its model's state size
@@ -74,7 +76,8 @@ class Sampler:
             opponents.start_episodes(np.arange(self.num_envs))
         buf = runner.reset(seed)
         every = slice(0, self.num_envs)
-        self._write_next(0, every, buf, self._critic_env_input(buf.obs, buf.state, every), np.ones(self.num_envs, bool))
+        self._write_next(0, every, buf, self._critic_env_input(self.step.obs, self.step.state, every),
+                         np.ones(self.num_envs, bool))  # fmt: skip
         for st in storages:
             st.rnn_states[0] = 0.0
 
@@ -106,12 +109,12 @@ class Sampler:
             done_ids = rows.start + np.flatnonzero(episode_done)
             stats.match_results.extend(self.opponents.finish_episodes(done_ids, returns))
             self.opponents.start_episodes(done_ids)
-        for spec, st in zip(self.specs, self.storages, strict=True):
-            idx = spec.agent_indices
-            st.rewards[t, rows] = torch.from_numpy(rewards[:, idx])
-            st.terminated[t, rows] = torch.from_numpy(terminated[:, idx])
-            st.truncated[t, rows] = torch.from_numpy(truncated[:, idx])
-        states = self._critic_env_input(buf.obs, buf.state, rows)
+        step = self.step
+        for idx, st in zip(self.agents, self.storages, strict=True):  # [E_g, A] -> [E_g, A_p]
+            _copy(st.rewards[t, rows], step.rewards[rows][:, idx])
+            _copy(st.terminated[t, rows], step.terminated[rows][:, idx])
+            _copy(st.truncated[t, rows], step.truncated[rows][:, idx])
+        states = self._critic_env_input(step.obs, step.state, rows)
         self._write_next(t + 1, rows, buf, states, episode_done, carry_rnn=True)
         ended = np.flatnonzero((truncated & acted).any(axis=1)) if self.cfg.value_bootstrap else []
         if len(ended):
@@ -157,7 +160,7 @@ class Sampler:
             acted[:, spec.agent_indices] = st.active[t, rows].cpu().numpy()
         return acted
 
-    def _critic_env_input(self, obs: dict[str, np.ndarray], env_state: np.ndarray | None, rows) -> np.ndarray | None:
+    def _critic_env_input(self, obs: dict[str, torch.Tensor], env_state: torch.Tensor | None, rows):
         """``[E_g, G]`` per-env critic inputs of envs ``rows`` (``CriticInput.env_input``: env.state() or the
         agents' observations joined)."""
         state = env_state[rows] if env_state is not None else None
@@ -171,14 +174,13 @@ class Sampler:
         played = buf.active[rows]  # [E_g, A] agents the learning policies act for
         if self.opponents is not None:
             played = played & self.opponents.learner_controlled[rows]
-        for p, (spec, st) in enumerate(zip(self.specs, self.storages, strict=True)):
-            idx = spec.agent_indices
-            for k, v in buf.obs.items():  # [E_g, A_p, ...], padding of other agent groups cut off
-                st.obs[k][t, rows] = torch.from_numpy(unpad(v[rows][:, idx], st.obs[k].shape[3:]))
-            st.active[t, rows] = torch.from_numpy(played[:, idx])
-            st.episode_start[t, rows] = start
+        for p, (idx, st) in enumerate(zip(self.agents, self.storages, strict=True)):
+            for k, v in self.step.obs.items():  # [E_g, A_p, ...], padding of other agent groups cut off
+                _copy(st.obs[k][t, rows], unpad(v[rows][:, idx], st.obs[k].shape[3:]))
+            _copy(st.active[t, rows], torch.from_numpy(played)[:, idx])
+            _copy(st.episode_start[t, rows], start)
             if states is not None and st.state is not None:
-                st.state[t, rows] = torch.from_numpy(states)
+                _copy(st.state[t, rows], states)
             if carry_rnn and self.recurrent[p]:
                 keep = ~start.to(st.rnn_states.device)
                 st.rnn_states[t, rows] = self.next_rnn[p][rows] * keep.view(-1, 1, 1)
@@ -195,17 +197,29 @@ class Sampler:
         env_ids = env_ids[reported]
         if len(env_ids) == 0:
             return
-        final_obs = {k: v[env_ids] for k, v in buf.final_obs.items()}  # [n, A, ...]
-        final_state = buf.final_state[env_ids] if buf.final_state is not None else None
-        states = self._critic_env_input(final_obs, final_state, slice(None))
         rows = torch.from_numpy(env_ids)
+        final_obs = {k: v[rows] for k, v in self.step.final_obs.items()}  # [n, A, ...]
+        final_state = self.step.final_state[rows] if self.step.final_state is not None else None
+        states = self._critic_env_input(final_obs, final_state, slice(None))
         with torch.no_grad():
-            for p, (spec, model, st) in enumerate(zip(self.specs, self.models, self.storages, strict=True)):
+            for p, (idx, model, st) in enumerate(zip(self.agents, self.models, self.storages, strict=True)):
                 device = st.values.device
                 policy_obs = {  # [n, A_p, ...]
-                    k: torch.from_numpy(unpad(v[:, spec.agent_indices], st.obs[k].shape[3:])).to(device)
-                    for k, v in final_obs.items()
+                    k: unpad(v[:, idx], st.obs[k].shape[3:]).to(device, non_blocking=True) for k, v in final_obs.items()
                 }
-                state = torch.from_numpy(states).to(device) if states is not None else None
+                state = states.to(device, non_blocking=True) if states is not None else None
                 batch = st.make_batch(policy_obs, state, self.next_rnn[p][rows], self.cfg.obs_scale)  # n cells
                 st.bootstrap_values[t, rows] = model.forward_batch(batch, values_only=True)["values"]  # [n, A_p]
+
+
+def _index(agent_indices: list[int]) -> slice | torch.Tensor:
+    """A policy's agent positions as an index into the agent axis: a slice (views, no copy) when contiguous."""
+    first = agent_indices[0]
+    if agent_indices == list(range(first, first + len(agent_indices))):
+        return slice(first, first + len(agent_indices))
+    return torch.tensor(agent_indices)
+
+
+def _copy(dst: torch.Tensor, src: torch.Tensor) -> None:
+    """``dst[...] = src`` (dtype converted); from CPU to a GPU storage the copy is asynchronous (``non_blocking``)."""
+    dst.copy_(src, non_blocking=True)
