@@ -16,7 +16,6 @@ Contract (DESIGN.md): an env is a ``num_agents`` multi-agent, auto-resetting env
   (and the last global state in ``infos[i]["final_state"]``) for bootstrapping truncated episodes.
 * ``infos[i]["is_active"] = False`` marks an agent that does not act on the observation returned with
   it (dead, or waiting for its turn); its next action is ignored and that step is masked from the losses.
-* ``infos[i]["episode"] = {"r": return, "l": length}`` is set on the step an episode ends.
 * Optional ``state_space`` and ``state()``: the global state, one array per env (not per agent).
 * Optional ``max_episode_steps``: the time limit in env steps after which episodes are truncated (a time-aware
   critic sees the episode's progress against it, ``marl_sf.envs.episode_progress``).
@@ -27,9 +26,6 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
-
-from marl_sf.envs.episode import EpisodeAccumulator
 
 
 def is_multiagent_env(env: Any) -> bool:
@@ -68,23 +64,18 @@ class SingleAgentEnvWrapper:
         self.render_mode = getattr(env, "render_mode", None)
         spec = getattr(env, "spec", None)
         self.max_episode_steps = spec.max_episode_steps if spec is not None else None  # gymnasium TimeLimit
-        self._episode = EpisodeAccumulator(1, 1)
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         """Reset the env; returns ``([obs], [info])``."""
         obs, info = self.env.reset(seed=seed, options=options)
-        self._episode.reset()
         return [as_obs_dict(obs)], [{**info, "is_active": True}]
 
     def step(self, actions):
         """Step with ``actions[0]``; auto-resets at the episode end."""
         obs, reward, terminated, truncated, info = self.env.step(actions[0])
         info = {**info, "is_active": True}
-        done = terminated or truncated
-        returns, lengths = self._episode.step(np.array([[reward]]), np.ones((1, 1), bool), np.array([done]))
-        if done:
+        if terminated or truncated:
             info["final_obs"] = as_obs_dict(obs)
-            info["episode"] = {"r": float(returns[0, 0]), "l": int(lengths[0, 0])}
             obs, reset_info = self.env.reset()
             info.update({k: v for k, v in reset_info.items() if k not in info})
         return [as_obs_dict(obs)], [float(reward)], [bool(terminated)], [bool(truncated)], [info]

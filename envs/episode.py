@@ -1,4 +1,5 @@
-"""Per-agent episode return and length bookkeeping, shared by the env adapters and the sampler."""
+"""Per-agent episode return and length bookkeeping: the sampler counts them from every env's rewards and
+``is_active`` flags (envs report no returns of their own)."""
 
 from __future__ import annotations
 

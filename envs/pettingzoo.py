@@ -10,7 +10,6 @@ from pettingzoo import AECEnv, ParallelEnv
 
 from marl_sf.envs.agent_spaces import pad_obs, transport_action_space, transport_obs_space
 from marl_sf.envs.contract import as_dict_space
-from marl_sf.envs.episode import EpisodeAccumulator
 from marl_sf.models.action_distribution import box_actions
 
 
@@ -75,7 +74,6 @@ class PettingZooAdapter:
             self.state_space = gym.spaces.Box(-np.inf, np.inf, (flat,), np.float32)
         self._zero_obs = zeros_like_space(self.observation_space)
         self._last_obs: list[dict[str, Any]] = []
-        self._episode = EpisodeAccumulator(1, self.num_agents)
         self.max_episode_steps: int | None = None
 
     def agent_obs(self, obs: Any) -> dict[str, Any]:
@@ -113,8 +111,8 @@ class PettingZooParallelEnv(PettingZooAdapter):
     * An agent that has left gets a zero observation, zero reward and ``is_active=False`` until the reset.
     * ``state()`` is the env's own global state when it has one (``state_space``), else the concatenation
       of all agents' flattened observations (``joint_obs``), ``[state_dim]`` float32 either way.
-    * ``action_mask`` stays in the obs dict; each agent's episode return and length are reported in
-      ``infos[i]["episode"]`` when the episode ends.
+    * ``action_mask`` stays in the obs dict. Episode returns and lengths are the engine's to count (from the
+      rewards and ``is_active`` flags), as for every contract env.
 
     Args:
         parallel_env: a ``pettingzoo.ParallelEnv``.
@@ -138,7 +136,6 @@ class PettingZooParallelEnv(PettingZooAdapter):
     def reset(self, seed: int | None = None, options: dict | None = None):
         """Reset every agent; returns ``(obs[A], infos[A])``."""
         obs, infos = self.env.reset(seed=seed, options=options)
-        self._episode.reset()
         return self._collect(obs, infos)
 
     def step(self, actions):
@@ -157,15 +154,12 @@ class PettingZooParallelEnv(PettingZooAdapter):
         if episode_over:
             # agents that left earlier end the episode too: every flag set marks the env's episode end
             terminated = [t or not (t or tr) for t, tr in zip(terminated, truncated, strict=True)]
-        active = np.array([[a in live for a in self.agent_names]])
-        returns, lengths = self._episode.step(np.array([rewards]), active, np.array([episode_over]))
         obs_list, info_list = self._collect(obs, infos)
         if episode_over:
             final_state = self.state()
             for i, info in enumerate(info_list):
                 info["final_obs"] = obs_list[i]
                 info["final_state"] = final_state
-                info["episode"] = {"r": float(returns[0, i]), "l": int(lengths[0, i])}
             reset_obs, reset_infos = self.env.reset()
             obs_list, reset_info_list = self._collect(reset_obs, reset_infos)
             for info, reset_info in zip(info_list, reset_info_list, strict=True):

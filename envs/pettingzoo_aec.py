@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 from pettingzoo import AECEnv, ParallelEnv
 
 from marl_sf.envs.pettingzoo import PettingZooAdapter
@@ -41,7 +40,6 @@ class PettingZooAECEnv(PettingZooAdapter):
     def reset(self, seed: int | None = None, options: dict | None = None):
         """A new game; returns ``(obs[A], infos[A])`` with only the first mover active."""
         self.env.reset(seed=seed, options=options)
-        self._episode.reset()
         self._skip_done_agents()
         return self._collect()
 
@@ -52,7 +50,6 @@ class PettingZooAECEnv(PettingZooAdapter):
             actions: ``A`` actions in ``possible_agents`` order; only the acting agent's is used.
         """
         mover = self.env.agent_selection
-        active = np.array([[a == mover for a in self.agent_names]])
         index = self.agent_names.index(mover)
         self.env.step(self.agent_action(index, actions[index]))
         rewards = [float(self.env.rewards.get(a, 0.0)) for a in self.agent_names]
@@ -63,7 +60,6 @@ class PettingZooAECEnv(PettingZooAdapter):
         episode_over = not self.env.agents
         if episode_over:  # every agent's trajectory ends here, whatever flags it had left with
             terminated = [t or not tr for t, tr in zip(terminated, truncated, strict=True)]
-        returns, lengths = self._episode.step(np.array([rewards]), active, np.array([episode_over]))
         if not episode_over:
             obs_list, info_list = self._collect()
             return obs_list, rewards, terminated, truncated, info_list
@@ -72,7 +68,6 @@ class PettingZooAECEnv(PettingZooAdapter):
         obs_list, info_list = self.reset()
         for i, info in enumerate(info_list):
             info.update(final_obs=final_obs[i], final_state=final_state)
-            info["episode"] = {"r": float(returns[0, i]), "l": int(lengths[0, i])}
         return obs_list, rewards, terminated, truncated, info_list
 
     def _skip_done_agents(self) -> None:

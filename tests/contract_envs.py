@@ -6,6 +6,7 @@ import gymnasium as gym
 import numpy as np
 
 from examples.custom_env import CueMatchEnv
+from marl_sf.envs.episode import EpisodeAccumulator
 
 
 class ActionSpaceEnv:
@@ -216,3 +217,26 @@ class BrokenCueEnv(CueMatchEnv):
         obs, rewards, terminated, truncated, infos = super().step(actions)
         obs, rewards = self._break(obs, rewards)
         return obs, rewards, terminated, truncated, infos
+
+
+class EpisodeCounter:
+    """Counts one contract env's per-agent episode returns and lengths as the sampler does: an
+    ``EpisodeAccumulator`` over the rewards, an agent's step counting when it was active on the observation acted on.
+
+    Args:
+        infos: the infos of the env's reset.
+    """
+
+    def __init__(self, infos: list[dict]):
+        self.accumulator = EpisodeAccumulator(1, len(infos))
+        self.active = [info["is_active"] for info in infos]
+        self.returns: list[list[float]] = []  # one [A] list per finished episode
+        self.lengths: list[list[int]] = []
+
+    def step(self, rewards, terminated, truncated, infos) -> None:
+        """Count one step's outputs."""
+        done = all(t or tr for t, tr in zip(terminated, truncated, strict=True))
+        returns, lengths = self.accumulator.step(np.array([rewards]), np.array([self.active]), np.array([done]))
+        self.returns += returns.tolist()
+        self.lengths += lengths.tolist()
+        self.active = [info["is_active"] for info in infos]

@@ -12,6 +12,7 @@ from marl_sf.envs.pettingzoo import PettingZooParallelEnv
 from marl_sf.envs.pettingzoo_aec import PettingZooAECEnv
 from marl_sf.envs.registry import create_env, to_contract_env
 from marl_sf.train import Trainer
+from tests.contract_envs import EpisodeCounter
 
 
 @pytest.mark.parametrize("make", [connect_four_v3.env, tictactoe_v3.env])
@@ -33,6 +34,7 @@ def test_only_the_mover_is_active_and_the_loser_gets_its_reward_on_the_winning_m
     assert isinstance(env, PettingZooAECEnv) and env.num_agents == 2
     assert set(env.observation_space.spaces) == {"obs", "action_mask"}
     obs, infos = env.reset(seed=3)
+    counted = EpisodeCounter(infos)
     rng = np.random.default_rng(0)
     games, steps_in_game = 0, 0
     while games < 20:
@@ -41,14 +43,15 @@ def test_only_the_mover_is_active_and_the_loser_gets_its_reward_on_the_winning_m
         mover = active.index(True)
         assert obs[mover]["action_mask"].any()
         obs, rewards, terminated, truncated, infos = env.step(_random_legal(env, obs, rng))
+        counted.step(rewards, terminated, truncated, infos)
         steps_in_game += 1
         if all(terminated):
             games += 1
-            assert "episode" in infos[0] and infos[0]["final_obs"]["obs"].shape == (3, 3, 2)
+            assert infos[0]["final_obs"]["obs"].shape == (3, 3, 2)
             # a decisive game pays +1 / -1 on the last move, to the mover and the waiting loser alike
             assert sorted(rewards) in ([-1.0, 1.0], [0.0, 0.0])
-            assert [info["episode"]["r"] for info in infos] == rewards
-            assert sum(info["episode"]["l"] for info in infos) == steps_in_game
+            assert counted.returns[-1] == rewards  # only the last move pays
+            assert sum(counted.lengths[-1]) == steps_in_game
             steps_in_game = 0
         else:
             assert rewards == [0.0, 0.0] and not any(terminated)

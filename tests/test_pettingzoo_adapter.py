@@ -10,6 +10,7 @@ from pettingzoo.test import parallel_api_test
 
 from marl_sf.envs.pettingzoo import PettingZooParallelEnv
 from marl_sf.envs.registry import create_env
+from tests.contract_envs import EpisodeCounter
 from tests.pz_envs import LeavingAgentsEnv, MixedSpacesEnv
 
 
@@ -26,34 +27,39 @@ def test_simple_spread_adapter_contract():
     assert len(obs) == 3 and obs[0]["obs"].shape == (18,)
     assert all(info["is_active"] for info in infos)
     assert env.state().shape == env.state_space.shape == (54,)
-    returns = np.zeros(3)
+    returns, counted = np.zeros(3), EpisodeCounter(infos)
     for _ in range(5):
         obs, rewards, terminated, truncated, infos = env.step([0, 1, 2])
         returns += rewards
-    # the 5th step truncates every agent: the env reset itself and reports the episode
+        counted.step(rewards, terminated, truncated, infos)
+    # the 5th step truncates every agent: the env reset itself and the episode's returns are what was paid
     assert truncated == [True] * 3 and terminated == [False] * 3
-    assert [info["episode"]["l"] for info in infos] == [5, 5, 5]
-    assert [info["episode"]["r"] for info in infos] == pytest.approx(returns.tolist())
+    assert counted.lengths == [[5, 5, 5]]
+    assert counted.returns[0] == pytest.approx(returns.tolist())
     assert all("final_obs" in info and info["final_state"].shape == (54,) for info in infos)
     assert all(info["is_active"] for info in infos)  # the returned obs start the next episode
 
 
 def test_agents_that_leave_get_zero_obs_zero_reward_and_are_inactive():
     env = PettingZooParallelEnv(LeavingAgentsEnv())
-    obs, _ = env.reset()
-    obs, rewards, terminated, _, infos = env.step([0, 0, 0])
+    obs, infos = env.reset()
+    counted = EpisodeCounter(infos)
+    obs, rewards, terminated, truncated, infos = env.step([0, 0, 0])
+    counted.step(rewards, terminated, truncated, infos)
     assert terminated == [True, False, False]
     assert [i["is_active"] for i in infos] == [False, True, True]
     assert obs[1]["obs"].tolist() == [1.0, 1.0]
-    obs, rewards, terminated, _, infos = env.step([0, 0, 0])
+    obs, rewards, terminated, truncated, infos = env.step([0, 0, 0])
+    counted.step(rewards, terminated, truncated, infos)
     assert rewards == [0.0, 1.0, 1.0]  # agent_0 has left: zero reward and zero observation
     assert np.all(obs[0]["obs"] == 0) and obs[2]["obs"].tolist() == [2.0, 2.0]
     assert [i["is_active"] for i in infos] == [False, False, True]
     obs, rewards, terminated, truncated, infos = env.step([0, 0, 0])
+    counted.step(rewards, terminated, truncated, infos)
     # all have left: every flag is set (episode end), returns/lengths count only the active steps
     assert all(t or tr for t, tr in zip(terminated, truncated, strict=True))
-    assert [i["episode"]["r"] for i in infos] == [1.0, 2.0, 3.0]
-    assert [i["episode"]["l"] for i in infos] == [1, 2, 3]
+    assert counted.returns == [[1.0, 2.0, 3.0]]
+    assert counted.lengths == [[1, 2, 3]]
     assert [i["is_active"] for i in infos] == [True, True, True]  # auto-reset
 
 
@@ -93,7 +99,7 @@ def test_create_env_lifts_gymnasium_and_pettingzoo_envs():
     for _ in range(600):  # CartPole ends well before: the wrapper resets by itself
         obs, rewards, term, trunc, infos = env.step([0])
         if term[0] or trunc[0]:
-            assert infos[0]["episode"]["l"] > 0 and "final_obs" in infos[0]
+            assert "final_obs" in infos[0] and "episode" not in infos[0]  # returns are the engine's to count
             break
     else:
         pytest.fail("CartPole never ended")
