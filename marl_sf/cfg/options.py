@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 
+from marl_sf.models.critic_input import CRITIC_INPUTS
 from marl_sf.utils.types import str2bool
 
 
@@ -83,7 +84,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--critic_input",
         default="local",
-        choices=["local", "state", "state_local", "joint_obs"],
+        choices=list(CRITIC_INPUTS),
         help="local: own observation (IPPO); state: the env's global state (MAPPO); state_local: state + own "
         "observation + one-hot agent id; joint_obs: every agent's observation joined (envs without state())",
     )
