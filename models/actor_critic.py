@@ -61,9 +61,10 @@ class ActorCritic(nn.Module):
         out = self(self.normalize_obs(batch.rows()), batch.rnn_states.flatten(0, 1), values_only)
         return {k: v.reshape(n, a, *v.shape[1:]) for k, v in out.items()}  # [N * A_p, ...] -> [N, A_p, ...]
 
-    def update_normalizer(self, batch: PolicyBatch, active: torch.Tensor) -> None:
+    def update_normalizer(self, batch: PolicyBatch, active: torch.Tensor, all_sum=None) -> None:
         """Fold a batch's inputs into the ``--normalize_input`` statistics, only the ``[N, A_p]`` ``active``
-        agents: per-agent keys once per active agent, a per-env critic state once per env with an active agent."""
+        agents: per-agent keys once per active agent, a per-env critic state once per env with an active agent
+        (``all_sum``: data-parallel learners' sum, see ``RunningMeanStd.update``)."""
         if self.obs_normalizer is None:
             return
         inputs = {k: v[active] for k, v in batch.obs.items()}  # [n_active, ...]
@@ -72,7 +73,7 @@ class ActorCritic(nn.Module):
                 inputs["state"] = batch.state[active.any(dim=1)]  # [n_envs_active, G]
             else:
                 inputs["state"] = batch.critic.rows(batch)[active.flatten()]  # [n_active, G']
-        self.obs_normalizer.update(inputs)
+        self.obs_normalizer.update(inputs, all_sum)
 
     def normalize_obs(self, obs_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The model's input: running-statistics normalization with ``--normalize_input``, else unchanged."""

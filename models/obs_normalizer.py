@@ -25,13 +25,16 @@ class RunningMeanStd(nn.Module):
         self.register_buffer("count", torch.tensor(0.0))
 
     @torch.no_grad()
-    def update(self, x: torch.Tensor) -> None:
-        """Fold a batch ``[N, *shape]`` into the statistics."""
+    def update(self, x: torch.Tensor, all_sum=None) -> None:
+        """Fold a batch ``[N, *shape]`` into the statistics; with data-parallel learners ``all_sum``
+        (``marl_sf.algo.distributed.Reducer.sum``) makes the batch every learner's rows."""
+        over_learners = all_sum or (lambda t: t)
         x = x.float()
-        n = x.shape[0]
+        n = over_learners(x.new_tensor(x.shape[0]))
         if n == 0:
             return
-        batch_mean, batch_var = x.mean(dim=0), x.var(dim=0, unbiased=False)
+        batch_mean = over_learners(x.sum(dim=0)) / n
+        batch_var = over_learners(((x - batch_mean) ** 2).sum(dim=0)) / n
         total = self.count + n
         delta = batch_mean - self.mean
         self.mean += delta * n / total
@@ -56,12 +59,12 @@ class ObservationNormalizer(nn.Module):
             }
         )
 
-    def update(self, obs: dict[str, torch.Tensor]) -> None:
+    def update(self, obs: dict[str, torch.Tensor], all_sum=None) -> None:
         """Fold ``obs`` (``{key: [B, ...]}``, the rows to count) into the statistics; keys without statistics
-        and keys the statistics have but ``obs`` lacks are skipped."""
+        and keys the statistics have but ``obs`` lacks are skipped. ``all_sum``: see ``RunningMeanStd.update``."""
         for k, stat in self.stats.items():
             if k in obs:
-                stat.update(obs[k])
+                stat.update(obs[k], all_sum)
 
     def forward(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The normalized obs dict (other keys unchanged)."""

@@ -15,6 +15,7 @@ from dataclasses import replace
 
 import torch
 
+from marl_sf.algo.distributed import Reducer, global_cells
 from marl_sf.algo.gae import compute_gae
 from marl_sf.algo.losses import entropy_bonus, normalize_advantages, policy_loss, value_loss
 from marl_sf.algo.storage import RolloutStorage
@@ -23,8 +24,9 @@ from marl_sf.models.batch import PolicyBatch
 from marl_sf.utils.finite import NonFiniteError
 
 
-def minibatch_count(cfg, storage: RolloutStorage) -> int:
-    """Minibatches per epoch for one policy's rollout of ``rows = rollout * num_envs * A_p`` agent-steps.
+def minibatch_count(cfg, storage: RolloutStorage, shards: int = 1) -> int:
+    """Minibatches per epoch for one policy's rollout of ``rows = rollout * num_envs * A_p`` agent-steps (with
+    ``shards`` data-parallel learners holding ``num_envs`` envs each: of all their envs).
 
     ``--batch_size`` (agent-steps) when it is set (> 0): ``round(rows / batch_size)``, at least 1; a batch size
     that does not divide the rollout gives near-equal minibatches. Otherwise ``--num_minibatches`` (MAPPO's
@@ -32,18 +34,19 @@ def minibatch_count(cfg, storage: RolloutStorage) -> int:
     holding all of the policy's agents; with an RNN, whole env columns of T steps), so no config contradicts the
     rollout, whatever the number of agents.
     """
-    return max(min(_requested_count(cfg, storage), minibatch_units(cfg, storage)), 1)
+    return max(min(_requested_count(cfg, storage, shards), minibatch_units(cfg, storage, shards)), 1)
 
 
-def _requested_count(cfg, storage: RolloutStorage) -> int:
+def _requested_count(cfg, storage: RolloutStorage, shards: int = 1) -> int:
     """The minibatch count the options ask for, before clipping to whole units."""
-    rows = storage.rollout * storage.num_envs * storage.num_agents
+    rows = storage.rollout * storage.num_envs * shards * storage.num_agents
     return max(round(rows / cfg.batch_size), 1) if cfg.batch_size > 0 else cfg.num_minibatches
 
 
-def minibatch_units(cfg, storage: RolloutStorage) -> int:
+def minibatch_units(cfg, storage: RolloutStorage, shards: int = 1) -> int:
     """The indivisible pieces of a rollout that minibatches are made of (see ``minibatch_count``)."""
-    return storage.num_envs if storage.recurrent else storage.rollout * storage.num_envs
+    envs = storage.num_envs * shards
+    return envs if storage.recurrent else storage.rollout * envs
 
 
 def describe_minibatches(cfg, storage: RolloutStorage, policy_id: int) -> str | None:
@@ -69,10 +72,15 @@ class Learner:
         cfg: config (the ``ppo`` options).
         model: the policy's ``ActorCritic``.
         device: where the model lives.
+        reducer: sums over data-parallel learners (``marl_sf.algo.distributed``); by default the
+            ``torch.distributed`` group when one is initialized, else none (one learner).
     """
 
-    def __init__(self, cfg, model, device: torch.device):
+    def __init__(self, cfg, model, device: torch.device, reducer: Reducer | None = None):
         self.cfg, self.model, self.device = cfg, model, device
+        self.reducer = reducer or Reducer()
+        # the minibatch draw: the same on every data-parallel learner, whatever else consumed random numbers
+        self.generator = torch.Generator().manual_seed(cfg.seed if cfg.seed is not None else 0)
         self.value_norm = ValueNorm().to(device) if cfg.normalize_returns else None
         self.optimizer = torch.optim.Adam(
             model.parameters(), lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps
@@ -80,12 +88,14 @@ class Learner:
         self.train_step = 0
 
     def state_dict(self) -> dict:
-        """Model, optimizer and value-normalizer state (what a checkpoint keeps)."""
+        """Model, optimizer and value-normalizer state, and the minibatch draw's generator (what a checkpoint
+        keeps)."""
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "value_norm": self.value_norm.state_dict() if self.value_norm is not None else None,
             "train_step": self.train_step,
+            "minibatch_rng": self.generator.get_state(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -95,6 +105,8 @@ class Learner:
         if self.value_norm is not None and state.get("value_norm") is not None:
             self.value_norm.load_state_dict(state["value_norm"])
         self.train_step = state.get("train_step", 0)
+        if state.get("minibatch_rng") is not None:
+            self.generator.set_state(state["minibatch_rng"].cpu())
 
     def set_learning_rate(self, progress: float) -> float:
         """Apply ``lr_schedule`` at training progress in [0, 1]; returns the learning rate used."""
@@ -142,23 +154,24 @@ class Learner:
                 message names the policy, the train step and the quantity. Minibatch steps already taken
                 in this update stay (they were finite); the failing one is not applied.
         """
-        num_minibatches = minibatch_count(self.cfg, st)
+        all_sum = self.reducer.sum
+        num_minibatches = minibatch_count(self.cfg, st, self.reducer.world_size)
         active = st.active[:-1]  # [T, E, A_p]
-        if not active.any():  # opponents played every agent of this policy (self-play): nothing to learn from
+        if all_sum(active.sum()) == 0:  # opponents played every agent of this policy (self-play): nothing to learn
             return {"active_fraction": 0.0}
         advantages, returns = self.compute_targets(st)
         where = f"policy {policy_id}, train_step {self.train_step}"
-        _check_finite({"advantages": advantages[active], "value targets (returns)": returns[active]}, where)
+        self._check_finite({"advantages": advantages[active], "value targets (returns)": returns[active]}, where)
         if self.value_norm is not None:
-            self.value_norm.update(returns[active])
+            self.value_norm.update(returns[active], all_sum)
             targets = self.value_norm.normalize(returns)
         else:
             targets = returns
         if self.cfg.normalize_advantages:
-            advantages = normalize_advantages(advantages, active)
+            advantages = normalize_advantages(advantages, active, all_sum=all_sum)
         batch = st.batch(slice(0, st.rollout), self.cfg.obs_scale)  # N = T * E cells in (t, e) order
         cells_active = active.flatten(0, 1)  # [T, E, A_p] -> [T * E, A_p]
-        self.model.update_normalizer(batch, cells_active)
+        self.model.update_normalizer(batch, cells_active, all_sum)
         data = {  # per cell, [T * E, A_p, ...]
             "actions": st.actions.flatten(0, 1),
             "old_log_probs": st.log_probs.flatten(0, 1),
@@ -175,19 +188,26 @@ class Learner:
                 for k, v in self._update(batch.select(cells), cells, mb, st, where_mb).items():
                     totals[k] = totals.get(k, 0.0) + v / (self.cfg.num_epochs * num_minibatches)
         self.train_step += 1
-        totals["explained_variance"] = _explained_variance(self.denormalize(st.values[:-1]), returns, active)
+        values = self.denormalize(st.values[:-1])
+        totals["explained_variance"] = _explained_variance(values, returns, active, all_sum)
         return totals
 
     def _minibatches(self, st: RolloutStorage, num_minibatches: int):
-        """Cell indices (into the ``T * E`` cells, (t, e) order) of each minibatch, ``num_minibatches`` near-equal
-        parts (``torch.tensor_split``): random (step, env) cells; with an RNN, whole env columns in time order."""
+        """Cell indices (into this learner's ``T * E`` cells, (t, e) order) of each minibatch, ``num_minibatches``
+        near-equal parts (``torch.tensor_split``): random (step, env) cells; with an RNN, whole env columns in time
+        order. With data-parallel learners the draw is over every learner's cells (the same on each, from
+        ``self.generator``) and each keeps its own."""
+        rank, shards = self.reducer.rank, self.reducer.world_size
+        all_envs = st.num_envs * shards
         if not st.recurrent:
-            perm = torch.randperm(st.rollout * st.num_envs, device=self.device)
-            yield from torch.tensor_split(perm, num_minibatches)
+            perm = torch.randperm(st.rollout * all_envs, generator=self.generator)
+            for part in torch.tensor_split(perm, num_minibatches):
+                yield global_cells(part, st.num_envs, rank, shards).to(self.device)
             return
-        steps = torch.arange(st.rollout, device=self.device).unsqueeze(1) * st.num_envs  # [T, 1]
-        for envs in torch.tensor_split(torch.randperm(st.num_envs, device=self.device), num_minibatches):
-            yield (steps + envs.unsqueeze(0)).reshape(-1)  # [T * n_envs] cells, time-major
+        steps = torch.arange(st.rollout).unsqueeze(1) * all_envs  # [T, 1]
+        for envs in torch.tensor_split(torch.randperm(all_envs, generator=self.generator), num_minibatches):
+            columns = (steps + envs.unsqueeze(0)).reshape(-1)  # [T * n_envs] cells, time-major
+            yield global_cells(columns, st.num_envs, rank, shards).to(self.device)
 
     def _forward(self, batch: PolicyBatch, cells: torch.Tensor, st: RolloutStorage) -> dict[str, torch.Tensor]:
         """Model outputs ``[n, A_p, ...]`` on a minibatch of n cells; an RNN is unrolled over T from the stored
@@ -215,6 +235,9 @@ class Learner:
             NonFiniteError: a loss or the gradient norm is not finite (``where`` says where); no step is taken.
         """
         cfg = self.cfg
+        # this learner's share of the minibatch: its active agent-steps over all learners' (1 for one learner)
+        local = mb["mask"].sum().float()
+        share = local / self.reducer.sum(local).clamp(min=1.0)
         out = self._forward(batch, cells, st)  # [n, A_p, ...]
         dist = self.model.action_distribution(out["action_logits"].flatten(0, 1), batch.action_mask_rows())
         log_probs = dist.log_prob(mb["actions"])  # [n * A_p]
@@ -226,13 +249,17 @@ class Learner:
         entropy = entropy_bonus(dist.entropy(), mask)
         loss = pi_loss + cfg.value_loss_coeff * v_loss - cfg.exploration_loss_coeff * entropy
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * share).backward()  # summed over learners: the gradient of the whole minibatch's loss
+        self.reducer.sum_gradients(self.model.parameters())
         grad_norm = torch.nn.utils.clip_grad_norm_(
             self.model.parameters(), cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")
         )
+        parts = torch.stack([pi_loss, v_loss, entropy, loss, approx_kl, clip_fraction]).detach() * share
+        pi_loss, v_loss, entropy, loss, approx_kl, clip_fraction = self.reducer.sum(parts)  # whole-minibatch means
         quantities = {"policy_loss": pi_loss, "value_loss": v_loss, "entropy": entropy, "loss": loss}
-        _check_finite({**quantities, "gradient norm": grad_norm}, where)
+        self._check_finite({**quantities, "gradient norm": grad_norm}, where)
         self.optimizer.step()
+        active = self.reducer.sum(torch.stack([local, mask.new_tensor(mask.numel(), dtype=torch.float32)]))
         return {
             "loss": loss.item(),
             "policy_loss": pi_loss.item(),
@@ -241,27 +268,34 @@ class Learner:
             "approx_kl": approx_kl.item(),
             "clip_fraction": clip_fraction.item(),
             "grad_norm": grad_norm.item(),
-            "active_fraction": mask.float().mean().item(),
+            "active_fraction": (active[0] / active[1].clamp(min=1.0)).item(),
         }
 
+    def _check_finite(self, quantities: dict[str, torch.Tensor], where: str) -> None:
+        """Raise ``NonFiniteError`` naming the first of ``quantities`` (tensors of any shape) that holds NaN or
+        inf on any data-parallel learner (all of them raise, none waits for the others); one device sync."""
+        finite = torch.stack([torch.isfinite(q).all() for q in quantities.values()])
+        finite = self.reducer.sum((~finite).float()) == 0  # [Q]: finite on every learner
+        if bool(finite.all()):
+            return
+        name, value = next((n, q) for (n, q), ok in zip(quantities.items(), finite.tolist(), strict=True) if not ok)
+        bad = int((~torch.isfinite(value)).sum())
+        shown = value.item() if value.numel() == 1 else f"{bad} of {value.numel()} values"
+        if bad == 0:
+            shown = f"on learner process {self.reducer.rank} of {self.reducer.world_size}: finite here, not on another"
+        raise NonFiniteError(
+            f"non-finite {name} ({shown}) in the learner ({where}): the update is not applied and the run stops; "
+            "the newest checkpoint holds the last finite weights. Check the scale of the rewards and observations, "
+            "or lower --learning_rate"
+        )
 
-def _check_finite(quantities: dict[str, torch.Tensor], where: str) -> None:
-    """Raise ``NonFiniteError`` naming the first of ``quantities`` (tensors of any shape) that holds NaN or inf;
-    one device sync for all of them."""
-    finite = torch.stack([torch.isfinite(q).all() for q in quantities.values()])
-    if bool(finite.all()):
-        return
-    name, value = next((n, q) for (n, q), ok in zip(quantities.items(), finite.tolist(), strict=True) if not ok)
-    shown = value.item() if value.numel() == 1 else f"{int((~torch.isfinite(value)).sum())} of {value.numel()} values"
-    raise NonFiniteError(
-        f"non-finite {name} ({shown}) in the learner ({where}): the update is not applied and the run stops; "
-        "the newest checkpoint holds the last finite weights. Check the scale of the rewards and observations, "
-        "or lower --learning_rate"
-    )
 
-
-def _explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
-    """``1 - Var[R - V] / Var[R]`` over active steps (1 is perfect, 0 is no better than a constant)."""
-    v, r = values[mask], returns[mask]
-    var_r = r.var() if r.numel() > 1 else torch.tensor(0.0)
-    return float("nan") if var_r.item() == 0 else float(1.0 - (r - v).var() / var_r)
+def _explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor, all_sum) -> float:
+    """``1 - Var[R - V] / Var[R]`` over active steps of every learner's shard (1 is perfect, 0 is no better than a
+    constant)."""
+    v, r = values[mask].double(), returns[mask].double()
+    n, sum_r, sum_e = all_sum(torch.stack([r.new_tensor(r.numel()), r.sum(), (r - v).sum()]))
+    if n < 2:
+        return float("nan")
+    var_r, var_e = all_sum(torch.stack([((r - sum_r / n) ** 2).sum(), ((r - v - sum_e / n) ** 2).sum()]))
+    return float("nan") if var_r.item() == 0 else float(1.0 - var_e / var_r)

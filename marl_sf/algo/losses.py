@@ -7,7 +7,16 @@ Cooperative Multi-Agent Games" (MAPPO), section 4 / appendix: ``max((V - R)^2, (
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
+
+Sum = Callable[[torch.Tensor], torch.Tensor]
+"""Sums a statistic over data-parallel learners (``marl_sf.algo.distributed.Reducer.sum``); one learner: identity."""
+
+
+def _local(x: torch.Tensor) -> torch.Tensor:
+    return x
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -64,8 +73,13 @@ def entropy_bonus(entropy: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return masked_mean(entropy, mask)
 
 
-def normalize_advantages(advantages: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """``(A - mean) / (std + eps)`` over active entries; inactive entries become 0."""
-    mean = masked_mean(advantages, mask)
-    var = masked_mean((advantages - mean) ** 2, mask)
+def normalize_advantages(
+    advantages: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8, all_sum: Sum = _local
+) -> torch.Tensor:
+    """``(A - mean) / (std + eps)`` over active entries (of every learner's shard, through ``all_sum``); inactive
+    entries become 0."""
+    mask_f = mask.to(advantages.dtype)
+    count = all_sum(mask_f.sum()).clamp(min=1.0)
+    mean = all_sum((advantages * mask_f).sum()) / count
+    var = all_sum((((advantages - mean) ** 2) * mask_f).sum()) / count
     return torch.where(mask, (advantages - mean) / (var.sqrt() + eps), torch.zeros_like(advantages))

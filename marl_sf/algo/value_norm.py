@@ -36,13 +36,16 @@ class ValueNorm(nn.Module):
         return mean, var
 
     @torch.no_grad()
-    def update(self, targets: torch.Tensor) -> None:
-        """Fold a batch of targets ``[N]`` (any shape, flattened) into the running statistics."""
+    def update(self, targets: torch.Tensor, all_sum=None) -> None:
+        """Fold a batch of targets ``[N]`` (any shape, flattened) into the running statistics; with data-parallel
+        learners ``all_sum`` (``Reducer.sum``) makes the batch every learner's targets."""
         targets = targets.reshape(-1).float()
-        if targets.numel() == 0:
+        total = all_sum or (lambda x: x)
+        stats = total(torch.stack([targets.new_tensor(targets.numel()), targets.sum(), (targets**2).sum()]))
+        if stats[0] == 0:
             return
-        self.running_mean.mul_(self.beta).add_((1 - self.beta) * targets.mean())
-        self.running_mean_sq.mul_(self.beta).add_((1 - self.beta) * (targets**2).mean())
+        self.running_mean.mul_(self.beta).add_((1 - self.beta) * stats[1] / stats[0])
+        self.running_mean_sq.mul_(self.beta).add_((1 - self.beta) * stats[2] / stats[0])
         self.debiasing_term.mul_(self.beta).add_(1 - self.beta)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:

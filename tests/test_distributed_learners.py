@@ -1,0 +1,90 @@
+"""Data-parallel learners on real torch.distributed (gloo, two processes on this machine): two learners, each on
+half of the envs of a rollout, take the step one learner takes on the whole rollout."""
+
+from __future__ import annotations
+
+import copy
+import multiprocessing as mp
+import os
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+
+from marl_sf.algo.learner import Learner
+from marl_sf.algo.storage import RolloutStorage
+from marl_sf.train import Trainer
+
+BUFFERS = ("actions", "log_probs", "values", "bootstrap_values", "rewards", "terminated", "truncated", "active",
+           "rnn_states", "episode_start")  # fmt: skip
+
+
+def _shard(st: RolloutStorage, rank: int, world: int) -> RolloutStorage:
+    """Envs ``[rank * E / world, (rank + 1) * E / world)`` of ``st`` as a storage of their own."""
+    per = st.num_envs // world
+    envs = slice(rank * per, (rank + 1) * per)
+    shard = RolloutStorage(st.spec, st.rollout, per, st.rnn_states.shape[-1], st.rewards.device)
+    for name in BUFFERS:
+        getattr(shard, name).copy_(getattr(st, name)[:, envs])
+    for k, v in st.obs.items():
+        shard.obs[k].copy_(v[:, envs])
+    if st.state is not None:
+        shard.state.copy_(st.state[:, envs])
+    return shard
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _learner_process(rank, world, port, cfg, model, st, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        learner = Learner(cfg, model, torch.device("cpu"))
+        assert learner.reducer.world_size == world
+        stats = learner.train(_shard(st, rank, world))
+        out.put((rank, {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}, stats))  # by value
+    finally:
+        dist.destroy_process_group()
+
+
+def _one_and_two_learners(make_cfg, *argv):
+    trainer = Trainer(make_cfg("--env=mpe_simple_spread", "--experiment=ddp", "--num_envs=4", "--rollout=8",
+                               "--num_epochs=2", "--num_minibatches=3", "--seed=3", *argv))  # fmt: skip
+    try:
+        trainer.sampler.collect()
+        model, st, cfg = trainer.models[0], trainer.storages[0], trainer.cfg
+        start = copy.deepcopy(model.state_dict())
+        one = Learner(cfg, copy.deepcopy(model), torch.device("cpu"))
+        one_stats = one.train(st)
+        ctx, port = mp.get_context("fork"), _free_port()
+        out = ctx.Queue()
+        procs = [ctx.Process(target=_learner_process, args=(r, 2, port, cfg, copy.deepcopy(model), st, out))
+                 for r in range(2)]  # fmt: skip
+        for p in procs:
+            p.start()
+        results = dict((rank, (params, stats)) for rank, params, stats in (out.get(timeout=120) for _ in procs))
+        for p in procs:
+            p.join(timeout=30)
+            assert p.exitcode == 0
+        return start, one.model.state_dict(), one_stats, results
+    finally:
+        trainer.close()
+
+
+@pytest.mark.parametrize("argv", [(), ("--use_rnn=True",), ("--normalize_input=True", "--critic_input=joint_obs")])
+def test_two_gloo_learners_on_halves_take_the_one_learner_step(make_cfg, argv):
+    start, one, one_stats, results = _one_and_two_learners(make_cfg, *argv)
+    for rank in (0, 1):
+        params, stats = results[rank]
+        for name, value in one.items():
+            got = torch.from_numpy(params[name])
+            torch.testing.assert_close(got, value, rtol=1e-4, atol=1e-5, msg=f"rank {rank}: {name}")
+        for key in ("loss", "value_loss", "entropy", "grad_norm", "explained_variance"):
+            assert stats[key] == pytest.approx(one_stats[key], rel=1e-4, abs=1e-5), key
+    assert any(not torch.equal(start[n], one[n]) for n in one if n.endswith("weight"))  # the step moved weights
