@@ -1,6 +1,6 @@
 """The env contract every marl_sf env satisfies, and the wrapper that lifts a gymnasium env into it.
 
-Contract (DESIGN.md): an env is a ``num_agents`` multi-agent, auto-resetting env with the gymnasium
+Contract (docs/custom_envs.md): an env is a ``num_agents`` multi-agent, auto-resetting env with the gymnasium
 5-tuple API over lists of length ``num_agents``::
 
     reset(seed=None, options=None) -> (obs[A], infos[A])

@@ -10,7 +10,7 @@ class EpisodeAccumulator:
     """Accumulates per-agent episode returns and lengths for E auto-resetting envs of A agents.
 
     Args:
-        num_envs: E (1 inside an adapter).
+        num_envs: E.
         num_agents: A.
 
     Only active steps count toward the length; rewards are added as given (adapters report zero
@@ -42,8 +42,3 @@ class EpisodeAccumulator:
         returns[episode_done] = 0.0
         lengths[episode_done] = 0
         return finished
-
-    def reset(self) -> None:
-        """Forget the episodes in progress (after an explicit reset)."""
-        self.returns[...] = 0.0
-        self.lengths[...] = 0

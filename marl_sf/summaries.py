@@ -26,14 +26,20 @@ class TrainingLogger:
         exp_dir: the experiment folder.
         agent_names: A names; agent_policy: A policy ids.
         start_steps: agent-steps already done (resuming).
+        writes: False for a learner process other than rank 0 (``--num_learners``): it keeps the statistics but
+            writes no summaries, status lines or progress bar.
     """
 
-    def __init__(self, cfg, exp_dir: Path, agent_names: list[str], agent_policy: list[int], start_steps: int):
+    def __init__(
+        self, cfg, exp_dir: Path, agent_names: list[str], agent_policy: list[int], start_steps: int, writes=True
+    ):
         self.cfg, self.agent_names, self.agent_policy = cfg, agent_names, agent_policy
         # tensorboardX names event files by the second and opens them with "wb": a unique suffix keeps a run resumed
         # within the same second as its predecessor from truncating the predecessor's file.
         suffix = f".{uuid.uuid4().hex[:8]}"
-        self.writer = SummaryWriter(str(Path(exp_dir) / ".summary"), flush_secs=10, filename_suffix=suffix)
+        summary_dir = str(Path(exp_dir) / ".summary")
+        self.writer = SummaryWriter(summary_dir, flush_secs=10, filename_suffix=suffix) if writes else _NoSummaries()
+        self.status_every_sec = cfg.status_every_sec if writes else float("inf")
         self.recent = collections.deque(maxlen=cfg.stats_avg)  # per-episode [A] returns
         self.last_status = time.time()
         self.status_extra = None  # optional callable -> str appended to the status line (self-play scores)
@@ -44,7 +50,7 @@ class TrainingLogger:
             initial=start_steps,
             unit="agent-steps",
             unit_scale=True,
-            disable=not cfg.progress_bar,
+            disable=not (cfg.progress_bar and writes),
             mininterval=1.0 if sys.stderr.isatty() else 30.0,
             dynamic_ncols=True,
         )
@@ -81,7 +87,7 @@ class TrainingLogger:
         fps = (agent_steps - self.start_steps) / max(time.time() - self.start_time, 1e-9)
         w.add_scalar("perf/agent_steps_per_sec", fps, step)
         w.add_scalar("perf/learning_rate", lr, step)
-        if time.time() - self.last_status >= self.cfg.status_every_sec:
+        if time.time() - self.last_status >= self.status_every_sec:
             self.last_status = time.time()
             mean = self.mean_agent_return()
             shown = "n/a" if mean is None else f"{mean:.2f}"
@@ -117,3 +123,16 @@ class TrainingLogger:
         """Flush and close the writer and the progress bar."""
         self.progress.close()
         self.writer.close()
+
+
+class _NoSummaries:
+    """The writer of a learner process that does not write (``TrainingLogger(writes=False)``)."""
+
+    def add_scalar(self, *args, **kwargs) -> None:
+        """Nothing."""
+
+    def add_text(self, *args, **kwargs) -> None:
+        """Nothing."""
+
+    def close(self) -> None:
+        """Nothing."""

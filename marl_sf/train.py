@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from marl_sf.algo.distributed import Reducer
 from marl_sf.algo.env_factory import log_critic_time_input
 from marl_sf.algo.learner import Learner, describe_minibatches
 from marl_sf.algo.policy_mapping import agent_policies
@@ -37,6 +38,7 @@ from marl_sf.experiment import (
     resolve_num_workers,
     seed_everything,
 )
+from marl_sf.launch import check_num_learners, joined_group, run_learners
 from marl_sf.plot import save_training_plots
 from marl_sf.selfplay.league import League, learner_name, uses_opponents
 from marl_sf.summaries import TrainingLogger
@@ -130,8 +132,13 @@ class Trainer:
 
     def __init__(self, cfg):
         self.cfg = cfg
-        self.exp_dir = prepare_experiment_dir(cfg)
-        remove_stale_writes(self.exp_dir)
+        self.reducer = Reducer()  # data-parallel learners (--num_learners); rank 0 alone writes the experiment
+        self.writes = self.reducer.rank == 0
+        if self.writes:
+            self.exp_dir = prepare_experiment_dir(cfg)
+            remove_stale_writes(self.exp_dir)
+        self.reducer.barrier()  # the other learners read the folder rank 0 prepared
+        self.exp_dir = inside_train_dir(cfg)
         seed_everything(cfg.seed)
         torch.set_num_threads(cfg.torch_threads)
         self.learner_threads = cfg.learner_torch_threads or os.cpu_count() or 1
@@ -148,7 +155,11 @@ class Trainer:
                 log.info("minibatches: %s", note)
         self.agent_steps, self.best_metric = 0, {s.policy_id: None for s in self.specs}
         rng_states = self._maybe_resume()
+        for learner in self.learners:  # data-parallel learners start from rank 0's weights and optimizer state
+            self.reducer.broadcast_(learner.model.state_dict().values())
         self.env_seed = continued_seed(cfg.seed, self.agent_steps)
+        if self.env_seed is not None:  # each learner's envs get their own seeds
+            self.env_seed += self.reducer.rank * cfg.num_envs
         self.agent_policy = agent_policies(self.specs)
         self.league = None
         if uses_opponents(cfg):
@@ -159,17 +170,18 @@ class Trainer:
         where = "envs in the main process" if num_workers == 0 else "processes"
         log.info("env workers: %d (%s)", num_workers, where)
         self.runner = make_env_runner(cfg, self.specs, cfg.num_envs, self.env_spec, num_workers)
-        opponents = self.league.opponents(self.storages) if self.league is not None else None
         try:
+            opponents = self.league.opponents(self.storages) if self.league is not None else None
             self.sampler = Sampler(cfg, self.runner, self.specs, self.models, self.storages, self.env_seed, opponents)
         except BaseException:
             self.runner.close()  # no env worker outlives a failed start
             raise
         # only a config that built a run (and loaded its checkpoint) becomes the experiment's saved config
-        write_json(self.exp_dir / "config.json", dict(cfg))
+        if self.writes:
+            write_json(self.exp_dir / "config.json", dict(cfg))
         if rng_states is not None:  # last, so that nothing above draws from the restored streams
             restore_rng_states(rng_states)
-        self.logger = TrainingLogger(cfg, self.exp_dir, self.names, self.agent_policy, self.agent_steps)
+        self.logger = TrainingLogger(cfg, self.exp_dir, self.names, self.agent_policy, self.agent_steps, self.writes)
         if self.league is not None:
             self.logger.status_extra = self.league.status
 
@@ -260,7 +272,7 @@ class Trainer:
         except BaseException as exc:  # noqa: BLE001 - saved, closed, then raised again below
             failure = exc
         try:
-            if not isinstance(failure, CheckpointWriteError):
+            if self.writes and not isinstance(failure, CheckpointWriteError):
                 self.save()
         except CheckpointWriteError as exc:
             failure = failure or exc
@@ -270,15 +282,16 @@ class Trainer:
         if failure is not None:
             raise failure
         log.info("done: %d agent-steps in %.1f s", self.agent_steps, time.time() - start)
-        if self.cfg.save_plots:
+        if self.cfg.save_plots and self.writes:
             save_training_plots(self.exp_dir)
         return status
 
     def _loop(self, start: float) -> None:
         """Train until ``--train_for_env_steps`` or ``--train_for_seconds``, saving every ``--save_every_sec``."""
         cfg, last_save = self.cfg, time.time()
-        while self.agent_steps < cfg.train_for_env_steps and time.time() - start < cfg.train_for_seconds:
+        while not self._done(start):
             rollout = self.sampler.collect()
+            rollout.agent_steps = int(self.reducer.sum(torch.tensor(rollout.agent_steps)))  # every learner's
             self.agent_steps += rollout.agent_steps
             # lr decays toward whichever limit comes first: agent-steps or wall time
             progress = max(self.agent_steps / cfg.train_for_env_steps, (time.time() - start) / cfg.train_for_seconds)
@@ -294,9 +307,15 @@ class Trainer:
                 self.league.record(rollout.match_results)
                 self.league.maybe_snapshot(self.agent_steps)
                 self.logger.log_scalars(self.league.summary(), self.agent_steps)
-            if time.time() - last_save >= cfg.save_every_sec:
+            if self.writes and time.time() - last_save >= cfg.save_every_sec:
                 self.save()
                 last_save = time.time()
+
+    def _done(self, start: float) -> bool:
+        """Whether the step budget or the time budget is spent (decided together by data-parallel learners, so
+        that all of them stop after the same update)."""
+        over = self.agent_steps >= self.cfg.train_for_env_steps or time.time() - start >= self.cfg.train_for_seconds
+        return bool(self.reducer.sum(torch.tensor(int(over))) > 0)
 
     def close(self) -> None:
         """Close the logger and the envs (stopping env workers)."""
@@ -314,6 +333,14 @@ def run_rl(cfg) -> int:
     Both signals raise KeyboardInterrupt here even when the parent process started us with SIGINT ignored
     (as shells do for background jobs), so an interrupted run always saves its checkpoint.
     """
+    check_num_learners(cfg)
+    if cfg.num_learners > 1 or joined_group():
+        return run_learners(cfg, _run_one)
+    return _run_one(cfg)
+
+
+def _run_one(cfg) -> int:
+    """One training process (the only one, or one of ``--num_learners``)."""
     previous = {sig: signal.signal(sig, _raise_keyboard_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:

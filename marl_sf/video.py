@@ -100,9 +100,8 @@ class VideoRecorder:
         self._running += np.asarray(rewards, dtype=np.float64)
         self._steps += 1
         if all(te or tr for te, tr in zip(terminated, truncated, strict=True)):  # the env has reset itself
-            finished = [info.get("episode", {}).get("r", r) for info, r in zip(infos, self._running, strict=True)]
             if self.recording:
-                self.episode_returns.append(np.asarray(finished, dtype=np.float64))
+                self.episode_returns.append(self._running.copy())
             self._running[:], self._steps = 0.0, 0
         self._record()
         return obs, rewards, terminated, truncated, infos

@@ -146,19 +146,23 @@ def _outer_cores(module: nn.Module):
 class _BuiltInActorCritic(ActorCritic):
     """What the two built-in layouts share: running the critic once per env when its input allows it."""
 
+    _per_env_layout: bool | None = None  # computed on first use by ``critic_per_env``
+
     def critic_per_env(self, critic: CriticInput) -> bool:
         """Whether ``forward_batch`` runs the critic once per env: a critic input that is the same for every agent
         of an env (``state``, ``joint_obs``), feed-forward cores (identity), no critic-only key but the env-wide
         ``episode_progress``, and a built-in ``forward`` (a subclass with its own ``forward`` goes through the
         row adapter, as any registered actor-critic)."""
-        cores = [m for m in self.modules() if isinstance(m, ModelCore)]
-        return (
-            type(self).forward in (ActorCriticSharedWeights.forward, ActorCriticSeparateWeights.forward)
-            and critic.per_env
-            and "state" in self.obs_space.spaces
-            and set(self.critic_only_keys()) <= {EPISODE_PROGRESS_KEY}
-            and all(type(c) is ModelCoreIdentity for c in cores)
-        )
+        if self._per_env_layout is None:  # the model's structure: fixed once built
+            cores = [m for m in self.modules() if isinstance(m, ModelCore)]
+            env_wide = {EPISODE_PROGRESS_KEY} if self.cfg.time_aware_critic else set()  # added by the engine
+            self._per_env_layout = (
+                type(self).forward in (ActorCriticSharedWeights.forward, ActorCriticSeparateWeights.forward)
+                and "state" in self.obs_space.spaces
+                and set(self.critic_only_keys()) <= env_wide
+                and all(type(c) is ModelCoreIdentity for c in cores)
+            )
+        return critic.per_env and self._per_env_layout
 
     def env_critic_obs(self, batch: PolicyBatch) -> dict[str, torch.Tensor]:
         """The critic's normalized input once per env: ``{"obs": state [N, G], "episode_progress": [N, 1]}`` (the
@@ -209,10 +213,10 @@ class ActorCriticSharedWeights(_BuiltInActorCritic):
         n, a = batch.num_envs, batch.num_agents
         x, _ = self._trunk(self.actor_rows(batch), batch.rnn_states.flatten(0, 1))  # [N * A_p, H]
         embedding = self.state_encoder(self.env_critic_obs(batch))  # [N, S]
-        value_in = torch.cat([x.view(n, a, -1), embedding.unsqueeze(1).expand(n, a, -1)], dim=-1)  # [N, A_p, H + S]
+        value_in = torch.cat([x.reshape(n, a, -1), embedding.unsqueeze(1).expand(n, a, -1)], dim=-1)  # [N, A_p, H+S]
         out = self._heads(x, value_in, batch.rnn_states, values_only)
         if not values_only:
-            out["action_logits"] = out["action_logits"].view(n, a, -1)  # [N * A_p, P] -> [N, A_p, P]
+            out["action_logits"] = out["action_logits"].reshape(n, a, -1)  # [N * A_p, P] -> [N, A_p, P]
         return out
 
     def _trunk(self, normalized_obs_dict, rnn_states):
@@ -270,7 +274,7 @@ class ActorCriticSeparateWeights(_BuiltInActorCritic):
         out = {"values": values.unsqueeze(1).expand(n, a), "new_rnn_states": batch.rnn_states}  # [N, A_p]
         if not values_only:
             logits, _ = self._actor(self.actor_rows(batch), batch.rnn_states.flatten(0, 1))  # [N * A_p, P]
-            out["action_logits"] = logits.view(n, a, -1)  # [N * A_p, P] -> [N, A_p, P]
+            out["action_logits"] = logits.reshape(n, a, -1)  # [N * A_p, P] -> [N, A_p, P]
         return out
 
     def _critic(self, critic_obs, critic_h):

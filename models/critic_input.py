@@ -65,6 +65,7 @@ class StateCritic(CriticInput):
     kind = "state"
     per_env = True
     needs_env_state = True
+    allows_image_state = True  # a uint8 [H, W, C] state goes to a conv encoder as it is
 
     def stored_space(self, cfg, env_spec):
         """env.state()'s space.
@@ -79,7 +80,7 @@ class StateCritic(CriticInput):
                 f"--critic_input={self.kind} needs an env with a global state (state_space and state()); "
                 f"{cfg.env!r} has none: use --critic_input=joint_obs or local"
             )
-        if len(space.shape) != 1 and (self.kind != "state" or not is_image_space(space)):
+        if len(space.shape) != 1 and not (self.allows_image_state and is_image_space(space)):
             raise ValueError(
                 f"--critic_input={self.kind} needs a vector global state, or a uint8 image state with "
                 f"--critic_input=state; {cfg.env!r} has a state of shape {space.shape}: use "
@@ -105,6 +106,7 @@ class StateLocalCritic(StateCritic):
 
     kind = "state_local"
     per_env = False
+    allows_image_state = False  # the state is concatenated with vectors
 
     def model_space(self, stored, agent_obs_space, num_agents):
         """``[G + D + A]``: state, flattened own observation, one-hot id."""

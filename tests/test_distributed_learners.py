@@ -7,6 +7,8 @@ import copy
 import multiprocessing as mp
 import os
 import socket
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -62,7 +64,7 @@ def _one_and_two_learners(make_cfg, *argv):
         start = copy.deepcopy(model.state_dict())
         one = Learner(cfg, copy.deepcopy(model), torch.device("cpu"))
         one_stats = one.train(st)
-        ctx, port = mp.get_context("fork"), _free_port()
+        ctx, port = mp.get_context("spawn"), _free_port()  # fork after torch's threads ran can hang the children
         out = ctx.Queue()
         procs = [ctx.Process(target=_learner_process, args=(r, 2, port, cfg, copy.deepcopy(model), st, out))
                  for r in range(2)]  # fmt: skip
@@ -88,3 +90,28 @@ def test_two_gloo_learners_on_halves_take_the_one_learner_step(make_cfg, argv):
         for key in ("loss", "value_loss", "entropy", "grad_norm", "explained_variance"):
             assert stats[key] == pytest.approx(one_stats[key], rel=1e-4, abs=1e-5), key
     assert any(not torch.equal(start[n], one[n]) for n in one if n.endswith("weight"))  # the step moved weights
+
+
+def test_training_with_two_learner_processes_writes_one_experiment(tmp_path):
+    from marl_sf.checkpoint import find_checkpoint, load_checkpoint
+
+    argv = ["--env=mpe_simple_spread", "--experiment=two", "--num_learners=2", "--num_envs=4", "--rollout=25",
+            "--num_epochs=1", "--train_for_env_steps=1500", "--save_plots=False", f"--train_dir={tmp_path}",
+            "--device=cpu", "--progress_bar=False", "--learner_torch_threads=1"]  # fmt: skip
+    # a fresh process, as a user runs it: the learners are forked before any torch work
+    run = subprocess.run([sys.executable, "-m", "marl_sf.train", *argv], capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "learner processes: 2" in run.stderr
+    exp_dir = tmp_path / "two"
+    state = load_checkpoint(find_checkpoint(exp_dir, 0), torch.device("cpu"))
+    # 2 learners x 2 envs x 3 agents x 25 steps = 300 agent-steps per update, counted over both learners
+    assert state["agent_steps"] == 1500 and state["train_step"] == 5
+    assert len(list((exp_dir / ".summary").glob("events.out.tfevents.*"))) == 1  # rank 0 alone writes
+    assert (exp_dir / "config.json").exists()
+
+
+def test_num_learners_that_do_not_split_the_envs_is_a_clear_error(make_cfg):
+    from marl_sf.train import run_rl
+
+    with pytest.raises(ValueError, match="does not split over --num_learners=3"):
+        run_rl(make_cfg("--env=mpe_simple_spread", "--experiment=bad", "--num_learners=3", "--num_envs=4"))

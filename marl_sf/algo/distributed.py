@@ -38,6 +38,17 @@ class Reducer:
         dist.all_reduce(total, op=dist.ReduceOp.SUM)
         return total
 
+    def broadcast_(self, tensors) -> None:
+        """Overwrite ``tensors`` (in place) with rank 0's, on every process (a no-op without a group)."""
+        if self.world_size > 1:
+            for t in tensors:
+                dist.broadcast(t, src=0)
+
+    def barrier(self) -> None:
+        """Wait until every process gets here (nothing to wait for without a group)."""
+        if self.world_size > 1:
+            dist.barrier()
+
     def sum_gradients(self, parameters) -> None:
         """Replace every parameter's gradient by its sum over the processes (one flat all-reduce); a parameter
         without a gradient counts as a zero gradient."""

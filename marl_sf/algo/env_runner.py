@@ -78,8 +78,8 @@ class StepBuffers:
 
     def as_tensors(self) -> StepBuffers:
         """The same buffers as torch tensors over the same memory (``torch.from_numpy``: no copy; shared memory
-        stays shared): what the sampler reads and copies into rollout storage, so no numpy array sits between env
-        and loss. Envs write the numpy side; both see every step."""
+        stays shared): what the sampler copies into rollout storage. Envs write the numpy side; the sampler's
+        episode bookkeeping (flags, returns) reads it too."""
 
         def view(x):
             if isinstance(x, dict):

@@ -76,7 +76,7 @@ def replay(tensors: list[tuple[torch.Tensor, tuple[int, ...], str]]):
     return alloc
 
 
-def _die_with_parent(parent_pid: int, use_pdeathsig: bool) -> None:
+def die_with_parent(parent_pid: int, use_pdeathsig: bool) -> None:
     """Make this worker die when the process that started it dies, however it dies (SIGKILL included).
 
     Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` when the worker was started from the parent's main thread (the
@@ -114,7 +114,7 @@ def _worker_main(
     """
     for inherited in spawn["parent_conns"]:
         inherited.close()
-    _die_with_parent(spawn["parent_pid"], spawn["use_pdeathsig"])
+    die_with_parent(spawn["parent_pid"], spawn["use_pdeathsig"])
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the trainer's handler: terminate() must stop a worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the main process stops workers
     torch.set_num_threads(1)

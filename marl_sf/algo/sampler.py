@@ -164,7 +164,7 @@ class Sampler:
         """``[E_g, G]`` per-env critic inputs of envs ``rows`` (``CriticInput.env_input``: env.state() or the
         agents' observations joined)."""
         state = env_state[rows] if env_state is not None else None
-        return self.critic.env_input({"obs": obs["obs"][rows]}, state)
+        return self.critic.env_input({k: v[rows] for k, v in obs.items()}, state)
 
     def _write_next(self, t: int, rows: slice, buf, states, episode_start: np.ndarray, carry_rnn: bool = False):
         """Write the observation that follows into slot t of every storage for envs ``rows``; recurrent states
@@ -221,5 +221,7 @@ def _index(agent_indices: list[int]) -> slice | torch.Tensor:
 
 
 def _copy(dst: torch.Tensor, src: torch.Tensor) -> None:
-    """``dst[...] = src`` (dtype converted); from CPU to a GPU storage the copy is asynchronous (``non_blocking``)."""
+    """``dst[...] = src`` (dtype converted), ``non_blocking``: the step buffers are pageable shared memory, so a copy
+    to a GPU storage is staged before it returns and a worker's next step cannot race it (pinning the buffers would
+    make it truly asynchronous, and then the copy would have to finish before ``step_async``)."""
     dst.copy_(src, non_blocking=True)

@@ -1,8 +1,8 @@
-"""Time-major rollout storage for one policy, with the agent axis explicit (DESIGN.md "Data layout").
+"""Time-major rollout storage for one policy, with the agent axis explicit (docs/architecture.md).
 
 Per-agent tensors are ``[T, E, A_p, ...]`` (``T + 1`` where the step after the rollout is kept for
-bootstrapping); the global state is stored once per env, ``[T + 1, E, state_dim]``, and gathered per
-agent only when a critic reads it.
+bootstrapping); the critic's per-env input is stored once per env, ``[T + 1, E, G]``, and handed out as
+``PolicyBatch`` objects (docs/architecture.md, "The data path").
 """
 
 from __future__ import annotations

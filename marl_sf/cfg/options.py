@@ -185,6 +185,10 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--train_for_seconds", type=float, default=1e10, help="stop after this much wall time")
     g.add_argument("--save_every_sec", type=float, default=120.0, help="checkpoint period")
     g.add_argument("--keep_checkpoints", type=int, default=2, help="latest checkpoints kept (plus the best)")
+    g.add_argument(
+        "--num_learners", type=int, default=1, help="learner processes under torch.distributed (DD-PPO: each samples "
+        "--num_envs / N envs, gradients are summed; rank 0 writes the experiment; docs/distributed.md)"
+    )  # fmt: skip
     g.add_argument("--stats_avg", type=int, default=100, help="episodes averaged for stats and the best model")
     g.add_argument("--status_every_sec", type=float, default=5.0, help="status line period")
     g.add_argument("--progress_bar", type=str2bool, default=True, help="show a progress bar")
