@@ -67,8 +67,6 @@ def run_learners(cfg, train_one) -> int:
     """
     if joined_group():
         return _as_learner(cfg, train_one, int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]))
-    if cfg.seed is None:  # every learner draws the same weights and the same minibatches
-        cfg.seed = int(torch.randint(0, 2**31 - 1, ()).item())
     port = _free_port()
     ctx = mp.get_context("fork")
     procs = []
@@ -99,6 +97,11 @@ def _as_learner(cfg, train_one, rank: int, world_size: int) -> int:
     timeout = datetime.timedelta(seconds=max(60.0, cfg.worker_timeout_sec))  # a lost peer ends the collectives
     dist.init_process_group(_backend(cfg), rank=rank, world_size=world_size, timeout=timeout)
     try:
+        # one seed for all (rank 0's, drawn there when unset): the same weights and the same minibatch draws
+        seed = torch.tensor(cfg.seed if cfg.seed is not None else int(torch.randint(0, 2**31 - 1, ())))
+        seed = seed.cuda() if _backend(cfg) == "nccl" else seed  # nccl moves device tensors only
+        dist.broadcast(seed, src=0)
+        cfg.seed = int(seed)
         return train_one(learner_cfg(cfg, world_size))
     finally:
         dist.destroy_process_group()

@@ -135,8 +135,7 @@ class Trainer:
         self.reducer = Reducer()  # data-parallel learners (--num_learners); rank 0 alone writes the experiment
         self.writes = self.reducer.rank == 0
         if self.writes:
-            self.exp_dir = prepare_experiment_dir(cfg)
-            remove_stale_writes(self.exp_dir)
+            remove_stale_writes(prepare_experiment_dir(cfg))
         self.reducer.barrier()  # the other learners read the folder rank 0 prepared
         self.exp_dir = inside_train_dir(cfg)
         seed_everything(cfg.seed)
@@ -150,12 +149,12 @@ class Trainer:
         self.learners = [Learner(cfg, m, self.device) for m in self.models]
         self.storages = build_storages(cfg, self.specs, self.models, cfg.num_envs, cfg.rollout, self.device)
         for spec, st in zip(self.specs, self.storages, strict=True):
-            note = describe_minibatches(cfg, st, spec.policy_id)
+            note = describe_minibatches(cfg, st, spec.policy_id, self.reducer.world_size)
             if note is not None:
                 log.info("minibatches: %s", note)
         self.agent_steps, self.best_metric = 0, {s.policy_id: None for s in self.specs}
         rng_states = self._maybe_resume()
-        for learner in self.learners:  # data-parallel learners start from rank 0's weights and optimizer state
+        for learner in self.learners:  # data-parallel learners start from rank 0's weights
             self.reducer.broadcast_(learner.model.state_dict().values())
         self.env_seed = continued_seed(cfg.seed, self.agent_steps)
         if self.env_seed is not None:  # each learner's envs get their own seeds

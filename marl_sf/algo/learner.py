@@ -49,18 +49,18 @@ def minibatch_units(cfg, storage: RolloutStorage, shards: int = 1) -> int:
     return envs if storage.recurrent else storage.rollout * envs
 
 
-def describe_minibatches(cfg, storage: RolloutStorage, policy_id: int) -> str | None:
+def describe_minibatches(cfg, storage: RolloutStorage, policy_id: int, shards: int = 1) -> str | None:
     """A note when the minibatches differ from what was asked (a batch size clipped or not dividing the
-    rollout); None when they are as asked."""
-    rows = storage.rollout * storage.num_envs * storage.num_agents
-    count = minibatch_count(cfg, storage)
+    rollout of all ``shards`` data-parallel learners); None when they are as asked."""
+    rows = storage.rollout * storage.num_envs * shards * storage.num_agents
+    count = minibatch_count(cfg, storage, shards)
     asked = f"--batch_size={cfg.batch_size}" if cfg.batch_size > 0 else f"--num_minibatches={cfg.num_minibatches}"
     exact = cfg.batch_size <= 0 or rows % cfg.batch_size == 0
-    if count == _requested_count(cfg, storage) and exact:
+    if count == _requested_count(cfg, storage, shards) and exact:
         return None
     return (
         f"policy {policy_id}: {asked} on a rollout of {rows} agent-steps (rollout={storage.rollout} x "
-        f"num_envs={storage.num_envs} x agents={storage.num_agents}): {count} minibatches of about "
+        f"num_envs={storage.num_envs * shards} x agents={storage.num_agents}): {count} minibatches of about "
         f"{rows // count} agent-steps per epoch"
     )
 
