@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 from examples.custom_env import CueMatchEnv
-from marl_sf.envs.episode import EpisodeAccumulator
+from marl_sf.algo.episodes import EpisodeAccumulator
 
 
 class ActionSpaceEnv:
@@ -236,7 +237,9 @@ class EpisodeCounter:
     def step(self, rewards, terminated, truncated, infos) -> None:
         """Count one step's outputs."""
         done = all(t or tr for t, tr in zip(terminated, truncated, strict=True))
-        returns, lengths = self.accumulator.step(np.array([rewards]), np.array([self.active]), np.array([done]))
+        returns, lengths = self.accumulator.step(
+            torch.tensor([rewards], dtype=torch.float64), torch.tensor([self.active]), torch.tensor([done])
+        )
         self.returns += returns.tolist()
         self.lengths += lengths.tolist()
         self.active = [info["is_active"] for info in infos]

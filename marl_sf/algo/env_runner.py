@@ -282,9 +282,9 @@ class InProcessEnvRunner:
                 group.reset(seed)
         return self.buffers
 
-    def step_async(self, split: int, actions: np.ndarray) -> None:
+    def step_async(self, split: int, actions: torch.Tensor | np.ndarray) -> None:
         """Step group ``split`` with ``actions [E_g, A, ...]`` (here: right away)."""
-        self.buffers.actions[self.split_rows(split)] = actions
+        self.tensors.actions[self.split_rows(split)].copy_(torch.as_tensor(actions))
         with self._guard(self.names[split] + " step"):
             self.groups[split].step()
 

@@ -270,9 +270,9 @@ class ProcessEnvRunner:
         self._command("reset", seed)
         return self.buffers
 
-    def step_async(self, split: int, actions: np.ndarray) -> None:
+    def step_async(self, split: int, actions: torch.Tensor | np.ndarray) -> None:
         """Start stepping group ``split`` with ``actions [E_g, A, ...]``; ``wait(split)`` collects it."""
-        self.buffers.actions[self.split_rows(split)] = actions
+        self.tensors.actions[self.split_rows(split)].copy_(torch.as_tensor(actions))
         try:
             for conn in self.conns:
                 conn.send(("step", split))

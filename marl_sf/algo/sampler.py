@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from marl_sf.algo.episodes import EpisodeAccumulator
 from marl_sf.algo.opponents import Opponents
 from marl_sf.algo.policy_mapping import PolicySpec
 from marl_sf.algo.storage import RolloutStorage
 from marl_sf.envs.agent_spaces import unpad
-from marl_sf.envs.episode import EpisodeAccumulator
 from marl_sf.models.action_distribution import deterministic_actions
 
 
@@ -47,7 +47,9 @@ class Sampler:
 
     Args:
         cfg: config (``obs_scale``, ``value_bootstrap``).
-        runner: ``InProcessEnvRunner`` (``--serial_mode``) or ``ProcessEnvRunner`` (worker processes).
+        runner: ``InProcessEnvRunner`` (``--serial_mode``), ``ProcessEnvRunner`` (worker processes) or
+            ``VectorEnvRunner`` (a vectorized env); its ``tensors`` are the step results the sampler reads, on the
+            CPU or on the vectorized env's device (the episode bookkeeping stays there too).
         specs: the policies and the agents each controls.
         models: the actor-critic of each policy (same order as ``specs``).
         storages: the rollout storage of each policy.
@@ -62,102 +64,109 @@ class Sampler:
         opponents: Opponents | None = None,
     ):  # fmt: skip
         self.cfg, self.runner, self.specs, self.models, self.storages = cfg, runner, specs, models, storages
-        self.num_envs, self.num_agents = runner.buffers.active.shape
         self.step = runner.tensors  # torch views of the runner's step buffers (shared memory with workers)
+        self.num_envs, self.num_agents = self.step.active.shape
+        env_device = self.step.active.device
         self.agents = [_index(spec.agent_indices) for spec in specs]  # per policy: its agents' env positions
         self.critic = specs[0].critic  # what each env contributes to the critics once per step
-        self.episodes = EpisodeAccumulator(self.num_envs, self.num_agents)
+        self.episodes = EpisodeAccumulator(self.num_envs, self.num_agents, env_device)
         self.recurrent = [st.recurrent for st in storages]  # per policy, from its model's state size
         self.opponents = opponents
-        self.env_active = np.zeros((self.num_envs, self.num_agents), bool)  # [E, A] who acts on the last obs
+        self.env_active = torch.zeros((self.num_envs, self.num_agents), dtype=torch.bool, device=env_device)  # [E, A]
         # recurrent states after each policy's last forward pass, [E, A_p, R]
         self.next_rnn = [torch.zeros_like(st.rnn_states[0]) for st in storages]
         if opponents is not None:
             opponents.start_episodes(np.arange(self.num_envs))
-        buf = runner.reset(seed)
+        runner.reset(seed)
         every = slice(0, self.num_envs)
-        self._write_next(0, every, buf, self._critic_env_input(self.step.obs, self.step.state, every),
-                         np.ones(self.num_envs, bool))  # fmt: skip
+        states = self._critic_env_input(self.step.obs, self.step.state, every)
+        self._write_next(0, every, states, torch.ones(self.num_envs, dtype=torch.bool, device=env_device))
         for st in storages:
             st.rnn_states[0] = 0.0
 
     def collect(self, deterministic: bool = False) -> RolloutStats:
         """Run one rollout of T steps into the storages, then the values of slot T for bootstrapping."""
         stats = RolloutStats()
+        agent_steps = torch.zeros((), dtype=torch.int64, device=self.env_active.device)  # summed on the device
         groups = [self.runner.split_rows(g) for g in range(self.runner.num_splits)]
         for t in range(self.storages[0].rollout):
             for g, rows in enumerate(groups):
                 if t > 0:  # group g's previous step has been running while other groups were in inference
-                    self._record(t - 1, rows, self.runner.wait(g), stats)
+                    self.runner.wait(g)
+                    agent_steps += self._record(t - 1, rows, stats)
                 self.runner.step_async(g, self._act(t, rows, deterministic))
         for g, rows in enumerate(groups):
-            self._record(self.storages[0].rollout - 1, rows, self.runner.wait(g), stats)
+            self.runner.wait(g)
+            agent_steps += self._record(self.storages[0].rollout - 1, rows, stats)
+        stats.agent_steps = int(agent_steps)
         with torch.no_grad():
             for model, st in zip(self.models, self.storages, strict=True):
                 batch = st.batch(slice(st.rollout, st.rollout + 1), self.cfg.obs_scale)  # the E envs of slot T
                 st.values[st.rollout] = model.forward_batch(batch, values_only=True)["values"]  # [E, A_p]
         return stats
 
-    def _record(self, t: int, rows: slice, buf, stats: RolloutStats) -> None:
-        """Write what the envs of ``rows`` returned for step t into slot t, and their next observation into t + 1."""
-        terminated, truncated = buf.terminated[rows], buf.truncated[rows]  # [E_g, A]
-        rewards = buf.rewards[rows]
-        episode_done = (terminated | truncated).all(axis=1)  # [E_g]
-        acted = self._acted(t, rows)  # [E_g, A] agents the learning policies played
-        returns, lengths = self.episodes.step(rewards, self.env_active[rows], episode_done, rows)
-        if self.opponents is not None and episode_done.any():
-            done_ids = rows.start + np.flatnonzero(episode_done)
-            stats.match_results.extend(self.opponents.finish_episodes(done_ids, returns))
-            self.opponents.start_episodes(done_ids)
+    def _record(self, t: int, rows: slice, stats: RolloutStats) -> torch.Tensor:
+        """Write what the envs of ``rows`` returned for step t into slot t, and their next observation into t + 1;
+        returns the agent-steps the learning policies took (a 0-d tensor on the envs' device)."""
         step = self.step
+        terminated, truncated = step.terminated[rows], step.truncated[rows]  # [E_g, A]
+        episode_done = (terminated | truncated).all(dim=1)  # [E_g]
+        acted = self._acted(t, rows)  # [E_g, A] agents the learning policies played
+        returns, lengths = self.episodes.step(step.rewards[rows], self.env_active[rows], episode_done, rows)
+        if len(returns):  # [n_done, A]: episodes are rare next to steps, so their results come off the device
+            returns, lengths = returns.cpu().numpy(), lengths.cpu().numpy()
+            if self.opponents is not None:
+                done_ids = rows.start + torch.nonzero(episode_done).flatten().cpu().numpy()
+                stats.match_results.extend(self.opponents.finish_episodes(done_ids, returns))
+                self.opponents.start_episodes(done_ids)
+            stats.episode_returns.extend(returns)
+            stats.episode_lengths.extend(lengths)
         for idx, st in zip(self.agents, self.storages, strict=True):  # [E_g, A] -> [E_g, A_p]
             _copy(st.rewards[t, rows], step.rewards[rows][:, idx])
-            _copy(st.terminated[t, rows], step.terminated[rows][:, idx])
-            _copy(st.truncated[t, rows], step.truncated[rows][:, idx])
+            _copy(st.terminated[t, rows], terminated[:, idx])
+            _copy(st.truncated[t, rows], truncated[:, idx])
         states = self._critic_env_input(step.obs, step.state, rows)
-        self._write_next(t + 1, rows, buf, states, episode_done, carry_rnn=True)
-        ended = np.flatnonzero((truncated & acted).any(axis=1)) if self.cfg.value_bootstrap else []
-        if len(ended):
-            self._bootstrap_truncated(t, rows.start + ended, buf)
-        stats.agent_steps += int(acted.sum())
-        stats.episode_returns.extend(returns)
-        stats.episode_lengths.extend(lengths)
+        self._write_next(t + 1, rows, states, episode_done, carry_rnn=True)
+        if self.cfg.value_bootstrap:
+            ended = torch.nonzero((truncated & acted).any(dim=1)).flatten()  # [n] rows of truncated episodes
+            if len(ended):
+                self._bootstrap_truncated(t, rows.start + ended)
+        return acted.sum()
 
-    def _act(self, t: int, rows: slice, deterministic: bool) -> np.ndarray:
+    def _act(self, t: int, rows: slice, deterministic: bool) -> torch.Tensor:
         """One batched forward per policy over the ``E_g`` env cells of group ``rows``; returns env actions
-        ``[E_g, A, ...]`` and keeps the new recurrent states in ``next_rnn``."""
-        actions = None
-        num_envs = rows.stop - rows.start
+        ``[E_g, A, ...]`` on the envs' device and keeps the new recurrent states in ``next_rnn``."""
+        env_actions = self.step.actions  # [E, A, ...] the transport layout (agent groups: the largest action)
+        actions = torch.zeros((rows.stop - rows.start, *env_actions.shape[1:]), dtype=env_actions.dtype,
+                              device=env_actions.device)  # fmt: skip
         with torch.no_grad():
             for p, (spec, model, st) in enumerate(zip(self.specs, self.models, self.storages, strict=True)):
                 batch = st.batch(slice(t, t + 1), self.cfg.obs_scale, rows)  # N = E_g cells
                 out = model.forward_batch(batch)  # [E_g, A_p, ...]
                 dist = model.action_distribution(out["action_logits"].flatten(0, 1), batch.action_mask_rows())
                 act = deterministic_actions(spec.action_space, dist) if deterministic else dist.sample()
-                shape = (num_envs, st.num_agents)
+                shape = (rows.stop - rows.start, st.num_agents)
                 st.actions[t, rows] = act.view(*shape, *st.actions.shape[3:])  # [E_g * A_p, ...] -> [E_g, A_p, ...]
                 st.log_probs[t, rows] = dist.log_prob(act).view(shape)
                 st.values[t, rows] = out["values"]
                 if self.recurrent[p]:
                     self.next_rnn[p][rows] = out["new_rnn_states"]  # [E_g, A_p, R]
                 if self.opponents is not None:  # overwrites the actions of the agents opponents play
-                    acting = self.env_active[rows][:, spec.agent_indices]  # [E_g, A_p]
+                    acting = self.env_active[rows][:, self.agents[p]].cpu().numpy()  # [E_g, A_p]
                     raw_obs = {k: v[t, rows] for k, v in st.obs.items()}  # [E_g, A_p, ...]
                     self.opponents.act(p, rows, acting, batch, raw_obs, st.actions[t, rows], deterministic)
-                act_np = st.actions[t, rows].cpu().numpy()  # [E_g, A_p, ...] in the policy's own action space
-                if actions is None:  # the env's transport layout (agent groups: the largest action)
-                    actions = np.zeros((num_envs, *self.runner.buffers.actions.shape[1:]), act_np.dtype)
-                if act_np.ndim > 2:
-                    actions[:, spec.agent_indices, : act_np.shape[2]] = act_np
+                act = st.actions[t, rows]  # [E_g, A_p, ...] in the policy's own action space
+                if act.dim() > 2:  # vector actions of a policy whose agents' are smaller than the largest
+                    actions[:, self.agents[p], : act.shape[2]] = act.to(actions.device)
                 else:
-                    actions[:, spec.agent_indices] = act_np
+                    actions[:, self.agents[p]] = act.to(actions.device)
         return actions
 
-    def _acted(self, t: int, rows: slice) -> np.ndarray:
+    def _acted(self, t: int, rows: slice) -> torch.Tensor:
         """``[E_g, A]`` bool: which agents of envs ``rows`` acted at step t (gathered from every policy)."""
-        acted = np.zeros((rows.stop - rows.start, self.num_agents), bool)
-        for spec, st in zip(self.specs, self.storages, strict=True):
-            acted[:, spec.agent_indices] = st.active[t, rows].cpu().numpy()
+        acted = torch.zeros((rows.stop - rows.start, self.num_agents), dtype=torch.bool, device=self.env_active.device)
+        for idx, st in zip(self.agents, self.storages, strict=True):
+            acted[:, idx] = st.active[t, rows].to(acted.device)
         return acted
 
     def _critic_env_input(self, obs: dict[str, torch.Tensor], env_state: torch.Tensor | None, rows):
@@ -166,40 +175,42 @@ class Sampler:
         state = env_state[rows] if env_state is not None else None
         return self.critic.env_input({k: v[rows] for k, v in obs.items()}, state)
 
-    def _write_next(self, t: int, rows: slice, buf, states, episode_start: np.ndarray, carry_rnn: bool = False):
+    def _write_next(self, t: int, rows: slice, states, episode_start: torch.Tensor, carry_rnn: bool = False):
         """Write the observation that follows into slot t of every storage for envs ``rows``; recurrent states
-        carry over from the last forward pass (``carry_rnn``, recurrent policies only) except at episode starts."""
-        start = torch.from_numpy(episode_start)
-        self.env_active[rows] = buf.active[rows]
-        played = buf.active[rows]  # [E_g, A] agents the learning policies act for
+        carry over from the last forward pass (``carry_rnn``, recurrent policies only) except at episode starts
+        (``episode_start [E_g]`` bool)."""
+        active = self.step.active[rows]  # [E_g, A]
+        self.env_active[rows] = active
+        played = active  # [E_g, A] agents the learning policies act for
         if self.opponents is not None:
-            played = played & self.opponents.learner_controlled[rows]
+            played = played & torch.from_numpy(self.opponents.learner_controlled[rows]).to(played.device)
         for p, (idx, st) in enumerate(zip(self.agents, self.storages, strict=True)):
             for k, v in self.step.obs.items():  # [E_g, A_p, ...], padding of other agent groups cut off
                 _copy(st.obs[k][t, rows], unpad(v[rows][:, idx], st.obs[k].shape[3:]))
-            _copy(st.active[t, rows], torch.from_numpy(played)[:, idx])
-            _copy(st.episode_start[t, rows], start)
+            _copy(st.active[t, rows], played[:, idx])
+            _copy(st.episode_start[t, rows], episode_start)
             if states is not None and st.state is not None:
                 _copy(st.state[t, rows], states)
             if carry_rnn and self.recurrent[p]:
-                keep = ~start.to(st.rnn_states.device)
+                keep = ~episode_start.to(st.rnn_states.device)
                 st.rnn_states[t, rows] = self.next_rnn[p][rows] * keep.view(-1, 1, 1)
 
-    def _bootstrap_truncated(self, t: int, env_ids: np.ndarray, buf) -> None:
-        """V(final observation) for envs whose episode was truncated at step t -> ``bootstrap_values[t]``.
+    def _bootstrap_truncated(self, t: int, env_ids: torch.Tensor) -> None:
+        """V(final observation) for envs ``env_ids`` (``[n]`` on the envs' device) whose episode was truncated at
+        step t -> ``bootstrap_values[t]``.
 
         Envs that report no final observation (``has_final`` false) fall back to V(obs_t), Sample Factory's
         approximation.
         """
-        reported = buf.has_final[env_ids]
+        reported = self.step.has_final[env_ids]  # [n]
         for st in self.storages:
-            st.bootstrap_values[t, env_ids[~reported]] = st.values[t, env_ids[~reported]]
+            fallback = env_ids[~reported].to(st.values.device)
+            st.bootstrap_values[t, fallback] = st.values[t, fallback]
         env_ids = env_ids[reported]
         if len(env_ids) == 0:
             return
-        rows = torch.from_numpy(env_ids)
-        final_obs = {k: v[rows] for k, v in self.step.final_obs.items()}  # [n, A, ...]
-        final_state = self.step.final_state[rows] if self.step.final_state is not None else None
+        final_obs = {k: v[env_ids] for k, v in self.step.final_obs.items()}  # [n, A, ...]
+        final_state = self.step.final_state[env_ids] if self.step.final_state is not None else None
         states = self._critic_env_input(final_obs, final_state, slice(None))
         with torch.no_grad():
             for p, (idx, model, st) in enumerate(zip(self.agents, self.models, self.storages, strict=True)):
@@ -208,8 +219,9 @@ class Sampler:
                     k: unpad(v[:, idx], st.obs[k].shape[3:]).to(device, non_blocking=True) for k, v in final_obs.items()
                 }
                 state = states.to(device, non_blocking=True) if states is not None else None
-                batch = st.make_batch(policy_obs, state, self.next_rnn[p][rows], self.cfg.obs_scale)  # n cells
-                st.bootstrap_values[t, rows] = model.forward_batch(batch, values_only=True)["values"]  # [n, A_p]
+                ids = env_ids.to(device)
+                batch = st.make_batch(policy_obs, state, self.next_rnn[p][ids], self.cfg.obs_scale)  # n cells
+                st.bootstrap_values[t, ids] = model.forward_batch(batch, values_only=True)["values"]  # [n, A_p]
 
 
 def _index(agent_indices: list[int]) -> slice | torch.Tensor:

@@ -3,27 +3,30 @@
 
 from __future__ import annotations
 
-import numpy as np
+import torch
 
 
 class EpisodeAccumulator:
-    """Accumulates per-agent episode returns and lengths for E auto-resetting envs of A agents.
+    """Accumulates per-agent episode returns and lengths for E auto-resetting envs of A agents, as tensors on the
+    device the envs' step results are on (no copy off it).
 
     Args:
         num_envs: E.
         num_agents: A.
+        device: where the envs' rewards and flags are (the CPU for env workers, the env's device for a
+            vectorized env).
 
     Only active steps count toward the length; rewards are added as given (adapters report zero
     reward for inactive agents).
     """
 
-    def __init__(self, num_envs: int, num_agents: int):
-        self.returns = np.zeros((num_envs, num_agents), dtype=np.float64)
-        self.lengths = np.zeros((num_envs, num_agents), dtype=np.int64)
+    def __init__(self, num_envs: int, num_agents: int, device: torch.device | str = "cpu"):
+        self.returns = torch.zeros((num_envs, num_agents), dtype=torch.float64, device=device)
+        self.lengths = torch.zeros((num_envs, num_agents), dtype=torch.int64, device=device)
 
     def step(
-        self, rewards: np.ndarray, active: np.ndarray, episode_done: np.ndarray, rows: slice = slice(None)
-    ) -> tuple[np.ndarray, np.ndarray]:
+        self, rewards: torch.Tensor, active: torch.Tensor, episode_done: torch.Tensor, rows: slice = slice(None)
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Add one step of the envs ``rows`` (all by default) and close the episodes that ended.
 
         Args:
