@@ -89,3 +89,57 @@ class EpisodeProgressObs:
                     info["final_obs"] = {**info["final_obs"], EPISODE_PROGRESS_KEY: final}
             self._t = 0
         return self._add(obs), rewards, terminated, truncated, infos
+
+
+class VectorEpisodeProgress:
+    """A vectorized env (``marl_sf.envs.vector``) whose observations (and ``final_obs``) also hold each env's
+    episode progress, ``[E, A, 1]``, counted here per env as ``EpisodeProgressObs`` counts it for one env.
+
+    Args:
+        env: a vectorized env.
+        max_episode_steps: its time limit in env steps.
+
+    Raises:
+        ValueError: as ``EpisodeProgressObs``.
+    """
+
+    is_vector_env = True
+
+    def __init__(self, env: Any, max_episode_steps: int):
+        if EPISODE_PROGRESS_KEY in env.observation_space.spaces:
+            raise ValueError(f"the env's observations already have a key {EPISODE_PROGRESS_KEY!r}: rename it")
+        if max_episode_steps <= 0:
+            raise ValueError(f"max_episode_steps must be positive, got {max_episode_steps}")
+        import torch
+
+        self.env = env
+        self.max_episode_steps = max_episode_steps
+        self.observation_space = with_progress(env.observation_space)
+        if hasattr(env, "agent_observation_spaces"):
+            self.agent_observation_spaces = [with_progress(s) for s in env.agent_observation_spaces]
+        self._t = torch.zeros(env.num_envs, device=getattr(env, "device", "cpu"))  # [E] steps since the reset
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "env":
+            raise AttributeError(name)
+        return getattr(self.env, name)
+
+    def _progress(self):
+        """``[E, A, 1]`` float32."""
+        progress = (self._t / self.max_episode_steps).clamp(max=1.0)  # [E]
+        return progress.view(-1, 1, 1).expand(-1, self.env.num_agents, 1)
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        """Reset every env; progress 0."""
+        obs, infos = self.env.reset(seed=seed)
+        self._t.zero_()
+        return {**obs, EPISODE_PROGRESS_KEY: self._progress()}, infos
+
+    def step(self, actions):
+        """Step; finished envs' ``final_obs`` get their final progress and their next observations 0."""
+        obs, rewards, terminated, truncated, infos = self.env.step(actions)
+        self._t += 1
+        if "final_obs" in infos:
+            infos = {**infos, "final_obs": {**infos["final_obs"], EPISODE_PROGRESS_KEY: self._progress()}}
+        self._t.masked_fill_((terminated | truncated).all(dim=1), 0.0)
+        return {**obs, EPISODE_PROGRESS_KEY: self._progress()}, rewards, terminated, truncated, infos

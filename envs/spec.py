@@ -14,6 +14,7 @@ from typing import Any
 import gymnasium as gym
 
 from marl_sf.envs.episode_progress import declared_time_limit
+from marl_sf.envs.vector import is_vector_env
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class EnvSpec:
         agent_action_spaces: ``[A]`` each agent's own action space.
         state_space: the global state's space (one array per env), or None when the env has no ``state()``.
         max_episode_steps: the declared time limit in env steps, or None.
+        vectorized: the env is one object stepping many envs (``marl_sf.envs.vector``).
     """
 
     num_agents: int
@@ -40,6 +42,7 @@ class EnvSpec:
     agent_action_spaces: tuple[gym.Space, ...]
     state_space: gym.Space | None
     max_episode_steps: int | None
+    vectorized: bool = False
 
 
 def env_agent_names(env: Any) -> tuple[str, ...]:
@@ -74,4 +77,5 @@ def read_env_spec(env: Any) -> EnvSpec:
         agent_action_spaces=act_spaces,
         state_space=getattr(env, "state_space", None),
         max_episode_steps=declared_time_limit(env),
+        vectorized=is_vector_env(env),
     )

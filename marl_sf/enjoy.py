@@ -8,16 +8,17 @@ import sys
 import numpy as np
 import torch
 
-from marl_sf.algo.env_runner import InProcessEnvRunner
 from marl_sf.algo.policy_mapping import agent_policies
 from marl_sf.algo.sampler import Sampler
 from marl_sf.cfg.arguments import check_folder_name, experiment_dir
 from marl_sf.checkpoint import checkpoint_dir, find_checkpoint, load_checkpoint
 from marl_sf.envs.spec import EnvSpec, read_env_spec
+from marl_sf.envs.vector import is_vector_env
 from marl_sf.experiment import (
     build_policies,
     build_storages,
-    make_env_by_id,
+    in_process_runner,
+    make_eval_envs,
     resolve_device,
     seed_everything,
     uses_env_state,
@@ -58,11 +59,11 @@ def evaluate(cfg, specs, models, envs, num_episodes: int, deterministic: bool, s
 
     The first ``num_episodes`` episodes to finish are kept (with E envs in parallel). With ``video`` (a
     ``VideoRecorder``, one of ``envs``) that records a set number of frames, play also goes on until they are
-    recorded. Closes ``envs``.
+    recorded. ``envs``: a list of contract envs or one vectorized env (``make_eval_envs``). Closes ``envs``.
     """
     device = next(models[0].parameters()).device
-    storages = build_storages(cfg, specs, models, len(envs), 1, device)
-    runner = InProcessEnvRunner(envs, uses_env_state(specs), env_name=cfg.env)
+    runner = in_process_runner(envs, uses_env_state(specs), cfg.env)
+    storages = build_storages(cfg, specs, models, runner.tensors.active.shape[0], 1, device)
     returns, lengths = [], []
 
     def video_wants_frames() -> bool:
@@ -101,17 +102,19 @@ def enjoy(cfg) -> int:
     eval_dir = experiment_dir(cfg) / "eval"
     video_path = eval_dir / video_file_name(cfg.video_name) if cfg.save_video else None
     num_envs = max(1, min(cfg.num_envs, cfg.max_num_episodes))
-    envs = [make_env_by_id(cfg, i, "rgb_array" if cfg.save_video and i == 0 else None) for i in range(num_envs)]
+    envs = make_eval_envs(cfg, num_envs, "rgb_array" if cfg.save_video else None)
     video = None
     try:
-        env_spec = read_env_spec(envs[0])
+        if cfg.save_video and is_vector_env(envs):
+            raise ValueError(f"--save_video: {cfg.env!r} is a vectorized env, which marl_sf does not record yet")
+        env_spec = read_env_spec(envs if is_vector_env(envs) else envs[0])
         names = list(env_spec.agent_names)
         specs, models, paths = load_policies(cfg, env_spec, device)
         check_writable(eval_dir, "the evaluation report")
         if video_path is not None:
             video = envs[0] = VideoRecorder(envs[0], video_path, names, cfg.video_frames, cfg.fps, cfg.env)
     except Exception:
-        for env in envs:
+        for env in [envs] if is_vector_env(envs) else envs:
             env.close()
         raise
     returns, lengths = evaluate(

@@ -165,7 +165,7 @@ class Trainer:
             self.league = League(cfg, self.exp_dir, self.specs, self.models, self.agent_policy, cfg.num_envs,
                                  seed=self.env_seed)  # fmt: skip
             self.league.maybe_snapshot(self.agent_steps)
-        num_workers = resolve_num_workers(cfg)
+        num_workers = resolve_num_workers(cfg, self.env_spec)
         where = "envs in the main process" if num_workers == 0 else "processes"
         log.info("env workers: %d (%s)", num_workers, where)
         self.runner = make_env_runner(cfg, self.specs, cfg.num_envs, self.env_spec, num_workers)

@@ -229,7 +229,7 @@ class ActorCriticSharedWeights(_BuiltInActorCritic):
         """Value head on ``value_in [..., H (+ S)]``, policy head on the trunk features ``x [B, H]``."""
         out = {"values": self.critic_linear(value_in).squeeze(-1), "new_rnn_states": new_rnn_states}
         if not values_only:
-            out["action_logits"], _ = self.action_parameterization(x)
+            out["action_logits"] = self.action_parameterization.action_logits(x)
         return out
 
 
@@ -287,7 +287,7 @@ class ActorCriticSeparateWeights(_BuiltInActorCritic):
         """Action logits ``[B, P]`` and new actor states ``[B, R_actor]``."""
         a = self.actor_encoder(normalized_obs_dict)
         a, new_actor_h = self.actor_core(a, actor_h)
-        logits, _ = self.action_parameterization(self.actor_decoder(a))
+        logits = self.action_parameterization.action_logits(self.actor_decoder(a))
         return logits, new_actor_h
 
 

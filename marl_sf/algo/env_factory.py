@@ -12,9 +12,15 @@ import pickle
 from dataclasses import dataclass
 from typing import Any
 
-from marl_sf.envs.episode_progress import EPISODE_PROGRESS_KEY, EpisodeProgressObs, declared_time_limit
+from marl_sf.envs.episode_progress import (
+    EPISODE_PROGRESS_KEY,
+    EpisodeProgressObs,
+    VectorEpisodeProgress,
+    declared_time_limit,
+)
 from marl_sf.envs.registry import MakeEnvFunc, registry_entry, to_contract_env
 from marl_sf.envs.spec import EnvSpec
+from marl_sf.envs.vector import is_vector_env
 from marl_sf.models.encoder import make_default_encoder
 from marl_sf.models.factory import global_model_factory
 
@@ -42,7 +48,9 @@ class EnvFactory:
         raw = self.make_env_func(self.env_name, cfg=cfg, env_config=env_config, render_mode=render_mode)
         env = to_contract_env(raw)
         limit = declared_time_limit(env) if self.time_aware else None
-        return EpisodeProgressObs(env, limit) if limit is not None else env
+        if limit is None:
+            return env
+        return VectorEpisodeProgress(env, limit) if is_vector_env(env) else EpisodeProgressObs(env, limit)
 
     def check_picklable(self, why: str) -> None:
         """Raise when the factory cannot be sent to another process.
