@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# CPU torch from the local wheel cache first: a bare `torch` would pull the CUDA build.
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev,viz]"
+	$(PY) -m pip install -q -e ".[dev,viz,vmas]"
 	touch $(STAMP)
 
 train: setup
@@ -30,7 +30,7 @@ enjoy: setup
 		--save_video --video_frames=200
 
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=25 tests
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

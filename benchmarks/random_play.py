@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import sys
 
+import gymnasium as gym
 import numpy as np
+import torch
 
 from marl_sf.algo.policy_mapping import group_name
 from marl_sf.envs.registry import create_env
-from marl_sf.envs.spec import env_agent_names
+from marl_sf.envs.spec import env_agent_names, read_env_spec
+from marl_sf.experiment import make_vector_env, probe_env_spec
 from marl_sf.report import return_stats
 from marl_sf.train import parse_args
 
@@ -28,8 +31,39 @@ def random_action(space, obs: dict, rng: np.random.Generator):
     return space.sample()
 
 
+def vector_random_returns(cfg, episodes: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """``(agent names, returns [episodes, A])`` of random play on a vectorized ``cfg.env``: ``episodes`` envs play
+    one episode each (the first of every env, so short episodes are not over-counted); Box actions uniform in each
+    agent's bounds, Discrete uniform."""
+    env = make_vector_env(cfg, episodes)
+    spec = read_env_spec(env)
+    device = getattr(env, "device", torch.device("cpu"))
+    generator = torch.Generator(device).manual_seed(seed)
+
+    def sample(space) -> torch.Tensor:  # [E] or [E, d_max] for one agent
+        if isinstance(space, gym.spaces.Discrete):
+            return torch.randint(0, int(space.n), (episodes,), generator=generator, device=device)
+        d = spec.action_space.shape[0]  # the transport size: smaller Boxes read their first columns
+        low, high = torch.zeros(d, device=device), torch.zeros(d, device=device)
+        low[: space.shape[0]], high[: space.shape[0]] = torch.as_tensor(space.low), torch.as_tensor(space.high)
+        return low + (high - low) * torch.rand(episodes, d, generator=generator, device=device)
+
+    env.reset(seed=seed)
+    returns = torch.zeros(episodes, spec.num_agents, dtype=torch.float64, device=device)
+    running = torch.ones(episodes, dtype=torch.bool, device=device)  # [E] still in its first episode
+    while bool(running.any()):
+        actions = torch.stack([sample(s) for s in spec.agent_action_spaces], dim=1)  # [E, A, ...]
+        _, rewards, terminated, truncated, _ = env.step(actions)
+        returns += rewards * running.unsqueeze(1)
+        running &= ~(terminated | truncated).all(dim=1)
+    env.close()
+    return list(spec.agent_names), returns.cpu().numpy()
+
+
 def random_returns(cfg, episodes: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
     """``(agent names, returns [episodes, A])`` of random play on ``cfg.env``."""
+    if probe_env_spec(cfg).vectorized:
+        return vector_random_returns(cfg, episodes, seed)
     env = create_env(cfg.env, cfg=cfg)
     names = list(env_agent_names(env))
     spaces = getattr(env, "agent_action_spaces", None) or [env.action_space] * env.num_agents

@@ -1,9 +1,11 @@
 """Throughput of one registered env: raw env vs marl_sf sampling vs marl_sf training, measured in one run.
 
     python benchmarks/throughput.py --env=mpe_simple_spread --num_workers=2 --bench_seconds=30
+    python benchmarks/throughput.py --env=vmas_simple_spread --num_envs=1024 --vmas_continuous_actions=False
 
 Prints agent-steps/s (one agent acting once is one step) for (a) the raw env stepping random actions in as
-many processes as marl_sf uses for envs, (b) marl_sf sampling only (inference, no learning), (c) marl_sf
+many processes as marl_sf uses for envs (a vectorized env: the raw simulator stepping ``--num_envs`` envs on
+its device, see ``raw_vector_env_rate``), (b) marl_sf sampling only (inference, no learning), (c) marl_sf
 training, and the ratios b/a and c/a. Any marl_sf option (``--num_envs``, ``--critic_input``...) applies.
 """
 
@@ -14,8 +16,12 @@ import sys
 import tempfile
 import time
 
+import gymnasium as gym
+import torch
+
 from marl_sf.envs.registry import create_env, registry_entry
-from marl_sf.experiment import resolve_num_workers
+from marl_sf.envs.spec import read_env_spec
+from marl_sf.experiment import make_vector_env, probe_env_spec, resolve_num_workers
 from marl_sf.train import Trainer, parse_args
 
 
@@ -39,6 +45,41 @@ def _raw_env_steps(cfg, seconds: float, seed: int) -> int:
             steps += env.num_agents
     env.close()
     return steps
+
+
+def raw_vector_env_rate(cfg, seconds: float) -> float:
+    """(a) for a vectorized env: agent-steps/s of the raw env stepping ``--num_envs`` envs with random actions on
+    its device, in this process. For VMAS that is ``vmas`` itself, without marl_sf's adapter: the finished envs are
+    reset in one call when all are done, else one ``reset_at`` each (as a VMAS user would)."""
+    env = make_vector_env(cfg, cfg.num_envs)
+    raw = getattr(env, "env", env)  # VmasEnv keeps the vmas env in .env
+    is_vmas = type(raw).__module__.startswith("vmas")
+    spec = read_env_spec(env)
+    device = getattr(env, "device", torch.device("cpu"))
+
+    def random_actions():
+        if isinstance(spec.action_space, gym.spaces.Discrete):
+            per_agent = [torch.randint(0, int(s.n), (cfg.num_envs,), device=device) for s in spec.agent_action_spaces]
+        else:
+            per_agent = [torch.rand(cfg.num_envs, s.shape[0], device=device) * 2 - 1 for s in spec.agent_action_spaces]
+        return per_agent if is_vmas else torch.stack(per_agent, dim=1)
+
+    env.reset(seed=0)
+    steps, deadline = 0, time.time() + seconds
+    while time.time() < deadline:
+        result = raw.step(random_actions())
+        steps += cfg.num_envs * spec.num_agents
+        if is_vmas:
+            done = result[2] | result[3]
+            if bool(done.all()):
+                raw.reset()
+            else:
+                for i in torch.nonzero(done).flatten().tolist():
+                    raw.reset_at(i, return_observations=False)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    env.close()
+    return steps / seconds
 
 
 def raw_env_rate(cfg, processes: int, seconds: float) -> float:
@@ -83,11 +124,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as train_dir:
         base = [f"--train_dir={train_dir}", "--progress_bar=False", "--restart_behavior=overwrite", *argv]
         cfg = parse_args([*base, "--experiment=bench_sampling"])
-        processes = max(1, resolve_num_workers(cfg))
-        raw = raw_env_rate(cfg, processes, seconds)
+        vectorized = probe_env_spec(cfg).vectorized
+        processes = max(1, resolve_num_workers(cfg)) if not vectorized else 1
+        raw = raw_vector_env_rate(cfg, seconds) if vectorized else raw_env_rate(cfg, processes, seconds)
         sampling = sampling_rate(cfg, seconds)
         training = training_rate(parse_args([*base, "--experiment=bench_training"]), seconds)
-    print(f"env {cfg.env}: {processes} env process(es), num_envs={cfg.num_envs}, critic_input={cfg.critic_input}")
+    where = "one vectorized env in the main process" if vectorized else f"{processes} env process(es)"
+    print(f"env {cfg.env}: {where}, num_envs={cfg.num_envs}, critic_input={cfg.critic_input}")
     print("| measurement | agent-steps/s | ratio to raw env |")
     print("|---|---|---|")
     print(f"| (a) raw env, random actions | {raw:,.0f} | 1.00 |")

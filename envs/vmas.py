@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any
 
 import gymnasium as gym
@@ -32,18 +33,24 @@ from marl_sf.utils.attr_dict import AttrDict
 from marl_sf.utils.types import str2bool
 
 VMAS_RECIPE = dict(
-    num_envs=512,
+    num_envs=256,
     rollout=32,
-    num_minibatches=2,
-    num_epochs=4,
+    num_minibatches=8,
+    num_epochs=8,
+    learning_rate=1e-3,
+    normalize_input=True,
+    exploration_loss_coeff=0.0,
     critic_input="state",
     actor_critic_share_weights=False,
     value_bootstrap=True,
     worker_num_splits=1,
+    torch_threads=min(os.cpu_count() or 1, 8),  # inference shares the main process with the env, not with workers
     train_for_env_steps=5_000_000,
 )
-"""Defaults for VMAS scenarios: many envs per batch (one batched step), MAPPO (separate actor and critic, the
-critic on the joint observation), truncations bootstrapped (benchmarks/README.md, "VMAS")."""
+"""Defaults for VMAS scenarios: 256 envs per batched step, MAPPO (separate actor and critic, the critic on the joint
+observation), input normalization, no entropy bonus (Gaussian actions, as BenchMARL), 64 gradient steps per rollout of
+8,192 env-steps, truncations bootstrapped from the final observation; chosen on vmas_navigation by 60-second runs
+(benchmarks/README.md, "VMAS")."""
 
 
 def gymnasium_space(space) -> gym.Space:

@@ -57,14 +57,18 @@ def load_policies(cfg, env_spec: EnvSpec, device):
 def evaluate(cfg, specs, models, envs, num_episodes: int, deterministic: bool, seed: int, video=None):
     """Play until ``num_episodes`` episodes finish; returns per-agent returns and lengths, each ``[N, A]``.
 
-    The first ``num_episodes`` episodes to finish are kept (with E envs in parallel). With ``video`` (a
+    Each of the E envs contributes its first ``ceil(num_episodes / E)`` episodes (the first ``num_episodes`` of
+    those, in the order they finish), so an env whose episodes end early (a success that terminates) counts no more
+    often than one whose episodes run to the time limit. With ``video`` (a
     ``VideoRecorder``, one of ``envs``) that records a set number of frames, play also goes on until they are
     recorded. ``envs``: a list of contract envs or one vectorized env (``make_eval_envs``). Closes ``envs``.
     """
     device = next(models[0].parameters()).device
     runner = in_process_runner(envs, uses_env_state(specs), cfg.env)
-    storages = build_storages(cfg, specs, models, runner.tensors.active.shape[0], 1, device)
+    num_envs = runner.tensors.active.shape[0]
+    storages = build_storages(cfg, specs, models, num_envs, 1, device)
     returns, lengths = [], []
+    quota, played = -(-num_episodes // num_envs), np.zeros(num_envs, np.int64)  # episodes per env: ceil(N / E)
 
     def video_wants_frames() -> bool:
         return video is not None and video.max_frames > 0 and video.recording
@@ -73,8 +77,12 @@ def evaluate(cfg, specs, models, envs, num_episodes: int, deterministic: bool, s
         sampler = Sampler(cfg, runner, specs, models, storages, seed=seed)
         while len(returns) < num_episodes or video_wants_frames():
             stats = sampler.collect(deterministic=deterministic)
-            returns.extend(stats.episode_returns)
-            lengths.extend(stats.episode_lengths)
+            for env_id, ret, length in zip(stats.episode_env_ids, stats.episode_returns, stats.episode_lengths,
+                                           strict=True):  # fmt: skip
+                if played[env_id] < quota:
+                    returns.append(ret)
+                    lengths.append(length)
+                played[env_id] += 1
             for st in storages:
                 st.carry_last_step()
     finally:

@@ -27,6 +27,7 @@ class RolloutStats:
         agent_steps: active agent-steps (one agent acting once is one step).
         episode_returns: one ``[A]`` array of per-agent episode returns per finished episode.
         episode_lengths: one ``[A]`` array of per-agent active-step counts per finished episode.
+        episode_env_ids: the env (row) each finished episode was played in, in the same order.
         match_results: with opponents, what ``Opponents.finish_episodes`` returned for each finished episode
             (who played which side).
     """
@@ -34,6 +35,7 @@ class RolloutStats:
     agent_steps: int = 0
     episode_returns: list[np.ndarray] = field(default_factory=list)
     episode_lengths: list[np.ndarray] = field(default_factory=list)
+    episode_env_ids: list[int] = field(default_factory=list)
     match_results: list = field(default_factory=list)
 
 
@@ -115,8 +117,9 @@ class Sampler:
         returns, lengths = self.episodes.step(step.rewards[rows], self.env_active[rows], episode_done, rows)
         if len(returns):  # [n_done, A]: episodes are rare next to steps, so their results come off the device
             returns, lengths = returns.cpu().numpy(), lengths.cpu().numpy()
+            done_ids = rows.start + torch.nonzero(episode_done).flatten().cpu().numpy()
+            stats.episode_env_ids.extend(done_ids.tolist())
             if self.opponents is not None:
-                done_ids = rows.start + torch.nonzero(episode_done).flatten().cpu().numpy()
                 stats.match_results.extend(self.opponents.finish_episodes(done_ids, returns))
                 self.opponents.start_episodes(done_ids)
             stats.episode_returns.extend(returns)

@@ -66,7 +66,7 @@ class VectorEnvRunner:
         """Reset every env (``env.reset(seed=seed)``); returns the buffers holding the first observations."""
         obs, infos = self.env.reset(seed=seed)
         self._check_obs("reset", obs, "obs")
-        self._take(obs, infos or {})
+        self._point_at(obs, infos or {})
         self.steps = 0
         self._check_finite("reset")
         return self.tensors
@@ -83,7 +83,7 @@ class VectorEnvRunner:
             self.checks_left -= 1
         obs, rewards, terminated, truncated, infos = result
         buf.rewards, buf.terminated, buf.truncated = rewards, terminated, truncated
-        self._take(obs, infos)
+        self._point_at(obs, infos)
         self.steps += 1
         self._check_finite(f"step {self.steps}")
 
@@ -95,7 +95,7 @@ class VectorEnvRunner:
         """Close the env."""
         self.env.close()
 
-    def _take(self, obs: dict[str, torch.Tensor], infos: Mapping) -> None:
+    def _point_at(self, obs: dict[str, torch.Tensor], infos: Mapping) -> None:
         """Point the buffers at what the env returned (no copy)."""
         buf = self.tensors
         buf.obs = dict(obs)
