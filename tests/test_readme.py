@@ -95,12 +95,17 @@ def test_tensorboard_command_starts(fresh_dir):
         proc.wait(timeout=30)
 
 
-def test_results_table_train_commands_build_their_runs(fresh_dir):
-    commands = re.findall(r"`(python -m marl_sf\.train [^`]*)`", README.split("## Results", 1)[1])
+def test_results_table_train_commands_build_their_runs(tmp_path):
+    """Each results-table command's options parse and its run builds (in this process: ``python -m marl_sf.train``
+    is ``parse_args`` + ``Trainer``; the quick commands above check the command line itself)."""
+    from marl_sf.train import Trainer, parse_args
+
+    commands = re.findall(r"`python -m marl_sf\.train ([^`]*)`", README.split("## Results", 1)[1])
     assert len(commands) >= 3
     for command in commands:
-        _run([*command.split(), "--train_for_seconds=0", "--experiment=readme_dry_run", "--restart_behavior=overwrite",
-              "--num_envs=4", "--num_workers=0"], fresh_dir)  # fmt: skip
+        argv = [*command.split(), f"--train_dir={tmp_path}", "--experiment=readme_dry_run", "--num_envs=4",
+                "--num_workers=0", "--restart_behavior=overwrite", "--device=cpu"]  # fmt: skip
+        Trainer(parse_args(argv)).close()
 
 
 def test_results_figures_are_those_of_docs_results():

@@ -135,7 +135,7 @@ def test_stopping_workers_escalates_to_sigkill_when_sigterm_is_blocked():
 
 
 class NativeSleepEnv(CueMatchEnv):
-    """Sleeps in libc (native code, GIL released) for 30 s on its 3rd step."""
+    """Sleeps in libc (native code, GIL released) for 5 s on its 3rd step: past the test's 1 s timeout."""
 
     def __init__(self):
         super().__init__()
@@ -144,7 +144,7 @@ class NativeSleepEnv(CueMatchEnv):
     def step(self, actions):
         self.steps += 1
         if self.steps == 3:
-            ctypes.CDLL(None).sleep(30)
+            ctypes.CDLL(None).sleep(5)
         return super().step(actions)
 
 
