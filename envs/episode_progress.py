@@ -91,7 +91,7 @@ class EpisodeProgressObs:
         return self._add(obs), rewards, terminated, truncated, infos
 
 
-class VectorEpisodeProgress:
+class VectorEpisodeProgress(EpisodeProgressObs):
     """A vectorized env (``marl_sf.envs.vector``) whose observations (and ``final_obs``) also hold each env's
     episode progress, ``[E, A, 1]``, counted here per env as ``EpisodeProgressObs`` counts it for one env.
 
@@ -106,23 +106,10 @@ class VectorEpisodeProgress:
     is_vector_env = True
 
     def __init__(self, env: Any, max_episode_steps: int):
-        if EPISODE_PROGRESS_KEY in env.observation_space.spaces:
-            raise ValueError(f"the env's observations already have a key {EPISODE_PROGRESS_KEY!r}: rename it")
-        if max_episode_steps <= 0:
-            raise ValueError(f"max_episode_steps must be positive, got {max_episode_steps}")
         import torch
 
-        self.env = env
-        self.max_episode_steps = max_episode_steps
-        self.observation_space = with_progress(env.observation_space)
-        if hasattr(env, "agent_observation_spaces"):
-            self.agent_observation_spaces = [with_progress(s) for s in env.agent_observation_spaces]
+        super().__init__(env, max_episode_steps)
         self._t = torch.zeros(env.num_envs, device=getattr(env, "device", "cpu"))  # [E] steps since the reset
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "env":
-            raise AttributeError(name)
-        return getattr(self.env, name)
 
     def _progress(self):
         """``[E, A, 1]`` float32."""
