@@ -52,8 +52,12 @@ def raw_vector_env_rate(cfg, seconds: float) -> float:
     its device, in this process. For VMAS that is ``vmas`` itself, without marl_sf's adapter: the finished envs are
     reset in one call when all are done, else one ``reset_at`` each (as a VMAS user would)."""
     env = make_vector_env(cfg, cfg.num_envs)
-    raw = getattr(env, "env", env)  # VmasEnv keeps the vmas env in .env
+    raw = env  # unwrap marl_sf's wrappers (episode progress, VmasEnv) down to the vmas env, if there is one
+    while not type(raw).__module__.startswith("vmas") and hasattr(raw, "env"):
+        raw = raw.env
     is_vmas = type(raw).__module__.startswith("vmas")
+    if not is_vmas:
+        raw = env
     spec = read_env_spec(env)
     device = getattr(env, "device", torch.device("cpu"))
 

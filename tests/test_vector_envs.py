@@ -45,8 +45,10 @@ def test_sampler_records_final_observations_of_envs_that_end_at_different_times(
         assert st.episode_start[8, [0, 3]].all() and not st.episode_start[8, [1, 2, 4, 5]].any()
         assert len(stats.episode_returns) == 4
         assert stats.agent_steps == 6 * 9 * 2
-        # truncated episodes are bootstrapped from V(final observation), not V(obs_t)
-        assert torch.isfinite(st.bootstrap_values[7, [0, 3]]).all()
+        # truncated episodes are bootstrapped from V(final observation), not V(obs_t) (the fallback) nor left at 0
+        bootstrapped = st.bootstrap_values[7, [0, 3]]  # [2, A]
+        assert torch.isfinite(bootstrapped).all() and (bootstrapped != 0).all()
+        assert not torch.equal(bootstrapped, st.values[7, [0, 3]])
     finally:
         trainer.close()
 
@@ -103,3 +105,13 @@ def test_box_actions_map_the_unit_box_onto_each_agents_bounds():
     assert out[0, 1, 0].item() == pytest.approx(0.5)  # the middle of [0, 1]
     assert out[1, 0].tolist() == pytest.approx([2.0, -2.0])  # clipped to the unit box first
     assert out[1, 1, 0].item() == pytest.approx(1.0)
+
+
+def test_a_vectorized_state_of_the_wrong_shape_is_named_at_the_reset():
+    class _BadState(VectorCueMatchEnv):
+        def state(self):
+            return super().state()[:, :4]  # [E, 4] instead of [E, A * n] = [E, 8]
+
+    runner = VectorEnvRunner(_BadState(4), with_state=True, env_name="bad_state")
+    with pytest.raises(EnvContractError, match=r"state\(\) has shape \(4, 4\), expected \(4, 8\)"):
+        runner.reset(seed=0)

@@ -67,6 +67,7 @@ class VectorEnvRunner:
         obs, infos = self.env.reset(seed=seed)
         self._check_obs("reset", obs, "obs")
         self._point_at(obs, infos or {})
+        self._check_state("reset")
         self.steps = 0
         self._check_finite("reset")
         return self.tensors
@@ -78,13 +79,15 @@ class VectorEnvRunner:
         buf.actions.copy_(actions)
         env_actions = self.box(buf.actions) if self.box is not None else buf.actions
         result = self.env.step(env_actions)
-        if self.checks_left > 0:
+        check, self.steps = self.checks_left > 0, self.steps + 1
+        if check:
             self._check_step(result)
             self.checks_left -= 1
         obs, rewards, terminated, truncated, infos = result
         buf.rewards, buf.terminated, buf.truncated = rewards, terminated, truncated
         self._point_at(obs, infos)
-        self.steps += 1
+        if check:
+            self._check_state(f"step {self.steps}")
         self._check_finite(f"step {self.steps}")
 
     def wait(self, split: int) -> StepBuffers:
@@ -97,12 +100,12 @@ class VectorEnvRunner:
 
     def _point_at(self, obs: dict[str, torch.Tensor], infos: Mapping) -> None:
         """Point the buffers at what the env returned (no copy)."""
-        buf = self.tensors
-        buf.obs = dict(obs)
+        buf, keys = self.tensors, self.spec.observation_space.spaces
+        buf.obs = {k: obs[k] for k in keys}  # the declared keys only, as the per-env runners write them
         buf.active = infos.get("is_active", self.always_active)
         buf.has_final = infos.get("_final_obs", self.no_final)
         if "final_obs" in infos:
-            buf.final_obs = dict(infos["final_obs"])
+            buf.final_obs = {k: infos["final_obs"][k] for k in keys}
         if self.with_state:
             buf.state = self.env.state()
             if "final_state" in infos:
@@ -130,6 +133,13 @@ class VectorEnvRunner:
             self._check_tensor("step", "infos['_final_obs']", infos.get("_final_obs"), (e,), "b")
         if "is_active" in infos:
             self._check_tensor("step", "infos['is_active']", infos["is_active"], (e, a), "b")
+
+    def _check_state(self, when: str) -> None:
+        """With a state critic: ``state()`` must be ``[E, *state_space.shape]`` on the env's device."""
+        if self.with_state:
+            shape = (self.num_envs, *self.spec.state_space.shape)
+            kinds = "f" if np.dtype(self.spec.state_space.dtype).kind == "f" else "iub"
+            self._check_tensor(when, "state()", self.tensors.state, shape, kinds)
 
     def _check_obs(self, when: str, obs, what: str) -> None:
         if not isinstance(obs, Mapping):
