@@ -40,6 +40,7 @@ from marl_sf.experiment import (
 )
 from marl_sf.launch import check_num_learners, joined_group, run_learners
 from marl_sf.plot import save_training_plots
+from marl_sf.ray_sampling import check_ray_cfg
 from marl_sf.selfplay.league import League, learner_name, uses_opponents
 from marl_sf.summaries import TrainingLogger
 from marl_sf.utils.finite import NonFiniteError, non_finite_tensors
@@ -165,16 +166,7 @@ class Trainer:
             self.league = League(cfg, self.exp_dir, self.specs, self.models, self.agent_policy, cfg.num_envs,
                                  seed=self.env_seed)  # fmt: skip
             self.league.maybe_snapshot(self.agent_steps)
-        num_workers = resolve_num_workers(cfg, self.env_spec)
-        where = "envs in the main process" if num_workers == 0 else "processes"
-        log.info("env workers: %d (%s)", num_workers, where)
-        self.runner = make_env_runner(cfg, self.specs, cfg.num_envs, self.env_spec, num_workers)
-        try:
-            opponents = self.league.opponents(self.storages) if self.league is not None else None
-            self.sampler = Sampler(cfg, self.runner, self.specs, self.models, self.storages, self.env_seed, opponents)
-        except BaseException:
-            self.runner.close()  # no env worker outlives a failed start
-            raise
+        self.runner, self.sampler = self._make_sampler()
         # only a config that built a run (and loaded its checkpoint) becomes the experiment's saved config
         if self.writes:
             write_json(self.exp_dir / "config.json", dict(cfg))
@@ -183,6 +175,25 @@ class Trainer:
         self.logger = TrainingLogger(cfg, self.exp_dir, self.names, self.agent_policy, self.agent_steps, self.writes)
         if self.league is not None:
             self.logger.status_extra = self.league.status
+
+    def _make_sampler(self):
+        """The env runner (None with ``--distributed=ray``) and the sampler: marl_sf's ``Sampler`` over this
+        process's envs, or ``RaySampler`` over sampler actors."""
+        cfg = self.cfg
+        if cfg.distributed == "ray":
+            from marl_sf.ray_sampling import RaySampler
+
+            return None, RaySampler(cfg, self.specs, self.models, self.storages, self.agent_steps)
+        num_workers = resolve_num_workers(cfg, self.env_spec)
+        where = "envs in the main process" if num_workers == 0 else "processes"
+        log.info("env workers: %d (%s)", num_workers, where)
+        runner = make_env_runner(cfg, self.specs, cfg.num_envs, self.env_spec, num_workers)
+        try:
+            opponents = self.league.opponents(self.storages) if self.league is not None else None
+            return runner, Sampler(cfg, runner, self.specs, self.models, self.storages, self.env_seed, opponents)
+        except BaseException:
+            runner.close()  # no env worker outlives a failed start
+            raise
 
     def _maybe_resume(self) -> dict | None:
         """Load each policy's latest checkpoint when resuming; returns the saved RNG states (None when there
@@ -302,6 +313,7 @@ class Trainer:
                 st.carry_last_step()
             torch.set_num_threads(cfg.torch_threads)
             self.logger.log_iteration(self.agent_steps, rollout.agent_steps, rollout.episode_returns, train_stats, lr)
+            self.logger.log_scalars(rollout.scalars, self.agent_steps)
             if self.league is not None:
                 self.league.record(rollout.match_results)
                 self.league.maybe_snapshot(self.agent_steps)
@@ -317,9 +329,9 @@ class Trainer:
         return bool(self.reducer.sum(torch.tensor(int(over))) > 0)
 
     def close(self) -> None:
-        """Close the logger and the envs (stopping env workers)."""
+        """Close the logger and the sampler (stopping env workers or sampler actors)."""
         self.logger.close()
-        self.runner.close()
+        self.sampler.close()
 
 
 def _raise_keyboard_interrupt(signum, frame):
@@ -333,6 +345,7 @@ def run_rl(cfg) -> int:
     (as shells do for background jobs), so an interrupted run always saves its checkpoint.
     """
     check_num_learners(cfg)
+    check_ray_cfg(cfg)
     if cfg.num_learners > 1 or joined_group():
         return run_learners(cfg, _run_one)
     return _run_one(cfg)

@@ -70,6 +70,11 @@ def register_policy_mapping(name: str, fn: PolicyMappingFn) -> None:
     _MAPPINGS[name] = fn
 
 
+def registered_policy_mappings() -> dict[str, PolicyMappingFn]:
+    """The policy mappings registered with ``register_policy_mapping``, by name (the live mapping)."""
+    return _MAPPINGS
+
+
 def group_name(agent_name: str) -> str:
     """An agent's group: its name without the trailing ``_<index>`` (``adversary_0`` -> ``adversary``)."""
     head, _, tail = agent_name.rpartition("_")

@@ -30,6 +30,7 @@ class RolloutStats:
         episode_env_ids: the env (row) each finished episode was played in, in the same order.
         match_results: with opponents, what ``Opponents.finish_episodes`` returned for each finished episode
             (who played which side).
+        scalars: ``{tag: value}`` summaries of the sampling itself (Ray samplers: lost rollouts, policy lag).
     """
 
     agent_steps: int = 0
@@ -37,6 +38,7 @@ class RolloutStats:
     episode_lengths: list[np.ndarray] = field(default_factory=list)
     episode_env_ids: list[int] = field(default_factory=list)
     match_results: list = field(default_factory=list)
+    scalars: dict[str, float] = field(default_factory=dict)
 
 
 class Sampler:
@@ -106,6 +108,10 @@ class Sampler:
                 batch = st.batch(slice(st.rollout, st.rollout + 1), self.cfg.obs_scale)  # the E envs of slot T
                 st.values[st.rollout] = model.forward_batch(batch, values_only=True)["values"]  # [E, A_p]
         return stats
+
+    def close(self) -> None:
+        """Close the env runner (stopping its env workers)."""
+        self.runner.close()
 
     def _record(self, t: int, rows: slice, stats: RolloutStats) -> torch.Tensor:
         """Write what the envs of ``rows`` returned for step t into slot t, and their next observation into t + 1;

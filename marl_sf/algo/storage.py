@@ -80,6 +80,33 @@ class RolloutStorage:
         if self.state is not None:
             self.state[0] = self.state[-1]
 
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """Every buffer of the rollout by name (``obs.<key>`` for observations; ``state`` when the critic reads
+        one): what a remote sampler returns (``marl_sf.ray_sampling``). Each is ``[T, E, A_p, ...]`` or
+        ``[T + 1, E, ...]`` as documented on the class; the tensors are the storage's own (no copy)."""
+        out = {f"obs.{k}": v for k, v in self.obs.items()}
+        for name in _ROLLOUT_BUFFERS:
+            out[name] = getattr(self, name)
+        if self.state is not None:
+            out["state"] = self.state
+        return out
+
+    def write_envs(self, tensors: dict[str, torch.Tensor], envs: slice) -> None:
+        """Copy another storage's ``tensors()`` (same policy, same T, ``E_s`` envs) into env rows ``envs``
+        (``E_s`` long) of this one: how the learner merges the rollouts of several samplers.
+
+        Raises:
+            ValueError: the names or the shapes do not match this storage's (another policy, T or env count).
+        """
+        mine = self.tensors()
+        if set(tensors) != set(mine):
+            raise ValueError(f"rollout buffers {sorted(tensors)} do not match this storage's {sorted(mine)}")
+        for name, dst in mine.items():
+            src, rows = tensors[name], dst[:, envs]  # [T(+1), E_s, ...]
+            if src.shape != rows.shape:
+                raise ValueError(f"rollout buffer {name!r}: shape {tuple(src.shape)}, expected {tuple(rows.shape)}")
+            rows.copy_(src, non_blocking=True)
+
     def batch(self, steps: slice, obs_scale: float = 1.0, envs: slice = slice(None)) -> PolicyBatch:
         """The ``PolicyBatch`` of slots ``steps`` of envs ``envs``: ``n * E_g`` cells in (t, e) order, with the
         stored recurrent states of those slots."""
@@ -102,6 +129,9 @@ class RolloutStorage:
             state = state.float() / obs_scale if state.dtype == torch.uint8 else state.float()  # images scaled as obs
         return PolicyBatch(inputs, state, rnn_states, self.agent_onehot, self.spec.critic)
 
+
+_ROLLOUT_BUFFERS = ("actions", "log_probs", "values", "bootstrap_values", "rewards", "terminated", "truncated",
+                    "active", "rnn_states", "episode_start")  # fmt: skip
 
 UNSCALED_KEYS = ("action_mask", "agent_id")
 

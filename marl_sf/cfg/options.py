@@ -185,10 +185,6 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--train_for_seconds", type=float, default=1e10, help="stop after this much wall time")
     g.add_argument("--save_every_sec", type=float, default=120.0, help="checkpoint period")
     g.add_argument("--keep_checkpoints", type=int, default=2, help="latest checkpoints kept (plus the best)")
-    g.add_argument(
-        "--num_learners", type=int, default=1, help="learner processes under torch.distributed (DD-PPO: each samples "
-        "--num_envs / N envs, gradients are summed; rank 0 writes the experiment; docs/distributed.md)"
-    )  # fmt: skip
     g.add_argument("--stats_avg", type=int, default=100, help="episodes averaged for stats and the best model")
     g.add_argument("--status_every_sec", type=float, default=5.0, help="status line period")
     g.add_argument("--progress_bar", type=str2bool, default=True, help="show a progress bar")
@@ -256,10 +252,45 @@ def add_selfplay_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--elo_k", type=float, default=16.0, help="Elo K-factor for the training-time ratings")
 
 
+def add_distributed_args(p: argparse.ArgumentParser) -> None:
+    """Beyond one process: sampler actors on Ray, data-parallel learners on torch.distributed (docs/distributed.md)."""
+    g = p.add_argument_group("distributed")
+    g.add_argument(
+        "--num_learners", type=int, default=1, help="learner processes under torch.distributed (DD-PPO: each samples "
+        "--num_envs / N envs, gradients are summed; rank 0 writes the experiment; docs/distributed.md)"
+    )  # fmt: skip
+    g.add_argument(
+        "--distributed", default="none", choices=["none", "ray"], help="none: sample in this process and its env "
+        "workers; ray: sample in --num_samplers Ray actors (pip install marl-sf[ray]), learn here"
+    )  # fmt: skip
+    g.add_argument(
+        "--num_samplers", type=int, default=2, help="with --distributed=ray: sampler actors, each stepping "
+        "--num_envs / N envs with a copy of every policy"
+    )  # fmt: skip
+    g.add_argument(
+        "--ray_address", default=None, help="with --distributed=ray: the cluster to join (auto, or host:port); "
+        "unset: start a local Ray instance for the run and shut it down after"
+    )  # fmt: skip
+    g.add_argument(
+        "--max_policy_lag", type=int, default=0, choices=[0, 1], help="with --distributed=ray: 0 waits for "
+        "rollouts of the current weights (on-policy PPO); 1 lets samplers collect the next rollout during the "
+        "update, with the weights one version old (Sample Factory's bounded policy lag)"
+    )  # fmt: skip
+    g.add_argument("--sampler_num_cpus", type=float, default=1.0, help="CPUs Ray reserves for each sampler actor")
+    g.add_argument(
+        "--sampler_num_gpus", type=float, default=0.0, help="GPUs Ray reserves for each sampler actor (a fraction "
+        "shares one); above 0 the sampler's policies and a vectorized env's tensors run on it"
+    )  # fmt: skip
+    g.add_argument(
+        "--sampler_max_restarts", type=int, default=100, help="times Ray restarts a dead sampler actor before the "
+        "run gives up"
+    )  # fmt: skip
+
+
 def add_all_args(p: argparse.ArgumentParser) -> None:
     """Every option group."""
     adds = (add_basic_args, add_sampling_args, add_model_args, add_ppo_args, add_run_args, add_eval_args)
-    for add in (*adds, add_selfplay_args):
+    for add in (*adds, add_distributed_args, add_selfplay_args):
         add(p)
 
 
