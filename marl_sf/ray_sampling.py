@@ -208,11 +208,15 @@ class RaySampler:
         specs, models, storages: the learner's policies, their models (whose weights are published) and rollout
             storages (``[T, E, A_p]``, E = ``--num_envs``).
         agent_steps: agent-steps trained before (a resumed run); env seeds continue from them.
+
+    Raises:
+        ValueError, ImportError: see ``check_ray_cfg``.
     """
 
     def __init__(self, cfg, specs, models, storages, agent_steps: int = 0):
         import ray
 
+        check_ray_cfg(cfg)
         self.cfg, self.specs, self.models, self.storages = cfg, specs, models, storages
         self.agent_steps, self.version, self.weights, self.pending = agent_steps, -1, None, None
         self.lost, self.envs_each = 0, cfg.num_envs // cfg.num_samplers
@@ -302,7 +306,7 @@ class RaySampler:
 
         for actor in getattr(self, "actors", []):
             with contextlib.suppress(RayError):  # a dead or hung actor is killed below all the same
-                ray.get(actor.close.remote(), timeout=10)
+                ray.get(actor.close.remote(), timeout=5)
             ray.kill(actor, no_restart=True)
         if self.started_ray:
             ray.shutdown()

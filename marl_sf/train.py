@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -154,6 +155,7 @@ class Trainer:
             if note is not None:
                 log.info("minibatches: %s", note)
         self.agent_steps, self.best_metric = 0, {s.policy_id: None for s in self.specs}
+        self.before_update = None  # (agent-steps, learner states) while an update runs
         rng_states = self._maybe_resume()
         for learner in self.learners:  # data-parallel learners start from rank 0's weights
             self.reducer.broadcast_(learner.model.state_dict().values())
@@ -263,8 +265,9 @@ class Trainer:
         learning curves (``marl_sf.plot``) when it ends with ``--save_plots``.
 
         Whatever ends the run, ``close()`` runs and the exit checkpoint is written unless the state is not
-        finite (see ``save``) or a checkpoint write has already failed; the error that ended the run is
-        raised after that, alone (no chain of tracebacks).
+        finite (see ``save``) or a checkpoint write has already failed; a run stopped during an update checkpoints
+        the last completed update; the error that ended the run is raised after that, alone (no chain of
+        tracebacks).
 
         Returns:
             ``SUCCESS`` (0) or ``INTERRUPTED`` (2, Ctrl-C or SIGTERM).
@@ -281,6 +284,7 @@ class Trainer:
             status = INTERRUPTED
         except BaseException as exc:  # noqa: BLE001 - saved, closed, then raised again below
             failure = exc
+        self._rewind_partial_update()
         try:
             if self.writes and not isinstance(failure, CheckpointWriteError):
                 self.save()
@@ -306,11 +310,15 @@ class Trainer:
             # lr decays toward whichever limit comes first: agent-steps or wall time
             progress = max(self.agent_steps / cfg.train_for_env_steps, (time.time() - start) / cfg.train_for_seconds)
             train_stats = {}
+            # what a run stopped during this update checkpoints: the last completed one (see _rewind_partial_update)
+            self.before_update = (self.agent_steps - rollout.agent_steps, [copy.deepcopy(learner.state_dict())
+                                  for learner in self.learners])  # fmt: skip
             torch.set_num_threads(self.learner_threads)  # the envs wait while the learner runs
             for spec, learner, st in zip(self.specs, self.learners, self.storages, strict=True):
                 lr = learner.set_learning_rate(progress)
                 train_stats[spec.policy_id] = learner.train(st, spec.policy_id)
                 st.carry_last_step()
+            self.before_update = None
             torch.set_num_threads(cfg.torch_threads)
             self.logger.log_iteration(self.agent_steps, rollout.agent_steps, rollout.episode_returns, train_stats, lr)
             self.logger.log_scalars(rollout.scalars, self.agent_steps)
@@ -321,6 +329,19 @@ class Trainer:
             if self.writes and time.time() - last_save >= cfg.save_every_sec:
                 self.save()
                 last_save = time.time()
+
+    def _rewind_partial_update(self) -> None:
+        """When the run stopped during an update (Ctrl-C, an error in a learner), put every learner back to where
+        the last completed update left it, and the agent-step count with it: the exit checkpoint then holds that
+        update, never a part of one."""
+        if self.before_update is None:
+            return
+        self.agent_steps, states = self.before_update
+        for learner, state in zip(self.learners, states, strict=True):
+            learner.load_state_dict(state)
+        self.before_update = None
+        log.warning("stopped during an update: the checkpoint holds the last completed update (%d agent-steps)",
+                    self.agent_steps)  # fmt: skip
 
     def _done(self, start: float) -> bool:
         """Whether the step budget or the time budget is spent (decided together by data-parallel learners, so

@@ -77,3 +77,36 @@ def test_a_non_finite_state_is_never_checkpointed(make_cfg, caplog):
     assert "not saving a checkpoint: policy 0 holds non-finite values" in caplog.text
     assert find_checkpoint(trainer.exp_dir, 0) == latest
     assert not list((trainer.exp_dir / "checkpoint_p0").glob("best_*nan*"))
+
+
+def test_a_run_stopped_during_an_update_checkpoints_the_last_completed_one(make_cfg):
+    from marl_sf.models.encoder import MlpEncoder
+    from marl_sf.models.factory import global_model_factory
+
+    seen = {"training_forwards": 0, "after_first_update": None}
+
+    class FailingEncoder(MlpEncoder):
+        """A user encoder whose fourth training forward fails: the second update stops after its first
+        minibatch step (2 minibatches per update)."""
+
+        def forward(self, obs_dict):
+            if torch.is_grad_enabled() and self is seen.setdefault("encoder", self):  # one encoder's forwards
+                seen["training_forwards"] += 1
+                if seen["training_forwards"] == 3:  # the second update's first minibatch
+                    seen["after_first_update"] = {k: v.clone() for k, v in trainer.models[0].state_dict().items()}
+                if seen["training_forwards"] == 4:
+                    seen["at_failure"] = {k: v.clone() for k, v in trainer.models[0].state_dict().items()}
+                    raise RuntimeError("the user's encoder failed")
+            return super().forward(obs_dict)
+
+    global_model_factory().register_encoder_factory(FailingEncoder)
+    _register("values_env_fail")
+    cfg = make_cfg("--env=values_env_fail", "--experiment=partial", *SMALL[:-1], "--save_every_sec=1e9")
+    trainer = Trainer(cfg)
+    with pytest.raises(RuntimeError, match="the user's encoder failed"):
+        trainer.train()
+    state = load_checkpoint(find_checkpoint(trainer.exp_dir, 0), torch.device("cpu"))
+    assert state["agent_steps"] == 20 and state["train_step"] == 1  # one rollout, one completed update
+    saved = state["learner"]["model"]
+    assert all(torch.equal(saved[k], v) for k, v in seen["after_first_update"].items())
+    assert any(not torch.equal(saved[k], v) for k, v in seen["at_failure"].items())  # a step had been taken
