@@ -19,33 +19,28 @@ unpickled here.
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import logging
 import math
 import os
-from dataclasses import dataclass, field
+import signal
+import time
 
-import torch
-
-from marl_sf.algo.policy_mapping import registered_policy_mappings
-from marl_sf.algo.sampler import RolloutStats, Sampler
-from marl_sf.envs.registry import EnvRegistryEntry, env_registry
-from marl_sf.models.factory import global_model_factory
+from marl_sf.algo.env_runner import check_split
+from marl_sf.algo.sampler import RolloutStats
+from marl_sf.ray_actor import Registrations, SamplerResult, SamplerWorker, sampler_cfg
 from marl_sf.selfplay.league import uses_opponents
 from marl_sf.utils.rng import continued_seed
 
 log = logging.getLogger("marl_sf")
-
-_MODEL_FUNCS = ("make_encoder_func", "make_model_core_func", "make_decoder_func", "make_actor_critic_func")
 
 
 def check_ray_cfg(cfg) -> None:
     """Check the ``--distributed=ray`` options against the rest of the config (nothing to check without it).
 
     Raises:
-        ValueError: fewer than 1 sampler, ``--num_envs`` not divisible by ``--num_samplers``, self-play opponents
-            or ``--num_learners > 1`` (not combined with Ray samplers yet); the message gives the fix.
+        ValueError: fewer than 1 sampler, ``--num_envs`` not divisible by ``--num_samplers`` (or a sampler's share
+            by its env groups), self-play opponents or ``--num_learners > 1`` (not combined with Ray samplers yet);
+            the message gives the fix.
         ImportError: Ray is not installed (``pip install marl-sf[ray]``).
     """
     if cfg.distributed != "ray":
@@ -55,6 +50,12 @@ def check_ray_cfg(cfg) -> None:
         raise ValueError(f"--num_samplers={n}: give 1 or more sampler actors")
     if cfg.num_envs % n:
         raise ValueError(f"--num_envs={cfg.num_envs} does not split over --num_samplers={n}: give a multiple of {n}")
+    actor = sampler_cfg(cfg)  # each actor's envs split into its env groups (and its env workers, if any)
+    try:
+        check_split(actor.num_envs, actor.worker_num_splits, max(actor.num_workers, 1))
+    except ValueError as exc:
+        raise ValueError(f"each of the {n} sampler actors steps --num_envs / --num_samplers = {actor.num_envs} envs, "
+                         f"and {exc}") from None  # fmt: skip
     if uses_opponents(cfg):
         raise ValueError("--distributed=ray does not train against opponent pools yet: self-play runs in one process")
     if cfg.num_learners > 1:
@@ -65,137 +66,25 @@ def check_ray_cfg(cfg) -> None:
         raise ImportError("--distributed=ray needs Ray: pip install 'marl-sf[ray]'") from exc
 
 
-@dataclass
-class Registrations:
-    """What a user registered in the driver process and a sampler actor needs: the entry of ``cfg.env``, the model
-    factory's callables and the policy mappings. Ray ships them to the actors (cloudpickle: functions defined in a
-    script travel by value), so a registered env or model trains on a cluster without code changes."""
-
-    env_name: str
-    env_entry: EnvRegistryEntry | None
-    model_funcs: dict = field(default_factory=dict)
-    policy_mappings: dict = field(default_factory=dict)
-
-    @classmethod
-    def capture(cls, cfg) -> Registrations:
-        """This process's registrations for ``cfg.env``."""
-        factory = global_model_factory()
-        return cls(
-            cfg.env,
-            env_registry().get(cfg.env),
-            {name: getattr(factory, name) for name in _MODEL_FUNCS},
-            dict(registered_policy_mappings()),
-        )
-
-    def apply(self) -> None:
-        """Register them in this process (a sampler actor)."""
-        if self.env_entry is not None:
-            env_registry()[self.env_name] = self.env_entry
-        factory = global_model_factory()
-        for name, func in self.model_funcs.items():
-            setattr(factory, name, func)
-        registered_policy_mappings().update(self.policy_mappings)
-
-
-def sampler_cfg(cfg):
-    """The config one of ``--num_samplers`` actors runs: its share of the envs; envs stepped in the actor itself
-    unless ``--num_workers`` asks for env workers."""
-    cfg = copy.deepcopy(cfg)
-    cfg.num_envs //= cfg.num_samplers
-    if cfg.num_workers < 0:
-        cfg.num_workers = 0
-    return cfg
-
-
-@dataclass
-class SamplerResult:
-    """One sampler actor's rollout: ``tensors`` (one ``RolloutStorage.tensors()`` dict per policy, CPU), its stats
-    (env ids local to the actor) and the policy ``version`` it was collected with."""
-
-    index: int
-    version: int
-    stats: RolloutStats
-    tensors: list[dict[str, torch.Tensor]]
-
-
-class SamplerWorker:
-    """The work of one sampler actor (``ray.remote`` wraps this class): marl_sf's ``Sampler`` on ``cfg.num_envs``
-    envs with a copy of every policy, built at the first ``collect`` (so that a restarted actor starts on the seed
-    it is given then)."""
-
-    def __init__(self, cfg, index: int, registrations: Registrations):
-        logging.basicConfig(level=logging.WARNING, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
-        registrations.apply()
-        self.cfg, self.index, self.version = cfg, index, None
-        self.sampler: Sampler | None = None
-
-    def info(self) -> dict:
-        """``{"pid", "node_id"}``: where this actor runs."""
-        import ray
-
-        return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id()}
-
-    def collect(self, weights: dict, version: int, seed: int | None) -> SamplerResult:
-        """Load ``weights`` (``{policy_id: model state_dict}``) unless ``version`` is loaded already, collect one
-        rollout and return it; the envs are reset with ``seed`` (env e: ``seed + e``) the first time."""
-        if self.sampler is None:
-            self.sampler = self._build(seed)
-        if version != self.version:
-            for spec, model in zip(self.sampler.specs, self.sampler.models, strict=True):
-                model.load_state_dict(weights[spec.policy_id])
-            self.version = version
-        stats = self.sampler.collect()
-        tensors = [{k: v.cpu().clone() for k, v in st.tensors().items()} for st in self.sampler.storages]
-        for st in self.sampler.storages:
-            st.carry_last_step()
-        return SamplerResult(self.index, version, stats, tensors)
-
-    def _build(self, seed: int | None) -> Sampler:
-        from marl_sf.experiment import (
-            build_policies,
-            build_storages,
-            make_env_runner,
-            probe_env_spec,
-            resolve_num_workers,
-            seed_everything,
-        )
-
-        cfg = self.cfg
-        if seed is not None:
-            seed_everything(seed)
-        torch.set_num_threads(cfg.torch_threads)
-        use_gpu = cfg.sampler_num_gpus > 0 and torch.cuda.is_available()
-        device = torch.device("cuda" if use_gpu else "cpu")
-        env_spec = probe_env_spec(cfg)
-        specs, models = build_policies(cfg, env_spec, device)
-        storages = build_storages(cfg, specs, models, cfg.num_envs, cfg.rollout, device)
-        runner = make_env_runner(cfg, specs, cfg.num_envs, env_spec, resolve_num_workers(cfg, env_spec))
-        try:
-            return Sampler(cfg, runner, specs, models, storages, seed)
-        except BaseException:
-            runner.close()
-            raise
-
-    def close(self) -> None:
-        """Stop the envs (and their worker processes)."""
-        if self.sampler is not None:
-            self.sampler.close()
-
-
 def start_ray(cfg) -> bool:
     """Join ``--ray_address`` or start a local Ray instance with a CPU per sampler at least; returns whether this
-    call started Ray (and so shuts it down at the end)."""
+    call started Ray (and so shuts it down at the end). The process keeps its own SIGTERM handler (``ray.init``
+    installs one that exits at once), so SIGTERM still ends the run with a checkpoint."""
     import ray
 
     if ray.is_initialized():
         return False
-    if cfg.ray_address:
-        ray.init(address=cfg.ray_address, logging_level=logging.WARNING)
-        log.info("ray: joined the cluster at %s (%s)", cfg.ray_address, ray.cluster_resources())
-    else:
-        cpus = max(os.cpu_count() or 1, math.ceil(cfg.num_samplers * cfg.sampler_num_cpus))
-        ray.init(num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING)
-        log.info("ray: started a local instance with %d CPUs", cpus)
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        if cfg.ray_address:
+            ray.init(address=cfg.ray_address, logging_level=logging.WARNING)
+            log.info("ray: joined the cluster at %s (%s)", cfg.ray_address, ray.cluster_resources())
+        else:  # "local": a new instance even when RAY_ADDRESS points at a cluster
+            cpus = max(os.cpu_count() or 1, math.ceil(cfg.num_samplers * cfg.sampler_num_cpus))
+            ray.init(address="local", num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING)
+            log.info("ray: started a local instance with %d CPUs", cpus)
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
     return True
 
 
@@ -220,6 +109,8 @@ class RaySampler:
         self.cfg, self.specs, self.models, self.storages = cfg, specs, models, storages
         self.agent_steps, self.version, self.weights, self.pending = agent_steps, -1, None, None
         self.lost, self.envs_each = 0, cfg.num_envs // cfg.num_samplers
+        self.deaths = [0] * cfg.num_samplers  # per actor, over the run (Ray's max_restarts counts the same)
+        self.actors, self.pids = [], []
         self.started_ray = start_ray(cfg)
         try:
             worker = ray.remote(SamplerWorker).options(
@@ -228,15 +119,40 @@ class RaySampler:
             )  # fmt: skip
             actor_cfg, regs = sampler_cfg(cfg), Registrations.capture(cfg)
             self.actors = [worker.remote(actor_cfg, i, regs) for i in range(cfg.num_samplers)]
-            for i, where in enumerate(ray.get([a.info.remote() for a in self.actors])):
+            for i, where in enumerate(self._started([a.info.remote() for a in self.actors])):
+                self.pids.append(where["pid"])
                 log.info("sampler actor %d: pid %d on node %s, %d envs", i, where["pid"], where["node_id"],
                          self.envs_each)  # fmt: skip
         except BaseException:
             self.close()
             raise
 
+    def _started(self, refs: list) -> list:
+        """``ray.get(refs)`` of the actors' first answers, within ``2 * --worker_timeout_sec``.
+
+        Raises:
+            TimeoutError: the actors did not start: the cluster cannot place them (the message gives what they ask
+                for and what it has) or they hang while starting.
+        """
+        import ray
+        from ray.exceptions import GetTimeoutError
+
+        timeout = 2 * self.cfg.worker_timeout_sec
+        try:
+            return ray.get(refs, timeout=timeout)
+        except GetTimeoutError:
+            raise TimeoutError(
+                f"the {len(refs)} sampler actors did not start within {timeout:.0f} s (2 x --worker_timeout_sec): each "
+                f"asks for {self.cfg.sampler_num_cpus} CPUs and {self.cfg.sampler_num_gpus} GPUs "
+                f"(--sampler_num_cpus, --sampler_num_gpus) and the cluster has {ray.cluster_resources()}"
+            ) from None
+
     def collect(self) -> RolloutStats:
-        """One rollout from every sampler, merged into the storages (sampler i: env rows ``i * E_s`` on)."""
+        """One rollout from every sampler, merged into the storages (sampler i: env rows ``i * E_s`` on).
+
+        Raises:
+            RuntimeError: a sampler actor died more than ``--sampler_max_restarts`` times, or does not come back.
+        """
         self._publish()
         if self.pending is None:
             self.pending = [self._submit(i) for i in range(len(self.actors))]
@@ -258,31 +174,58 @@ class RaySampler:
         self.weights = ray.put(weights)
 
     def _submit(self, i: int):
-        seed = continued_seed(self.cfg.seed, self.agent_steps)
+        """Ask actor i for a rollout of the current weights; its envs' seeds (used when the actor builds its envs,
+        at its first collect) continue from the agent-steps so far and its deaths, so a restart draws fresh ones."""
+        seed = continued_seed(self.cfg.seed, self.agent_steps, self.deaths[i])
         seed = None if seed is None else seed + i * self.envs_each
         return self.actors[i].collect.remote(self.weights, self.version, seed)
 
     def _result(self, i: int, ref) -> SamplerResult:
-        """Sampler i's rollout; when the actor died, count the lost rollout and collect again on its restart.
-
-        Raises:
-            RuntimeError: sampler i died ``--sampler_max_restarts`` + 1 times in a row (Ray stopped restarting it).
-        """
+        """Sampler i's rollout; when the actor died, count the lost rollout, wait for Ray's restart of it and
+        collect again."""
         import ray
         from ray.exceptions import RayActorError
 
-        for _ in range(self.cfg.sampler_max_restarts + 1):
+        while True:
             try:
-                return ray.get(ref)
+                result = ray.get(ref)
+                break
             except RayActorError as exc:
-                self.lost += 1
+                self.lost, self.deaths[i] = self.lost + 1, self.deaths[i] + 1
                 why = " ".join(str(exc).split())[:200]
                 log.warning("sampler actor %d died: its rollout is lost (%d lost in this run); collecting again on "
                             "the actor Ray restarts (%s)", i, self.lost, why)  # fmt: skip
+                if self.deaths[i] > self.cfg.sampler_max_restarts:
+                    raise RuntimeError(f"sampler actor {i} died {self.deaths[i]} times, more than "
+                                       "--sampler_max_restarts: giving up (look for what kills it in the Ray "
+                                       "logs)") from None  # fmt: skip
+                self._wait_restarted(i)
                 ref = self._submit(i)
+        if result.pid != self.pids[i]:  # also an actor restarted while it had no rollout to lose
+            log.warning("sampler actor %d restarted: pid %d -> %d", i, self.pids[i], result.pid)
+            self.pids[i] = result.pid
+        return result
+
+    def _wait_restarted(self, i: int) -> None:
+        """Wait until actor i answers again (Ray restarts it, on another node if its node is gone), up to
+        ``2 * --worker_timeout_sec``.
+
+        Raises:
+            RuntimeError: it does not answer in that time.
+        """
+        import ray
+        from ray.exceptions import GetTimeoutError, RayActorError
+
+        deadline = time.time() + 2 * self.cfg.worker_timeout_sec
+        while time.time() < deadline:
+            try:
+                ray.get(self.actors[i].info.remote(), timeout=max(deadline - time.time(), 0.1))
+                return
+            except (RayActorError, GetTimeoutError):
+                time.sleep(0.5)
         raise RuntimeError(
-            f"sampler actor {i} died {self.cfg.sampler_max_restarts + 1} times in a row: giving up (raise "
-            "--sampler_max_restarts, or look for what kills it in the Ray logs)"
+            f"sampler actor {i} did not come back within {2 * self.cfg.worker_timeout_sec:.0f} s of its death "
+            "(2 x --worker_timeout_sec): the cluster may have no room left for it"
         )
 
     def _merge(self, results: list[SamplerResult]) -> RolloutStats:
@@ -300,13 +243,15 @@ class RaySampler:
         return stats
 
     def close(self) -> None:
-        """Stop the actors (and their envs); shut Ray down when this run started it."""
+        """Stop the actors (their envs closed when they answer within 5 s; killed either way) and shut Ray down
+        when this run started it."""
         import ray
-        from ray.exceptions import RayError
 
-        for actor in getattr(self, "actors", []):
-            with contextlib.suppress(RayError):  # a dead or hung actor is killed below all the same
-                ray.get(actor.close.remote(), timeout=5)
-            ray.kill(actor, no_restart=True)
-        if self.started_ray:
-            ray.shutdown()
+        try:
+            closing = [actor.close.remote() for actor in self.actors]
+            ray.wait(closing, num_returns=len(closing), timeout=5)  # an actor busy or dead is killed all the same
+            for actor in self.actors:
+                ray.kill(actor, no_restart=True)
+        finally:
+            if self.started_ray:
+                ray.shutdown()

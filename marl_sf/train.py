@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import os
@@ -102,6 +101,18 @@ def remove_stale_writes(exp_dir: Path) -> None:
             log.info("removed %s, left by an interrupted write", path)
 
 
+def cpu_copy(state):
+    """A copy of a (nested) state dict with every tensor copied to the CPU (a snapshot that takes no device
+    memory and that later optimizer steps do not change)."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().to("cpu", copy=True)
+    if isinstance(state, dict):
+        return {k: cpu_copy(v) for k, v in state.items()}
+    if isinstance(state, list | tuple):
+        return type(state)(cpu_copy(v) for v in state)
+    return state
+
+
 def load_learner_state(learner: Learner, state: dict, cfg, path: Path) -> None:
     """Load a checkpoint's ``state["learner"]`` into ``learner``.
 
@@ -169,12 +180,17 @@ class Trainer:
                                  seed=self.env_seed)  # fmt: skip
             self.league.maybe_snapshot(self.agent_steps)
         self.runner, self.sampler = self._make_sampler()
-        # only a config that built a run (and loaded its checkpoint) becomes the experiment's saved config
-        if self.writes:
-            write_json(self.exp_dir / "config.json", dict(cfg))
-        if rng_states is not None:  # last, so that nothing above draws from the restored streams
-            restore_rng_states(rng_states)
-        self.logger = TrainingLogger(cfg, self.exp_dir, self.names, self.agent_policy, self.agent_steps, self.writes)
+        try:
+            # only a config that built a run (and loaded its checkpoint) becomes the experiment's saved config
+            if self.writes:
+                write_json(self.exp_dir / "config.json", dict(cfg))
+            if rng_states is not None:  # last, so that nothing above draws from the restored streams
+                restore_rng_states(rng_states)
+            self.logger = TrainingLogger(cfg, self.exp_dir, self.names, self.agent_policy, self.agent_steps,
+                                         self.writes)  # fmt: skip
+        except BaseException:
+            self.sampler.close()  # no env worker or sampler actor outlives a failed start
+            raise
         if self.league is not None:
             self.logger.status_extra = self.league.status
 
@@ -306,13 +322,12 @@ class Trainer:
         while not self._done(start):
             rollout = self.sampler.collect()
             rollout.agent_steps = int(self.reducer.sum(torch.tensor(rollout.agent_steps)))  # every learner's
+            # what a run stopped during this update checkpoints: the last completed one (see _rewind_partial_update)
+            self.before_update = (self.agent_steps, [cpu_copy(learner.state_dict()) for learner in self.learners])
             self.agent_steps += rollout.agent_steps
             # lr decays toward whichever limit comes first: agent-steps or wall time
             progress = max(self.agent_steps / cfg.train_for_env_steps, (time.time() - start) / cfg.train_for_seconds)
             train_stats = {}
-            # what a run stopped during this update checkpoints: the last completed one (see _rewind_partial_update)
-            self.before_update = (self.agent_steps - rollout.agent_steps, [copy.deepcopy(learner.state_dict())
-                                  for learner in self.learners])  # fmt: skip
             torch.set_num_threads(self.learner_threads)  # the envs wait while the learner runs
             for spec, learner, st in zip(self.specs, self.learners, self.storages, strict=True):
                 lr = learner.set_learning_rate(progress)

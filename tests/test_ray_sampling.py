@@ -89,33 +89,30 @@ def final_state(exp_dir: Path) -> dict:
 
 
 def test_a_killed_sampler_actor_is_restarted_and_the_run_reaches_its_budget(tmp_path):
+    from marl_sf.utils.summary_reader import read_scalars
+
     before = ray_processes()
-    run = Run(tmp_path, "--experiment=kill", "--train_for_env_steps=6000", "--max_policy_lag=1")
+    run = Run(tmp_path, "--experiment=kill", "--train_for_env_steps=4500", "--max_policy_lag=1")
     pid = sampler_pid(run, 1)
     run.wait_for("agent-steps/s")  # an update is done: the run is going
-    os.kill(pid, signal.SIGKILL)
+    os.kill(pid, signal.SIGSTOP)  # frozen, the actor holds the rollout the learner waits for next ...
+    time.sleep(1.0)
+    os.kill(pid, signal.SIGKILL)  # ... so its death loses that rollout
     code, out = run.finish()
     assert code == 0, out[-3000:]
     assert "sampler actor 1 died: its rollout is lost (1 lost in this run)" in out
+    assert f"sampler actor 1 restarted: pid {pid} -> " in out
     state = final_state(tmp_path / "kill")
-    assert state["agent_steps"] >= 6000
+    assert state["agent_steps"] >= 4500
     assert state["train_step"] == state["agent_steps"] // 300  # every update had both samplers' rollouts
+    summaries = tmp_path / "kill" / ".summary"
+    assert [v for _, v in read_scalars(summaries, "distributed/lost_rollouts")][-1] == 1.0
+    lags = [v for _, v in read_scalars(summaries, "distributed/policy_lag")]
+    assert lags[0] == 0.0 and set(lags[1:]) <= {0.0, 1.0} and lags[-1] == 1.0  # 0 after a re-collect only
     assert_no_ray_left(before)
 
 
-def test_ctrl_c_saves_a_checkpoint_and_leaves_no_ray_process(tmp_path):
-    before = ray_processes()
-    run = Run(tmp_path, "--experiment=stop", "--train_for_env_steps=10000000")
-    run.wait_for("agent-steps/s")
-    run.proc.send_signal(signal.SIGINT)
-    code, out = run.finish(timeout=60)
-    assert code == 2, out[-3000:]
-    assert "interrupted: saving a checkpoint" in out
-    assert final_state(tmp_path / "stop")["agent_steps"] >= 300
-    assert_no_ray_left(before)
-
-
-def test_losing_a_node_restarts_its_sampler_on_another(tmp_path):
+def test_losing_a_node_restarts_its_sampler_and_ctrl_c_then_leaves_no_ray_process(tmp_path):
     from ray.cluster_utils import Cluster
 
     before = ray_processes()
@@ -125,17 +122,39 @@ def test_losing_a_node_restarts_its_sampler_on_another(tmp_path):
     try:
         doomed = cluster.add_node(num_cpus=1)  # one CPU per node: the two samplers land on different nodes
         cluster.wait_for_nodes()
-        run = Run(tmp_path, "--experiment=node", "--train_for_env_steps=4500", f"--ray_address={cluster.address}")
+        run = Run(tmp_path, "--experiment=node", "--train_for_env_steps=10000000", f"--ray_address={cluster.address}")
         run.wait_for("agent-steps/s")
         cluster.remove_node(doomed)
         cluster.add_node(num_cpus=1)  # the replacement node, as an autoscaler would bring
-        code, out = run.finish()
-        assert code == 0, out[-3000:]
-        assert "died: its rollout is lost" in out
-        assert final_state(tmp_path / "node")["agent_steps"] >= 4500
+        run.wait_for("died: its rollout is lost")
+        run.wait_for("restarted: pid")
+        steps_then = int(run.wait_for("agent-steps/s").split()[1].replace(",", ""))
+        while int(run.wait_for("agent-steps/s").split()[1].replace(",", "")) < steps_then + 1500:
+            pass  # the run goes on with the restarted sampler
+        run.proc.send_signal(signal.SIGINT)  # Ctrl-C
+        code, out = run.finish(timeout=60)
+        assert code == 2, out[-3000:]
+        assert "interrupted: saving a checkpoint" in out
+        assert final_state(tmp_path / "node")["agent_steps"] >= steps_then + 1500
     finally:
         cluster.shutdown()
     assert_no_ray_left(before)
+
+
+def test_starting_ray_keeps_the_runs_sigterm_handler(make_cfg):
+    """``ray.init`` installs a SIGTERM handler that exits at once; the run's own (checkpoint, then exit) stays."""
+    from marl_sf.ray_sampling import start_ray
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        assert start_ray(make_cfg("--env=mpe_simple_spread", "--distributed=ray", "--num_samplers=1"))
+        assert signal.getsignal(signal.SIGTERM) is handler
+    finally:
+        ray.shutdown()
+        signal.signal(signal.SIGTERM, previous)
 
 
 def test_rollouts_of_samplers_merge_into_the_learners_env_rows(make_cfg):
@@ -160,10 +179,12 @@ def test_rollouts_of_samplers_merge_into_the_learners_env_rows(make_cfg):
     "argv, match",
     [(["--num_samplers=3"], "does not split over --num_samplers=3"),
      (["--num_samplers=0"], "give 1 or more sampler actors"),
-     (["--self_play=True"], "opponent pools")],
+     (["--self_play=True"], "opponent pools"),
+     (["--num_envs=6", "--worker_num_splits=2"], "does not divide among --num_workers=1 x --worker_num_splits=2")],
 )  # fmt: skip
 def test_ray_options_that_cannot_run_are_clear_errors(make_cfg, argv, match):
     from marl_sf.ray_sampling import check_ray_cfg
 
     with pytest.raises(ValueError, match=match):
-        check_ray_cfg(make_cfg("--env=mpe_simple_spread", "--distributed=ray", "--num_envs=4", *argv))
+        check_ray_cfg(make_cfg("--env=mpe_simple_spread", "--distributed=ray", "--num_envs=4", "--num_workers=-1",
+                               *argv))  # fmt: skip

@@ -51,14 +51,16 @@ def restore_rng_states(states: dict) -> None:
     random.setstate((p["version"], tuple(int(x) for x in p["state"].tolist()), p["gauss_next"]))
 
 
-def continued_seed(seed: int | None, agent_steps: int) -> int | None:
-    """The seed the envs (and the opponent draws) of a run get when it (re)starts after ``agent_steps``.
+def continued_seed(seed: int | None, agent_steps: int, restarts: int = 0) -> int | None:
+    """The seed the envs (and the opponent draws) of a run get when it (re)starts after ``agent_steps``, the
+    ``restarts``-th time at that count (a sampler actor restarted after a death).
 
-    ``seed`` itself at the start; on resume a seed derived from ``(seed, agent_steps)`` (a NumPy
-    ``SeedSequence``), so a resumed run draws fresh random streams instead of replaying its first ones.
+    ``seed`` itself at the start; on resume (or restart) a seed derived from ``(seed, agent_steps[, restarts])``
+    (a NumPy ``SeedSequence``), so a resumed run draws fresh random streams instead of replaying its first ones.
     In [0, 2**31 - 2**20), leaving room for the per-env offsets. None stays None (unseeded).
     """
-    if seed is None or agent_steps == 0:
+    if seed is None or (agent_steps == 0 and restarts == 0):
         return seed
-    word = int(np.random.SeedSequence([seed, agent_steps]).generate_state(1, np.uint32)[0])
+    entropy = [seed, agent_steps, restarts] if restarts else [seed, agent_steps]
+    word = int(np.random.SeedSequence(entropy).generate_state(1, np.uint32)[0])
     return word % (2**31 - 2**20)

@@ -1,0 +1,141 @@
+"""What runs inside a ``--distributed=ray`` sampler actor (``marl_sf.ray_sampling`` drives them).
+
+``SamplerWorker`` is marl_sf's own ``Sampler`` on the actor's share of the envs with a copy of every policy;
+``Registrations`` carries the user's registered env, models and policy mappings from the driver to the actor.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from dataclasses import dataclass, field
+
+import torch
+
+from marl_sf.algo.policy_mapping import registered_policy_mappings
+from marl_sf.algo.sampler import RolloutStats, Sampler
+from marl_sf.envs.registry import EnvRegistryEntry, env_registry
+from marl_sf.models.factory import global_model_factory
+
+_MODEL_FUNCS = ("make_encoder_func", "make_model_core_func", "make_decoder_func", "make_actor_critic_func")
+
+
+@dataclass
+class Registrations:
+    """What a user registered in the driver process and a sampler actor needs: the entry of ``cfg.env``, the model
+    factory's callables and the policy mappings. Ray ships them to the actors (cloudpickle: functions defined in a
+    script travel by value), so a registered env or model trains on a cluster without code changes."""
+
+    env_name: str
+    env_entry: EnvRegistryEntry | None
+    model_funcs: dict = field(default_factory=dict)
+    policy_mappings: dict = field(default_factory=dict)
+
+    @classmethod
+    def capture(cls, cfg) -> Registrations:
+        """This process's registrations for ``cfg.env``."""
+        factory = global_model_factory()
+        return cls(
+            cfg.env,
+            env_registry().get(cfg.env),
+            {name: getattr(factory, name) for name in _MODEL_FUNCS},
+            dict(registered_policy_mappings()),
+        )
+
+    def apply(self) -> None:
+        """Register them in this process (a sampler actor)."""
+        if self.env_entry is not None:
+            env_registry()[self.env_name] = self.env_entry
+        factory = global_model_factory()
+        for name, func in self.model_funcs.items():
+            setattr(factory, name, func)
+        registered_policy_mappings().update(self.policy_mappings)
+
+
+def sampler_cfg(cfg):
+    """The config one of ``--num_samplers`` actors runs: its share of the envs; envs stepped in the actor itself
+    unless ``--num_workers`` asks for env workers; ``--device=gpu`` when the actor reserves a GPU
+    (``--sampler_num_gpus``), so that its policies and a vectorized env's tensors go there, else the CPU."""
+    cfg = copy.deepcopy(cfg)
+    cfg.num_envs //= cfg.num_samplers
+    if cfg.num_workers < 0:
+        cfg.num_workers = 0
+    cfg.device = "gpu" if cfg.sampler_num_gpus > 0 else "cpu"
+    return cfg
+
+
+@dataclass
+class SamplerResult:
+    """One sampler actor's rollout: ``tensors`` (one ``RolloutStorage.tensors()`` dict per policy, CPU), its stats
+    (env ids local to the actor) and the policy ``version`` it was collected with."""
+
+    index: int
+    version: int
+    stats: RolloutStats
+    tensors: list[dict[str, torch.Tensor]]
+    pid: int
+
+
+class SamplerWorker:
+    """The work of one sampler actor (``ray.remote`` wraps this class): marl_sf's ``Sampler`` on ``cfg.num_envs``
+    envs with a copy of every policy, built at the first ``collect`` (so that a restarted actor starts on the seed
+    it is given then)."""
+
+    def __init__(self, cfg, index: int, registrations: Registrations):
+        logging.basicConfig(level=logging.WARNING, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
+        registrations.apply()
+        self.cfg, self.index, self.version = cfg, index, None
+        self.sampler: Sampler | None = None
+
+    def info(self) -> dict:
+        """``{"pid", "node_id"}``: where this actor runs."""
+        import ray
+
+        return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id()}
+
+    def collect(self, weights: dict, version: int, seed: int | None) -> SamplerResult:
+        """Load ``weights`` (``{policy_id: model state_dict}``) unless ``version`` is loaded already, collect one
+        rollout and return it; the envs are reset with ``seed`` (env e: ``seed + e``) the first time."""
+        if self.sampler is None:
+            self.sampler = self._build(seed)
+        if version != self.version:
+            for spec, model in zip(self.sampler.specs, self.sampler.models, strict=True):
+                model.load_state_dict(weights[spec.policy_id])
+            self.version = version
+        stats = self.sampler.collect()
+        tensors = [{k: v.cpu().clone() for k, v in st.tensors().items()} for st in self.sampler.storages]
+        for st in self.sampler.storages:
+            st.carry_last_step()
+        return SamplerResult(self.index, version, stats, tensors, os.getpid())
+
+    def _build(self, seed: int | None) -> Sampler:
+        from marl_sf.experiment import (
+            build_policies,
+            build_storages,
+            make_env_runner,
+            probe_env_spec,
+            resolve_device,
+            resolve_num_workers,
+            seed_everything,
+        )
+
+        cfg = self.cfg
+        if seed is not None:
+            seed_everything(seed)
+        torch.set_num_threads(cfg.torch_threads)
+        device = resolve_device(cfg)
+        env_spec = probe_env_spec(cfg)
+        specs, models = build_policies(cfg, env_spec, device)
+        storages = build_storages(cfg, specs, models, cfg.num_envs, cfg.rollout, device)
+        runner = make_env_runner(cfg, specs, cfg.num_envs, env_spec, resolve_num_workers(cfg, env_spec))
+        try:
+            return Sampler(cfg, runner, specs, models, storages, seed)
+        except BaseException:
+            runner.close()
+            raise
+
+    def close(self) -> None:
+        """Stop the envs (and their worker processes)."""
+        if self.sampler is not None:
+            self.sampler.close()
