@@ -19,9 +19,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from matplotlib.figure import Figure
-from matplotlib.ticker import EngFormatter
-
 from marl_sf.cfg.arguments import check_folder_name, experiment_dir
 from marl_sf.cfg.options import add_basic_args, add_plot_args
 from marl_sf.reference_returns import random_play_returns
@@ -81,6 +78,8 @@ def _draw(ax, panel: Panel, lines: dict[str, Series], random_play: dict[str, flo
     ax.set_title(panel.title if count <= MAX_LEGEND_LINES else f"{panel.title} ({count} lines)")
     ax.set_xlabel("agent-steps")
     ax.set_ylabel(panel.ylabel)
+    from matplotlib.ticker import EngFormatter
+
     ax.xaxis.set_major_formatter(EngFormatter())
     ax.grid(alpha=0.3)
     if count <= MAX_LEGEND_LINES:
@@ -89,6 +88,8 @@ def _draw(ax, panel: Panel, lines: dict[str, Series], random_play: dict[str, flo
 
 def _save(path: Path, panels: list[tuple[Panel, dict[str, Series]]], random_play: dict[str, float]) -> Path:
     """One PNG with the panels side by side."""
+    from matplotlib.figure import Figure  # here: every training run imports this module, few draw
+
     fig = Figure(figsize=(6.4 * len(panels), 4.2), dpi=90, layout="constrained")
     for ax, (panel, lines) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels, strict=True):
         _draw(ax, panel, lines, random_play)

@@ -120,7 +120,8 @@ def test_user_wrapped_simple_reference_does_not_degrade_with_the_defaults(make_c
             simple_reference_v3.parallel_env(render_mode=render_mode)
         ),
     )
-    cfg = make_cfg("--env=user_simple_reference", "--experiment=ref", "--train_for_env_steps=100000")
+    argv = ("--env=user_simple_reference", "--experiment=ref", "--train_for_env_steps=100000", "--num_workers=-1")
+    cfg = make_cfg(*argv)
     trainer = Trainer(cfg)
     assert trainer.train() == 0
     assert trainer.logger.mean_agent_return() > -32.0  # random play: -28.7

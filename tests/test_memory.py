@@ -48,7 +48,7 @@ def test_recurrent_policy_remembers_the_cue(make_cfg, core):
         "--batch_size=64",
         "--learning_rate=0.003",
         "--gamma=0.9",
-        "--train_for_env_steps=16000",
+        "--train_for_env_steps=8000",
         "--seed=3",
     )
     trainer = Trainer(cfg)

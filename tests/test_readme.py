@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -62,15 +63,23 @@ def test_quick_blocks_are_marked():
     assert languages.count("bash") >= 2 and "python" in languages
 
 
+def _run_block(lang: str, code: str, where: Path, index: int) -> None:
+    """One quick block: a python block as a script, a bash block line by line, in order."""
+    if lang == "python":
+        script = where / f"readme_example_{index}.py"
+        script.write_text(code)
+        _run([str(ROOT / ".venv" / "bin" / "python"), script.name], where)
+        return
+    for command in _commands(code):
+        _run(["bash", "-euo", "pipefail", "-c", command], where)
+
+
 def test_quick_commands_run_as_written(fresh_dir):
-    for lang, code in quick_blocks():
-        if lang == "python":
-            script = fresh_dir / "readme_example.py"
-            script.write_text(code)
-            _run([str(ROOT / ".venv" / "bin" / "python"), script.name], fresh_dir)
-            continue
-        for command in _commands(code):
-            _run(["bash", "-euo", "pipefail", "-c", command], fresh_dir)
+    # the blocks are independent (each trains its own experiment): they run side by side, each in its order
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = [pool.submit(_run_block, lang, code, fresh_dir, i) for i, (lang, code) in enumerate(quick_blocks())]
+        for future in done:
+            future.result()
     assert (fresh_dir / "train_dir" / "spread" / "eval" / "replay.mp4").stat().st_size > 10_000
     assert (fresh_dir / "train_dir" / "spread" / "eval" / "report.html").exists()
     assert (fresh_dir / "train_dir" / "spread" / "plots" / "episode_return.png").exists()

@@ -232,7 +232,7 @@ def _score_vs_random(trainer, cfg) -> list[float]:
 
 def test_training_against_a_scripted_opponent_beats_it_from_both_seats(make_cfg):
     argv = ("--env=classic_tictactoe", "--experiment=vs_random", "--pool_scripted", "random", "--num_envs=16")
-    cfg = make_cfg(*argv, "--train_for_env_steps=30000", "--encoder_mlp_layers", "128", "128")
+    cfg = make_cfg(*argv, "--train_for_env_steps=30000", "--encoder_mlp_layers", "128", "128", "--num_workers=-1")
     trainer = Trainer(cfg)
     before = _score_vs_random(trainer, cfg)
     assert trainer.train() == 0
