@@ -24,10 +24,11 @@ log = logging.getLogger("marl_sf")
 
 
 def resolve_device(cfg) -> torch.device:
-    """``cuda`` for ``--device=gpu`` when CUDA is available (else cpu, with a warning); ``cpu`` otherwise."""
+    """The current CUDA device for ``--device=gpu`` when CUDA is available (else cpu, with a warning; a learner of
+    ``--num_learners`` has its own, see ``marl_sf.launch``); ``cpu`` otherwise."""
     if cfg.device == "gpu":
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            return torch.device("cuda", torch.cuda.current_device())
         log.warning("--device=gpu but CUDA is not available: running on the CPU")
     return torch.device("cpu")
 

@@ -95,6 +95,8 @@ def _child(cfg, train_one, env: dict, parent_pid: int) -> None:
 
 def _as_learner(cfg, train_one, rank: int, world_size: int) -> int:
     timeout = datetime.timedelta(seconds=max(60.0, cfg.worker_timeout_sec))  # a lost peer ends the collectives
+    if _backend(cfg) == "nccl":  # one GPU per learner on its machine (torchrun sets LOCAL_RANK)
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count())
     dist.init_process_group(_backend(cfg), rank=rank, world_size=world_size, timeout=timeout)
     try:
         # one seed for all (rank 0's, drawn there when unset): the same weights and the same minibatch draws
