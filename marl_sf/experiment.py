@@ -130,6 +130,21 @@ def make_env_runner(cfg, specs: list[PolicySpec], num_envs: int, env_spec: EnvSp
     return ProcessEnvRunner(cfg, env_spec, num_envs, num_workers, uses_env_state(specs), splits)
 
 
+def make_sampler(cfg, specs, models, storages, env_spec: EnvSpec, seed: int | None, opponents=None):
+    """The env runner of ``cfg`` (``make_env_runner`` with ``resolve_num_workers``) and the ``Sampler`` stepping it
+    into ``storages``; the runner is closed again (no env worker left) when the sampler fails to start."""
+    from marl_sf.algo.sampler import Sampler
+
+    num_workers = resolve_num_workers(cfg, env_spec)
+    log.info("env workers: %d (%s)", num_workers, "envs in the main process" if num_workers == 0 else "processes")
+    runner = make_env_runner(cfg, specs, cfg.num_envs, env_spec, num_workers)
+    try:
+        return runner, Sampler(cfg, runner, specs, models, storages, seed, opponents)
+    except BaseException:
+        runner.close()
+        raise
+
+
 def build_policies(cfg, env_spec: EnvSpec, device: torch.device) -> tuple[list[PolicySpec], list[torch.nn.Module]]:
     """The policy specs of ``cfg.policy_mapping`` on an env of ``env_spec`` and one actor-critic per policy, on
     ``device``."""

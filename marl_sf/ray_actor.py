@@ -13,10 +13,20 @@ from dataclasses import dataclass, field
 
 import torch
 
-from marl_sf.algo.policy_mapping import registered_policy_mappings
+from marl_sf.algo.policy_mapping import agent_policies, registered_policy_mappings
 from marl_sf.algo.sampler import RolloutStats, Sampler
 from marl_sf.envs.registry import EnvRegistryEntry, env_registry
+from marl_sf.experiment import (
+    build_policies,
+    build_storages,
+    make_sampler,
+    probe_env_spec,
+    resolve_device,
+    seed_everything,
+)
+from marl_sf.models.actor_critic import create_actor_critic
 from marl_sf.models.factory import global_model_factory
+from marl_sf.selfplay.remote import RemoteLeague
 
 _MODEL_FUNCS = ("make_encoder_func", "make_model_core_func", "make_decoder_func", "make_actor_critic_func")
 
@@ -87,6 +97,7 @@ class SamplerWorker:
         registrations.apply()
         self.cfg, self.index, self.version = cfg, index, None
         self.sampler: Sampler | None = None
+        self.league: RemoteLeague | None = None  # self-play: the opponents' side of the learner's league
 
     def info(self) -> dict:
         """``{"pid", "node_id"}``: where this actor runs."""
@@ -94,32 +105,28 @@ class SamplerWorker:
 
         return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id()}
 
-    def collect(self, weights: dict, version: int, seed: int | None) -> SamplerResult:
+    def collect(self, weights: dict, version: int, seed: int | None, pool=None) -> SamplerResult:
         """Load ``weights`` (``{policy_id: model state_dict}``) unless ``version`` is loaded already, collect one
-        rollout and return it; the envs are reset with ``seed`` (env e: ``seed + e``) the first time."""
+        rollout and return it; the envs are reset with ``seed`` (env e: ``seed + e``) the first time. With
+        self-play, ``pool`` is the learner's ``PoolView`` (``marl_sf.selfplay.remote``): the opponents of the
+        episodes that start are drawn from it, and finished games come back by player name."""
         if self.sampler is None:
-            self.sampler = self._build(seed)
+            self.sampler = self._build(seed, pool)
+        elif pool is not None:
+            self.league.update(pool)
         if version != self.version:
             for spec, model in zip(self.sampler.specs, self.sampler.models, strict=True):
                 model.load_state_dict(weights[spec.policy_id])
             self.version = version
         stats = self.sampler.collect()
+        if self.league is not None:
+            stats.match_results = self.league.named(stats.match_results)
         tensors = [{k: v.cpu().clone() for k, v in st.tensors().items()} for st in self.sampler.storages]
         for st in self.sampler.storages:
             st.carry_last_step()
         return SamplerResult(self.index, version, stats, tensors, os.getpid())
 
-    def _build(self, seed: int | None) -> Sampler:
-        from marl_sf.experiment import (
-            build_policies,
-            build_storages,
-            make_env_runner,
-            probe_env_spec,
-            resolve_device,
-            resolve_num_workers,
-            seed_everything,
-        )
-
+    def _build(self, seed: int | None, pool) -> Sampler:
         cfg = self.cfg
         if seed is not None:
             seed_everything(seed)
@@ -128,12 +135,16 @@ class SamplerWorker:
         env_spec = probe_env_spec(cfg)
         specs, models = build_policies(cfg, env_spec, device)
         storages = build_storages(cfg, specs, models, cfg.num_envs, cfg.rollout, device)
-        runner = make_env_runner(cfg, specs, cfg.num_envs, env_spec, resolve_num_workers(cfg, env_spec))
-        try:
-            return Sampler(cfg, runner, specs, models, storages, seed)
-        except BaseException:
-            runner.close()
-            raise
+        opponents = None
+        if pool is not None:
+
+            def make_model(spec):
+                return create_actor_critic(cfg, spec.obs_space, spec.action_space).to(device)
+
+            self.league = RemoteLeague(cfg, specs, agent_policies(specs), cfg.num_envs, seed, make_model)
+            self.league.update(pool)
+            opponents = self.league.opponents(storages)
+        return make_sampler(cfg, specs, models, storages, env_spec, seed, opponents)[1]
 
     def close(self) -> None:
         """Stop the envs (and their worker processes)."""

@@ -28,7 +28,7 @@ import time
 from marl_sf.algo.env_runner import check_split
 from marl_sf.algo.sampler import RolloutStats
 from marl_sf.ray_actor import Registrations, SamplerResult, SamplerWorker, sampler_cfg
-from marl_sf.selfplay.league import uses_opponents
+from marl_sf.selfplay.remote import pool_view, to_episode_results
 from marl_sf.utils.rng import continued_seed
 
 log = logging.getLogger("marl_sf")
@@ -39,8 +39,8 @@ def check_ray_cfg(cfg) -> None:
 
     Raises:
         ValueError: fewer than 1 sampler, ``--num_envs`` not divisible by ``--num_samplers`` (or a sampler's share
-            by its env groups), self-play opponents or ``--num_learners > 1`` (not combined with Ray samplers yet);
-            the message gives the fix.
+            by its env groups) or ``--num_learners > 1`` (not combined with Ray samplers yet); the message gives the
+            fix.
         ImportError: Ray is not installed (``pip install marl-sf[ray]``).
     """
     if cfg.distributed != "ray":
@@ -56,8 +56,6 @@ def check_ray_cfg(cfg) -> None:
     except ValueError as exc:
         raise ValueError(f"each of the {n} sampler actors steps --num_envs / --num_samplers = {actor.num_envs} envs, "
                          f"and {exc}") from None  # fmt: skip
-    if uses_opponents(cfg):
-        raise ValueError("--distributed=ray does not train against opponent pools yet: self-play runs in one process")
     if cfg.num_learners > 1:
         raise ValueError("--distributed=ray with --num_learners > 1 is not supported yet: choose one of the two")
     try:
@@ -97,16 +95,20 @@ class RaySampler:
         specs, models, storages: the learner's policies, their models (whose weights are published) and rollout
             storages (``[T, E, A_p]``, E = ``--num_envs``).
         agent_steps: agent-steps trained before (a resumed run); env seeds continue from them.
+        league: with self-play, the learner's ``League``: its pools are sent to the samplers before each rollout
+            (``marl_sf.selfplay.remote``) and the games they finish come back in ``RolloutStats.match_results``.
 
     Raises:
         ValueError, ImportError: see ``check_ray_cfg``.
     """
 
-    def __init__(self, cfg, specs, models, storages, agent_steps: int = 0):
+    def __init__(self, cfg, specs, models, storages, agent_steps: int = 0, league=None):
         import ray
 
         check_ray_cfg(cfg)
         self.cfg, self.specs, self.models, self.storages = cfg, specs, models, storages
+        self.league, self.pool = league, None  # self-play: the learner's league, and its view sent this collect
+        self.snapshot_refs: dict[str, object] = {}  # each pool snapshot's weights in the object store, by name
         self.agent_steps, self.version, self.weights, self.pending = agent_steps, -1, None, None
         self.lost, self.envs_each = 0, cfg.num_envs // cfg.num_samplers
         self.deaths = [0] * cfg.num_samplers  # per actor, over the run (Ray's max_restarts counts the same)
@@ -154,6 +156,8 @@ class RaySampler:
             RuntimeError: a sampler actor died more than ``--sampler_max_restarts`` times, or does not come back.
         """
         self._publish()
+        if self.league is not None:  # the opponents of the episodes that start in this collect
+            self.pool = pool_view(self.league, self.snapshot_refs)
         if self.pending is None:
             self.pending = [self._submit(i) for i in range(len(self.actors))]
         results = [self._result(i, ref) for i, ref in enumerate(self.pending)]
@@ -178,7 +182,7 @@ class RaySampler:
         at its first collect) continue from the agent-steps so far and its deaths, so a restart draws fresh ones."""
         seed = continued_seed(self.cfg.seed, self.agent_steps, self.deaths[i])
         seed = None if seed is None else seed + i * self.envs_each
-        return self.actors[i].collect.remote(self.weights, self.version, seed)
+        return self.actors[i].collect.remote(self.weights, self.version, seed, self.pool)
 
     def _result(self, i: int, ref) -> SamplerResult:
         """Sampler i's rollout; when the actor died, count the lost rollout, wait for Ray's restart of it and
@@ -238,6 +242,7 @@ class RaySampler:
             stats.episode_returns.extend(res.stats.episode_returns)
             stats.episode_lengths.extend(res.stats.episode_lengths)
             stats.episode_env_ids.extend(rows.start + e for e in res.stats.episode_env_ids)
+            stats.match_results.extend(to_episode_results(res.stats.match_results, rows.start))
         lag = self.version - min(res.version for res in results)
         stats.scalars = {"distributed/lost_rollouts": float(self.lost), "distributed/policy_lag": float(lag)}
         return stats

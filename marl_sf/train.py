@@ -17,7 +17,6 @@ from marl_sf.algo.distributed import Reducer
 from marl_sf.algo.env_factory import log_critic_time_input
 from marl_sf.algo.learner import Learner, describe_minibatches
 from marl_sf.algo.policy_mapping import agent_policies
-from marl_sf.algo.sampler import Sampler
 from marl_sf.cfg.arguments import experiment_dir, parse_full_cfg, parse_sf_args
 from marl_sf.cfg.options import model_option_diff
 from marl_sf.checkpoint import (
@@ -32,10 +31,9 @@ from marl_sf.checkpoint import (
 from marl_sf.experiment import (
     build_policies,
     build_storages,
-    make_env_runner,
+    make_sampler,
     probe_env_spec,
     resolve_device,
-    resolve_num_workers,
     seed_everything,
 )
 from marl_sf.launch import check_num_learners, joined_group, run_learners
@@ -201,17 +199,9 @@ class Trainer:
         if cfg.distributed == "ray":
             from marl_sf.ray_sampling import RaySampler
 
-            return None, RaySampler(cfg, self.specs, self.models, self.storages, self.agent_steps)
-        num_workers = resolve_num_workers(cfg, self.env_spec)
-        where = "envs in the main process" if num_workers == 0 else "processes"
-        log.info("env workers: %d (%s)", num_workers, where)
-        runner = make_env_runner(cfg, self.specs, cfg.num_envs, self.env_spec, num_workers)
-        try:
-            opponents = self.league.opponents(self.storages) if self.league is not None else None
-            return runner, Sampler(cfg, runner, self.specs, self.models, self.storages, self.env_seed, opponents)
-        except BaseException:
-            runner.close()  # no env worker outlives a failed start
-            raise
+            return None, RaySampler(cfg, self.specs, self.models, self.storages, self.agent_steps, self.league)
+        opponents = self.league.opponents(self.storages) if self.league is not None else None
+        return make_sampler(cfg, self.specs, self.models, self.storages, self.env_spec, self.env_seed, opponents)
 
     def _maybe_resume(self) -> dict | None:
         """Load each policy's latest checkpoint when resuming; returns the saved RNG states (None when there

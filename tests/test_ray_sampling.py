@@ -92,7 +92,7 @@ def test_a_killed_sampler_actor_is_restarted_and_the_run_reaches_its_budget(tmp_
     from marl_sf.utils.summary_reader import read_scalars
 
     before = ray_processes()
-    run = Run(tmp_path, "--experiment=kill", "--train_for_env_steps=4500", "--max_policy_lag=1")
+    run = Run(tmp_path, "--experiment=kill", "--train_for_env_steps=3000", "--max_policy_lag=1")
     pid = sampler_pid(run, 1)
     run.wait_for("agent-steps/s")  # an update is done: the run is going
     os.kill(pid, signal.SIGSTOP)  # frozen, the actor holds the rollout the learner waits for next ...
@@ -103,7 +103,7 @@ def test_a_killed_sampler_actor_is_restarted_and_the_run_reaches_its_budget(tmp_
     assert "sampler actor 1 died: its rollout is lost (1 lost in this run)" in out
     assert f"sampler actor 1 restarted: pid {pid} -> " in out
     state = final_state(tmp_path / "kill")
-    assert state["agent_steps"] >= 4500
+    assert state["agent_steps"] >= 3000
     assert state["train_step"] == state["agent_steps"] // 300  # every update had both samplers' rollouts
     summaries = tmp_path / "kill" / ".summary"
     assert [v for _, v in read_scalars(summaries, "distributed/lost_rollouts")][-1] == 1.0
@@ -141,20 +141,29 @@ def test_losing_a_node_restarts_its_sampler_and_ctrl_c_then_leaves_no_ray_proces
     assert_no_ray_left(before)
 
 
-def test_starting_ray_keeps_the_runs_sigterm_handler(make_cfg):
-    """``ray.init`` installs a SIGTERM handler that exits at once; the run's own (checkpoint, then exit) stays."""
-    from marl_sf.ray_sampling import start_ray
+def test_self_play_across_ray_samplers_scores_every_game_in_the_learners_pool(make_cfg):
+    from marl_sf.train import Trainer
 
-    def handler(signum, frame):
+    cfg = make_cfg("--env=classic_tictactoe", "--experiment=selfplay_ray", "--policy_mapping=self_play",
+                   "--pool_scripted", "random", "--pool_snapshot_every=300", "--distributed=ray", "--num_samplers=2",
+                   "--num_envs=4", "--rollout=16", "--num_epochs=1", "--train_for_env_steps=1200",
+                   "--learner_torch_threads=1")  # fmt: skip
+
+    def run_handler(signum, frame):  # what run_rl installs: checkpoint, then exit
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = signal.signal(signal.SIGTERM, run_handler)
     try:
-        assert start_ray(make_cfg("--env=mpe_simple_spread", "--distributed=ray", "--num_samplers=1"))
-        assert signal.getsignal(signal.SIGTERM) is handler
+        trainer = Trainer(cfg)
+        assert signal.getsignal(signal.SIGTERM) is run_handler  # ray.init's own (exit at once) was undone
+        assert trainer.train() == 0
     finally:
-        ray.shutdown()
         signal.signal(signal.SIGTERM, previous)
+    pool, elo = trainer.league.pools[0], trainer.league.elo
+    snapshots = [name for name in pool.members if name.startswith("p0_")]
+    assert len(snapshots) >= 3  # taken by the learner every 300 agent-steps, sent to the samplers by name
+    assert pool.games.get("random", 0) > 0 and sum(pool.games.get(n, 0) for n in snapshots) > 0
+    assert elo.games["policy_0"] == sum(pool.games.values())  # every game the samplers played was rated
 
 
 def test_rollouts_of_samplers_merge_into_the_learners_env_rows(make_cfg):
@@ -179,7 +188,6 @@ def test_rollouts_of_samplers_merge_into_the_learners_env_rows(make_cfg):
     "argv, match",
     [(["--num_samplers=3"], "does not split over --num_samplers=3"),
      (["--num_samplers=0"], "give 1 or more sampler actors"),
-     (["--self_play=True"], "opponent pools"),
      (["--num_envs=6", "--worker_num_splits=2"], "does not divide among --num_workers=1 x --worker_num_splits=2")],
 )  # fmt: skip
 def test_ray_options_that_cannot_run_are_clear_errors(make_cfg, argv, match):

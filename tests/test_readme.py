@@ -84,6 +84,8 @@ def test_quick_commands_run_as_written(fresh_dir):
     assert (fresh_dir / "train_dir" / "spread" / "eval" / "report.html").exists()
     assert (fresh_dir / "train_dir" / "spread" / "plots" / "episode_return.png").exists()
     assert (fresh_dir / "train_dir" / "my_encoder" / "config.json").exists()
+    # Sample Factory's custom-env template scripts (examples/), trained and evaluated as the README runs them
+    assert (fresh_dir / "train_dir" / "cue" / "eval" / "report.json").exists()
 
 
 def test_tensorboard_command_starts(fresh_dir):

@@ -6,8 +6,6 @@ The custom model template below is the seed's, with its ``...`` bodies filled in
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -111,16 +109,6 @@ def test_custom_components_are_used_by_shared_and_separate_weights(tmp_path):
         assert len(encoders) == 2
         assert any(isinstance(m, CustomDecoder) for m in trainer.models[0].modules())
         assert trainer.train() == 0
-
-
-def test_custom_env_template_scripts_train_and_evaluate(tmp_path):
-    common = ["--env=cue_match", "--experiment=tmpl", f"--train_dir={tmp_path}", "--device=cpu"]
-    train = [sys.executable, "examples/train_custom_env.py", *common, "--train_for_env_steps=2000"]
-    subprocess.run(train, cwd=ROOT, check=True, capture_output=True, timeout=300)
-    enjoy = [sys.executable, "examples/enjoy_custom_env.py", *common, "--max_num_episodes=5"]
-    out = subprocess.run(enjoy, cwd=ROOT, check=True, capture_output=True, text=True, timeout=300).stdout
-    assert "| agent_0 | 0 | 5 |" in out
-    assert (tmp_path / "tmpl" / "eval" / "report.json").exists()
 
 
 def test_sampler_accepts_a_template_model_without_sampling_code(tmp_path):

@@ -152,44 +152,6 @@ def test_per_agent_policies_have_their_own_learners_checkpoints_and_report_rows(
     assert [a["policy_id"] for a in report["agents"]] == [0, 1]
 
 
-def _processes_with(text: str) -> list[int]:
-    """PIDs whose command line contains ``text`` (from /proc)."""
-    pids = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if text in cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"):
-                pids.append(int(cmdline.parent.name))
-        except OSError:  # the process ended meanwhile
-            continue
-    return pids
-
-
-def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly_with_worker_processes(tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    cmd = [sys.executable, "-m", "marl_sf.train", "--env=mpe_simple_spread", "--experiment=intr", "--device=cpu"]
-    cmd += [f"--train_dir={tmp_path}", "--num_envs=4", "--batch_size=300", "--train_for_env_steps=10000000"]
-    cmd += ["--progress_bar=False"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    summary = tmp_path / "intr" / ".summary"
-    deadline = time.time() + 120
-    while not (summary.exists() and any(summary.iterdir())) and time.time() < deadline:
-        time.sleep(0.5)
-    time.sleep(2.0)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 2, err
-    assert "env workers: 2 (processes)" in err or os.cpu_count() != 2  # the default: one worker per core
-    assert "interrupted: saving a checkpoint" in err
-    assert find_checkpoint(tmp_path / "intr", 0) is not None
-    # forked workers share the main process' command line: none may outlive it
-    assert not _processes_with(f"--train_dir={tmp_path}")
-
-
 @pytest.mark.parametrize("critic_input", ["state_local", "joint_obs"])
 def test_critic_input_variants_reach_the_critic(make_cfg, critic_input):
     trainer = Trainer(

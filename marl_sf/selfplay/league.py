@@ -15,7 +15,7 @@ import numpy as np
 
 from marl_sf.models.actor_critic import create_actor_critic
 from marl_sf.selfplay.elo import EloRatings
-from marl_sf.selfplay.matchmaking import EpisodeResult, Matchmaker, agent_sides
+from marl_sf.selfplay.matchmaking import EpisodeResult, Matchmaker, agent_sides, draw_lineup
 from marl_sf.selfplay.opponents import MatchOpponents
 from marl_sf.selfplay.players import ScriptedPlayer, SnapshotPlayer, make_player
 from marl_sf.selfplay.pool import OpponentPool, load_pool, load_snapshot_model, save_snapshot
@@ -102,13 +102,8 @@ class League:
         return make_player(name, spec.action_space, model.to(next(self.models[0].parameters()).device))
 
     def choose_lineup(self, env_id: int) -> dict[int, object]:
-        """A new episode's lineup: with probability ``--opponent_prob`` one side at random (seats swap at random)
-        goes to a member of that side's policy pool, drawn by ``--pool_sampling``."""
-        if self.rng.random() >= self.cfg.opponent_prob:
-            return {}
-        side = int(self.rng.integers(len(self.sides)))
-        player = self.pools[self.side_policy[side]].sample(self.rng)
-        return {side: player} if player is not None else {}
+        """A new episode's lineup (``draw_lineup``): pool members drawn by ``--pool_sampling``."""
+        return draw_lineup(self.rng, self.cfg.opponent_prob, self.side_policy, lambda p, rng: self.pools[p].sample(rng))
 
     def opponents(self, storages) -> MatchOpponents:
         """The sampler's controller for this league's opponents, over the learning policies' ``storages``."""

@@ -47,6 +47,17 @@ def agent_sides(agent_policy: list[int]) -> list[list[int]]:
     return [[i for i, p in enumerate(agent_policy) if p == pid] for pid in sorted(set(agent_policy))]
 
 
+def draw_lineup(rng: np.random.Generator, opponent_prob: float, side_policy: list[int], draw_member) -> dict:
+    """A new episode's lineup: with probability ``opponent_prob`` one side drawn at random (so seats swap at random)
+    goes to ``draw_member(policy_id, rng)``, a member of that side's policy pool (None: the pool is empty), else
+    the learning policies play every side (``{}``)."""
+    if rng.random() >= opponent_prob:
+        return {}
+    side = int(rng.integers(len(side_policy)))
+    player = draw_member(side_policy[side], rng)
+    return {side: player} if player is not None else {}
+
+
 class Matchmaker:
     """Per-env lineups for ``num_envs`` envs of ``num_agents`` agents.
 
