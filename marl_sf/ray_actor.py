@@ -27,6 +27,8 @@ from marl_sf.experiment import (
 from marl_sf.models.actor_critic import create_actor_critic
 from marl_sf.models.factory import global_model_factory
 from marl_sf.selfplay.remote import RemoteLeague
+from marl_sf.selfplay.scoring import registered_game_scores
+from marl_sf.selfplay.scripted import registered_scripted_policies
 
 _MODEL_FUNCS = ("make_encoder_func", "make_model_core_func", "make_decoder_func", "make_actor_critic_func")
 
@@ -34,13 +36,16 @@ _MODEL_FUNCS = ("make_encoder_func", "make_model_core_func", "make_decoder_func"
 @dataclass
 class Registrations:
     """What a user registered in the driver process and a sampler actor needs: the entry of ``cfg.env``, the model
-    factory's callables and the policy mappings. Ray ships them to the actors (cloudpickle: functions defined in a
-    script travel by value), so a registered env or model trains on a cluster without code changes."""
+    factory's callables, the policy mappings, the scripted policies and the game scores. Ray ships them to the
+    actors (cloudpickle: functions defined in a script travel by value), so a registered env or model trains on a
+    cluster without code changes."""
 
     env_name: str
     env_entry: EnvRegistryEntry | None
     model_funcs: dict = field(default_factory=dict)
     policy_mappings: dict = field(default_factory=dict)
+    scripted_policies: dict = field(default_factory=dict)
+    game_scores: dict = field(default_factory=dict)
 
     @classmethod
     def capture(cls, cfg) -> Registrations:
@@ -51,6 +56,8 @@ class Registrations:
             env_registry().get(cfg.env),
             {name: getattr(factory, name) for name in _MODEL_FUNCS},
             dict(registered_policy_mappings()),
+            dict(registered_scripted_policies()),
+            dict(registered_game_scores()),
         )
 
     def apply(self) -> None:
@@ -61,6 +68,8 @@ class Registrations:
         for name, func in self.model_funcs.items():
             setattr(factory, name, func)
         registered_policy_mappings().update(self.policy_mappings)
+        registered_scripted_policies().update(self.scripted_policies)
+        registered_game_scores().update(self.game_scores)
 
 
 def sampler_cfg(cfg):

@@ -2,11 +2,12 @@
 
 The pool lives with the learner (``League``: members, PFSP statistics, Elo, snapshots on disk). Before each
 rollout the learner sends every sampler a ``PoolView``: per learning policy, each member's name, its probability of
-being drawn (``OpponentPool.probabilities``) and, for a snapshot, a Ray reference to its weights, put in the object
-store once per snapshot. A sampler actor keeps a ``RemoteLeague``: the players it has built so far by name (a
-snapshot's weights are fetched the first time its name appears), its own matchmaker drawing lineups from the view's
-probabilities, and the results of its finished episodes returned by player name (``NamedResult``), which the
-learner scores into the pool and the ratings as if the games had been played in its own process.
+being drawn (``OpponentPool.probabilities``; members that cannot be drawn are left out) and, for a snapshot, a Ray
+reference to its weights, put in the object store once per snapshot. A sampler actor keeps a ``RemoteLeague``: the
+players it has built so far by policy and name (a snapshot's weights are fetched the first time it is drawn), its
+own matchmaker drawing lineups from the view's probabilities, and the results of its finished episodes, returned
+by player name (``NamedResult``); the learner scores them into the pool and the ratings as if the games had been
+played in its own process.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from marl_sf.selfplay.matchmaking import EpisodeResult, Matchmaker, agent_sides,
 from marl_sf.selfplay.opponents import MatchOpponents
 from marl_sf.selfplay.players import ScriptedPlayer, SnapshotPlayer
 from marl_sf.selfplay.scoring import game_score
+
+_LINEUP_STREAM = 0x5E1F  # the lineup draws' own stream, next to the env seed
 
 PoolView = dict[int, list[tuple[str, float, object]]]
 """``{policy_id: [(member name, probability, weights reference or None for a scripted member)]}``."""
@@ -42,14 +45,17 @@ class NamedPlayer:
 
 
 def pool_view(league, weight_refs: dict[str, object]) -> PoolView:
-    """The learner's pools as a ``PoolView``; ``weight_refs`` caches each snapshot's ``ray.put`` reference by name
-    (new snapshots are put, dropped ones forgotten)."""
+    """The learner's pools as a ``PoolView`` of the members that can be drawn (probability above 0);
+    ``weight_refs`` caches each snapshot's ``ray.put`` reference by name (new snapshots are put, the others
+    forgotten)."""
     import ray
 
     view, alive = {}, set()
     for pid, pool in league.pools.items():
         members = []
         for name, prob in pool.probabilities().items():
+            if prob <= 0.0:
+                continue
             player, ref = pool.members[name], None
             if isinstance(player, SnapshotPlayer):
                 if name not in weight_refs:
@@ -89,31 +95,18 @@ class RemoteLeague:
         self.cfg, self.specs, self.make_model = cfg, {s.policy_id: s for s in specs}, make_model
         self.sides = agent_sides(agent_policy)
         self.side_policy = [agent_policy[side[0]] for side in self.sides]
-        self.rng = np.random.default_rng(seed)
-        self.players: dict[str, object] = {}
+        self.rng = np.random.default_rng(None if seed is None else [seed, _LINEUP_STREAM])  # not env 0's stream
+        self.players: dict[tuple[int, str], object] = {}  # (policy id, name): each pool has its own members
         self.view: PoolView = {}
         self.matchmaker = Matchmaker(num_envs, len(agent_policy), self.sides, self.choose_lineup, game_score(cfg.env))
 
     def update(self, view: PoolView) -> None:
-        """Take the learner's latest pools: build the players of new names, forget those neither in the view nor
-        playing an episode now."""
-        import ray
-
+        """Take the learner's latest pools; forget the players neither in the view nor playing an episode now
+        (a player is built the first time it is drawn)."""
         self.view = view
-        for pid, members in view.items():
-            spec = self.specs[pid]
-            for name, _, ref in members:
-                if name in self.players:
-                    continue
-                if ref is None:
-                    self.players[name] = ScriptedPlayer(name, spec.action_space)
-                else:
-                    model = self.make_model(spec)
-                    model.load_state_dict(ray.get(ref))
-                    self.players[name] = SnapshotPlayer(name, model, spec.action_space)
-        in_use = {p.name for lineup in self.matchmaker.lineups for p in lineup.values()}
-        listed = {name for members in view.values() for name, _, _ in members}
-        self.players = {n: p for n, p in self.players.items() if n in listed or n in in_use}
+        in_use = {id(p) for lineup in self.matchmaker.lineups for p in lineup.values()}
+        listed = {(pid, name) for pid, members in view.items() for name, _, _ in members}
+        self.players = {k: p for k, p in self.players.items() if k in listed or id(p) in in_use}
 
     def choose_lineup(self, env_id: int) -> dict[int, object]:
         """A new episode's lineup (``draw_lineup``) from the view's probabilities."""
@@ -124,8 +117,21 @@ class RemoteLeague:
         if not members:
             return None
         probs = np.array([p for _, p, _ in members])
-        name = members[int(rng.choice(len(members), p=probs / probs.sum()))][0]
-        return self.players[name]
+        name, _, ref = members[int(rng.choice(len(members), p=probs / probs.sum()))]
+        if (policy_id, name) not in self.players:
+            self.players[(policy_id, name)] = self._player(policy_id, name, ref)
+        return self.players[(policy_id, name)]
+
+    def _player(self, policy_id: int, name: str, ref):
+        """A scripted member (``ref`` None), or a snapshot built from the weights ``ref`` points at."""
+        import ray
+
+        spec = self.specs[policy_id]
+        if ref is None:
+            return ScriptedPlayer(name, spec.action_space)
+        model = self.make_model(spec)
+        model.load_state_dict(ray.get(ref))
+        return SnapshotPlayer(name, model, spec.action_space)
 
     def opponents(self, storages) -> MatchOpponents:
         """The actor's sampler's ``Opponents`` controller."""

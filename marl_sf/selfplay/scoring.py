@@ -26,6 +26,11 @@ def higher_return_wins(side_returns: np.ndarray) -> np.ndarray:
     return best.astype(np.float64)
 
 
+def registered_game_scores() -> dict[str, GameScore]:
+    """The game scores registered with ``register_game_score``, by env name (the live mapping)."""
+    return _SCORES
+
+
 def register_game_score(env_name: str, fn: GameScore) -> None:
     """Score ``env_name``'s episodes with ``fn(side_returns [S]) -> scores [S]`` (each in [0, 1]).
 

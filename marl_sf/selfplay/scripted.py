@@ -28,6 +28,11 @@ class _Scripted:
 _SCRIPTED: dict[str, _Scripted] = {}
 
 
+def registered_scripted_policies() -> dict:
+    """The scripted policies registered with ``register_scripted_policy``, by name (the live mapping)."""
+    return _SCRIPTED
+
+
 def register_scripted_policy(name: str, fn: ScriptedPolicy, batched: bool = False) -> None:
     """Register ``fn`` as ``name`` (registering a name again replaces it).
 
