@@ -148,6 +148,7 @@ class Trainer:
         if self.writes:
             remove_stale_writes(prepare_experiment_dir(cfg))
         self.reducer.barrier()  # the other learners read the folder rank 0 prepared
+        self.learner_pids = self.reducer.pids()  # rank 1 writes the exit checkpoint when rank 0 is gone
         self.exp_dir = inside_train_dir(cfg)
         seed_everything(cfg.seed)
         torch.set_num_threads(cfg.torch_threads)
@@ -291,6 +292,7 @@ class Trainer:
         except BaseException as exc:  # noqa: BLE001 - saved, closed, then raised again below
             failure = exc
         self._rewind_partial_update()
+        self._take_over_writes()
         try:
             if self.writes and not isinstance(failure, CheckpointWriteError):
                 self.save()
@@ -348,6 +350,15 @@ class Trainer:
         log.warning("stopped during an update: the checkpoint holds the last completed update (%d agent-steps)",
                     self.agent_steps)  # fmt: skip
 
+    def _take_over_writes(self) -> None:
+        """When rank 0 of data-parallel learners died, rank 1 (whose weights are the same, rewound to the last
+        completed update) writes the exit checkpoint in its place."""
+        if self.reducer.rank != 1 or process_alive(self.learner_pids[0]):
+            return
+        log.warning("learner rank 0 (pid %d) is gone: rank 1 writes the exit checkpoint (%d agent-steps, the last "
+                    "completed update)", self.learner_pids[0], self.agent_steps)  # fmt: skip
+        self.writes = True
+
     def _done(self, start: float) -> bool:
         """Whether the step budget or the time budget is spent (decided together by data-parallel learners, so
         that all of them stop after the same update)."""
@@ -358,6 +369,21 @@ class Trainer:
         """Close the logger and the sampler (stopping env workers or sampler actors)."""
         self.logger.close()
         self.sampler.close()
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc (not Linux): ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
 
 
 def _raise_keyboard_interrupt(signum, frame):

@@ -6,9 +6,12 @@ from __future__ import annotations
 import copy
 import multiprocessing as mp
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -115,3 +118,36 @@ def test_num_learners_that_do_not_split_the_envs_is_a_clear_error(make_cfg):
 
     with pytest.raises(ValueError, match="does not split over --num_learners=3"):
         run_rl(make_cfg("--env=mpe_simple_spread", "--experiment=bad", "--num_learners=3", "--num_envs=4"))
+
+
+def _children(pid: int) -> list[int]:
+    """The pids of ``pid``'s child processes, in start order (from /proc)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            kids.append((int(fields[19]), int(stat.parent.name)))  # (start time, pid)
+    return [p for _, p in sorted(kids)]
+
+
+def test_when_learner_rank_0_dies_rank_1_writes_the_last_completed_update(tmp_path):
+    from marl_sf.checkpoint import find_checkpoint, load_checkpoint
+
+    argv = ["--env=mpe_simple_spread", "--experiment=die", "--num_learners=2", "--num_envs=4", "--rollout=25",
+            "--num_epochs=1", "--train_for_env_steps=100000000", "--save_every_sec=1e9", "--save_plots=False",
+            f"--train_dir={tmp_path}", "--device=cpu", "--progress_bar=False", "--learner_torch_threads=1"]  # fmt: skip
+    run = subprocess.Popen([sys.executable, "-m", "marl_sf.train", *argv], stderr=subprocess.PIPE, text=True)
+    summary, deadline = tmp_path / "die" / ".summary", time.time() + 120
+    while not (summary.exists() and any(summary.iterdir())) and time.time() < deadline:
+        time.sleep(0.5)
+    time.sleep(3.0)  # a few updates
+    rank0 = _children(run.pid)[0]  # the launcher starts rank 0 first
+    os.kill(rank0, signal.SIGKILL)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode != 0
+    assert f"learner rank 0 (pid {rank0}) is gone: rank 1 writes the exit checkpoint" in err, err[-3000:]
+    state = load_checkpoint(find_checkpoint(tmp_path / "die", 0), torch.device("cpu"))  # no periodic one was due
+    assert state["agent_steps"] > 0 and state["agent_steps"] == 300 * state["train_step"]  # whole updates only

@@ -10,6 +10,8 @@ on N shards take the step one learner takes on the whole rollout (to float round
 
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.distributed as dist
 
@@ -43,6 +45,14 @@ class Reducer:
         if self.world_size > 1:
             for t in tensors:
                 dist.broadcast(t, src=0)
+
+    def pids(self) -> list[int]:
+        """Every process's pid, by rank (a collective: every process calls it at the same point)."""
+        if self.world_size == 1:
+            return [os.getpid()]
+        pids: list = [None] * self.world_size
+        dist.all_gather_object(pids, os.getpid())
+        return pids
 
     def barrier(self) -> None:
         """Wait until every process gets here (nothing to wait for without a group)."""
