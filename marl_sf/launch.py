@@ -126,6 +126,21 @@ def _wait(procs: list) -> int:
     return procs[0].exitcode
 
 
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc (not Linux): ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
 def _backend(cfg) -> str:
     return "nccl" if cfg.device == "gpu" and torch.cuda.is_available() else "gloo"
 

@@ -106,6 +106,7 @@ class SamplerWorker:
         registrations.apply()
         self.cfg, self.index, self.version = cfg, index, None
         self.sampler: Sampler | None = None
+        self.collected = False  # a rollout is in the storages (its slot T starts the next one)
         self.league: RemoteLeague | None = None  # self-play: the opponents' side of the learner's league
 
     def info(self) -> dict:
@@ -127,12 +128,14 @@ class SamplerWorker:
             for spec, model in zip(self.sampler.specs, self.sampler.models, strict=True):
                 model.load_state_dict(weights[spec.policy_id])
             self.version = version
+        if self.collected:  # the last rollout was serialized when its collect returned: start from its slot T
+            for st in self.sampler.storages:
+                st.carry_last_step()
         stats = self.sampler.collect()
+        self.collected = True
         if self.league is not None:
             stats.match_results = self.league.named(stats.match_results)
-        tensors = [{k: v.cpu().clone() for k, v in st.tensors().items()} for st in self.sampler.storages]
-        for st in self.sampler.storages:
-            st.carry_last_step()
+        tensors = [{k: v.cpu() for k, v in st.tensors().items()} for st in self.sampler.storages]  # no copy on CPU
         return SamplerResult(self.index, version, stats, tensors, os.getpid())
 
     def _build(self, seed: int | None, pool) -> Sampler:

@@ -36,7 +36,7 @@ from marl_sf.experiment import (
     resolve_device,
     seed_everything,
 )
-from marl_sf.launch import check_num_learners, joined_group, run_learners
+from marl_sf.launch import check_num_learners, joined_group, process_alive, run_learners
 from marl_sf.plot import save_training_plots
 from marl_sf.ray_sampling import check_ray_cfg
 from marl_sf.selfplay.league import League, learner_name, uses_opponents
@@ -369,21 +369,6 @@ class Trainer:
         """Close the logger and the sampler (stopping env workers or sampler actors)."""
         self.logger.close()
         self.sampler.close()
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc (not Linux): ask the kernel
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
 
 
 def _raise_keyboard_interrupt(signum, frame):
