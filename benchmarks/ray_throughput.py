@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 import tempfile
 
-from throughput import raw_env_rate, sampling_rate, training_rate
+from throughput import RawEnvProcesses, SamplerOnly, measure, training_rate
 
 from marl_sf.experiment import resolve_num_workers
 from marl_sf.train import parse_args
@@ -41,9 +41,9 @@ def main() -> int:
                 "--save_plots=False", *argv]  # fmt: skip
         cfg = parse_args([*base, "--experiment=bench_raw"])
         processes = max(1, resolve_num_workers(cfg))
-        raw = raw_env_rate(cfg, processes, seconds)
+        raw = measure(RawEnvProcesses(cfg, processes), seconds)
         for name, extra in LAYOUTS.items():
-            sampling = sampling_rate(parse_args([*base, *extra, "--experiment=bench_sampling"]), seconds)
+            sampling = measure(SamplerOnly(parse_args([*base, *extra, "--experiment=bench_sampling"])), seconds)
             training = training_rate(parse_args([*base, *extra, "--experiment=bench_training"]), seconds)
             rows[name] = (sampling, training)
     default_sampling, default_training = rows["single machine (env workers)"]

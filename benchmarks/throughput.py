@@ -5,8 +5,10 @@
 
 Prints agent-steps/s (one agent acting once is one step) for (a) the raw env stepping random actions in as
 many processes as marl_sf uses for envs (a vectorized env: the raw simulator stepping ``--num_envs`` envs on
-its device, see ``raw_vector_env_rate``), (b) marl_sf sampling only (inference, no learning), (c) marl_sf
-training, and the ratios b/a and c/a. Any marl_sf option (``--num_envs``, ``--critic_input``...) applies.
+its device, see ``RawVectorEnv``), (b) marl_sf sampling only (inference, no learning), (c) marl_sf
+training, and the ratios b/a and c/a. (a) and (b) alternate in ``--bench_rounds`` rounds (default 5) that share
+``--bench_seconds``, so that a slow stretch of a noisy machine falls on both. Any marl_sf option (``--num_envs``,
+``--critic_input``...) applies.
 """
 
 from __future__ import annotations
@@ -47,65 +49,105 @@ def _raw_env_steps(cfg, seconds: float, seed: int) -> int:
     return steps
 
 
-def raw_vector_env_rate(cfg, seconds: float) -> float:
-    """(a) for a vectorized env: agent-steps/s of the raw env stepping ``--num_envs`` envs with random actions on
-    its device, in this process. For VMAS that is ``vmas`` itself, without marl_sf's adapter: the finished envs are
-    reset in one call when all are done, else one ``reset_at`` each (as a VMAS user would)."""
-    env = make_vector_env(cfg, cfg.num_envs)
-    raw = env  # unwrap marl_sf's wrappers (episode progress, VmasEnv) down to the vmas env, if there is one
-    while not type(raw).__module__.startswith("vmas") and hasattr(raw, "env"):
-        raw = raw.env
-    is_vmas = type(raw).__module__.startswith("vmas")
-    if not is_vmas:
-        raw = env
-    spec = read_env_spec(env)
-    device = getattr(env, "device", torch.device("cpu"))
+class RawVectorEnv:
+    """(a) for a vectorized env: the raw env stepping ``--num_envs`` envs with random actions on its device, in this
+    process. For VMAS that is ``vmas`` itself, without marl_sf's adapter: the finished envs are reset in one call
+    when all are done, else one ``reset_at`` each (as a VMAS user would)."""
 
-    def random_actions():
-        if isinstance(spec.action_space, gym.spaces.Discrete):
-            per_agent = [torch.randint(0, int(s.n), (cfg.num_envs,), device=device) for s in spec.agent_action_spaces]
+    def __init__(self, cfg):
+        self.cfg, self.env = cfg, make_vector_env(cfg, cfg.num_envs)
+        raw = self.env  # unwrap marl_sf's wrappers (episode progress, VmasEnv) down to the vmas env, if there is one
+        while not type(raw).__module__.startswith("vmas") and hasattr(raw, "env"):
+            raw = raw.env
+        self.is_vmas = type(raw).__module__.startswith("vmas")
+        self.raw = raw if self.is_vmas else self.env
+        self.spec = read_env_spec(self.env)
+        self.device = getattr(self.env, "device", torch.device("cpu"))
+        self.env.reset(seed=0)
+
+    def random_actions(self):
+        """Per-agent ``[E, ...]`` tensors (VMAS's layout), else ``[E, A, ...]``."""
+        n, spaces = self.cfg.num_envs, self.spec.agent_action_spaces
+        if isinstance(self.spec.action_space, gym.spaces.Discrete):
+            per_agent = [torch.randint(0, int(s.n), (n,), device=self.device) for s in spaces]
         else:
-            per_agent = [torch.rand(cfg.num_envs, s.shape[0], device=device) * 2 - 1 for s in spec.agent_action_spaces]
-        return per_agent if is_vmas else torch.stack(per_agent, dim=1)
+            per_agent = [torch.rand(n, s.shape[0], device=self.device) * 2 - 1 for s in spaces]
+        return per_agent if self.is_vmas else torch.stack(per_agent, dim=1)
 
-    env.reset(seed=0)
-    steps, deadline = 0, time.time() + seconds
-    while time.time() < deadline:
-        result = raw.step(random_actions())
-        steps += cfg.num_envs * spec.num_agents
-        if is_vmas:
-            done = result[2] | result[3]
-            if bool(done.all()):
-                raw.reset()
-            else:
-                for i in torch.nonzero(done).flatten().tolist():
-                    raw.reset_at(i, return_observations=False)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    env.close()
-    return steps / seconds
-
-
-def raw_env_rate(cfg, processes: int, seconds: float) -> float:
-    """(a) agent-steps/s of ``processes`` processes stepping the raw env with random actions."""
-    with mp.get_context("fork").Pool(processes) as pool:
-        steps = pool.starmap(_raw_env_steps, [(cfg, seconds, i) for i in range(processes)])
-    return sum(steps) / seconds
-
-
-def sampling_rate(cfg, seconds: float) -> float:
-    """(b) agent-steps/s of marl_sf's sampler alone: env stepping plus batched inference, no learning."""
-    trainer = Trainer(cfg)
-    try:
-        trainer.sampler.collect()  # warm-up
+    def steps_for(self, seconds: float) -> tuple[int, float]:
+        """Step for about ``seconds``; returns (agent-steps, elapsed seconds)."""
         steps, start = 0, time.time()
         while time.time() - start < seconds:
-            steps += trainer.sampler.collect().agent_steps
-            for st in trainer.storages:
+            result = self.raw.step(self.random_actions())
+            steps += self.cfg.num_envs * self.spec.num_agents
+            if self.is_vmas:
+                done = result[2] | result[3]
+                if bool(done.all()):
+                    self.raw.reset()
+                else:
+                    for i in torch.nonzero(done).flatten().tolist():
+                        self.raw.reset_at(i, return_observations=False)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        return steps, time.time() - start
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class RawEnvProcesses:
+    """(a) ``processes`` processes stepping the raw env with random actions."""
+
+    def __init__(self, cfg, processes: int):
+        self.cfg, self.processes = cfg, processes
+
+    def steps_for(self, seconds: float) -> tuple[int, float]:
+        """Step for ``seconds`` in each process; returns (agent-steps of all, ``seconds``)."""
+        with mp.get_context("fork").Pool(self.processes) as pool:
+            steps = pool.starmap(_raw_env_steps, [(self.cfg, seconds, i) for i in range(self.processes)])
+        return sum(steps), seconds
+
+    def close(self) -> None:
+        pass
+
+
+class SamplerOnly:
+    """(b) marl_sf's sampler alone: env stepping plus batched inference, no learning."""
+
+    def __init__(self, cfg):
+        self.trainer = Trainer(cfg)
+        self.trainer.sampler.collect()  # warm-up
+
+    def steps_for(self, seconds: float) -> tuple[int, float]:
+        """Collect whole rollouts for at least ``seconds``; returns (agent-steps, elapsed seconds)."""
+        steps, start = 0, time.time()
+        while time.time() - start < seconds:
+            steps += self.trainer.sampler.collect().agent_steps
+            for st in self.trainer.storages:
                 st.carry_last_step()
-        return steps / (time.time() - start)
+        return steps, time.time() - start
+
+    def close(self) -> None:
+        self.trainer.close()
+
+
+def interleaved_rates(meters: list, seconds: float, rounds: int) -> list[float]:
+    """Agent-steps/s of each meter over ``rounds`` alternating rounds of ``seconds / rounds`` each (so that a slow
+    stretch of a noisy machine falls on every meter alike)."""
+    steps, elapsed = [0] * len(meters), [0.0] * len(meters)
+    for _ in range(rounds):
+        for i, meter in enumerate(meters):
+            n, t = meter.steps_for(seconds / rounds)
+            steps[i], elapsed[i] = steps[i] + n, elapsed[i] + t
+    return [n / t for n, t in zip(steps, elapsed, strict=True)]
+
+
+def measure(meter, seconds: float) -> float:
+    """Agent-steps/s of one meter over ``seconds``, then closes it."""
+    try:
+        return interleaved_rates([meter], seconds, 1)[0]
     finally:
-        trainer.close()
+        meter.close()
 
 
 def training_rate(cfg, seconds: float) -> float:
@@ -120,21 +162,31 @@ def training_rate(cfg, seconds: float) -> float:
 def main() -> int:
     """Measure (a), (b), (c) and print the table."""
     argv = sys.argv[1:]
-    seconds = 20.0
+    seconds, rounds = 20.0, 5
     for arg in list(argv):
         if arg.startswith("--bench_seconds="):
             seconds = float(arg.split("=", 1)[1])
+            argv.remove(arg)
+        elif arg.startswith("--bench_rounds="):
+            rounds = int(arg.split("=", 1)[1])
             argv.remove(arg)
     with tempfile.TemporaryDirectory() as train_dir:
         base = [f"--train_dir={train_dir}", "--progress_bar=False", "--restart_behavior=overwrite", *argv]
         cfg = parse_args([*base, "--experiment=bench_sampling"])
         vectorized = probe_env_spec(cfg).vectorized
         processes = max(1, resolve_num_workers(cfg)) if not vectorized else 1
-        raw = raw_vector_env_rate(cfg, seconds) if vectorized else raw_env_rate(cfg, processes, seconds)
-        sampling = sampling_rate(cfg, seconds)
+        meters = [RawVectorEnv(cfg) if vectorized else RawEnvProcesses(cfg, processes), SamplerOnly(cfg)]
+        try:
+            raw, sampling = interleaved_rates(meters, seconds, rounds)
+        finally:
+            for meter in meters:
+                meter.close()
         training = training_rate(parse_args([*base, "--experiment=bench_training"]), seconds)
     where = "one vectorized env in the main process" if vectorized else f"{processes} env process(es)"
-    print(f"env {cfg.env}: {where}, num_envs={cfg.num_envs}, critic_input={cfg.critic_input}")
+    print(
+        f"env {cfg.env}: {where}, num_envs={cfg.num_envs}, critic_input={cfg.critic_input}; (a) and (b) in "
+        f"{rounds} alternating rounds of {seconds / rounds:.1f} s each"
+    )
     print("| measurement | agent-steps/s | ratio to raw env |")
     print("|---|---|---|")
     print(f"| (a) raw env, random actions | {raw:,.0f} | 1.00 |")

@@ -11,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
-from torch.distributions import Categorical, Independent, Normal
+from torch.distributions import Categorical, Distribution, Independent, Normal
 
 
 def action_components(space: gym.Space) -> list[tuple[str, int]]:
@@ -110,14 +110,32 @@ class GumbelCategorical(Categorical):
     """A ``Categorical`` whose ``sample()`` is the Gumbel-max trick: ``argmax(logits + G)`` with ``G`` i.i.d.
     standard Gumbel noise draws exactly from the categorical distribution (Gumbel 1954; Maddison, Tarlow and Minka
     2014, "A* Sampling", section 2.1) and avoids ``torch.multinomial``, several times slower on the CPU for
-    thousands of small rows."""
+    thousands of small rows. The logits are normalized by one ``log_softmax`` and ``log_prob`` of a ``[B]`` batch
+    of actions is one ``gather``: the values of ``Categorical``, in fewer kernels (the sampler calls both at every
+    step).
+
+    Args:
+        logits: ``[B, n]`` unnormalized log-probabilities.
+        validate_args: as ``torch.distributions``.
+    """
+
+    def __init__(self, logits: torch.Tensor, validate_args: bool = False):
+        normalized = torch.log_softmax(logits, dim=-1)  # [B, n]
+        self.logits, self._param, self._num_events = normalized, normalized, normalized.shape[-1]  # as Categorical
+        Distribution.__init__(self, normalized.shape[:-1], validate_args=validate_args)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """``[B]`` log-probabilities of actions ``value [B]`` (other shapes: ``Categorical.log_prob``)."""
+        if value.shape != self.batch_shape:
+            return super().log_prob(value)
+        return self.logits.gather(-1, value.long().unsqueeze(-1)).squeeze(-1)
 
     def sample(self, sample_shape: torch.Size = _SCALAR) -> torch.Tensor:
         """``[B]`` sampled actions (``sample_shape`` other than ``()`` falls back to ``Categorical.sample``)."""
         if sample_shape != _SCALAR:
             return super().sample(sample_shape)
-        gumbel = -torch.log(-torch.log(torch.rand_like(self.logits)))  # [B, n]
-        return (self.logits + gumbel).argmax(dim=-1)
+        neg_gumbel = torch.rand_like(self.logits).log_().neg_().log_()  # [B, n] log(-log U) = -G
+        return (self.logits - neg_gumbel).max(dim=-1).indices  # max(): faster than argmax() over a short last dim
 
 
 def _gaussian(params: torch.Tensor) -> Independent:

@@ -61,6 +61,21 @@ class ActorCritic(nn.Module):
         out = self(self.normalize_obs(batch.rows()), batch.rnn_states.flatten(0, 1), values_only)
         return {k: v.reshape(n, a, *v.shape[1:]) for k, v in out.items()}  # [N * A_p, ...] -> [N, A_p, ...]
 
+    def values_in_learner(self) -> bool:
+        """Whether the rollout's values are computed by the learner, in one batched ``values_only`` pass over the
+        whole rollout before the update (``Learner.fill_values``), instead of by the sampler at every step.
+
+        True only where that gives the same values: a critic with no recurrent state and weights of its own (the
+        built-in separate-weights layout). The base class says False: a registered model's values come with its
+        actions, as in Sample Factory.
+        """
+        return False
+
+    def forward_actions(self, batch: PolicyBatch) -> dict[str, torch.Tensor]:
+        """What the sampler needs at each step: ``action_logits [N, A_p, P]`` and ``new_rnn_states [N, A_p, R]``,
+        plus ``values [N, A_p]`` unless ``values_in_learner()`` (this base implementation: ``forward_batch``)."""
+        return self.forward_batch(batch)
+
     def update_normalizer(self, batch: PolicyBatch, active: torch.Tensor, all_sum=None) -> None:
         """Fold a batch's inputs into the ``--normalize_input`` statistics, only the ``[N, A_p]`` ``active``
         agents: per-agent keys once per active agent, a per-env critic state once per env with an active agent
@@ -276,6 +291,22 @@ class ActorCriticSeparateWeights(_BuiltInActorCritic):
             logits, _ = self._actor(self.actor_rows(batch), batch.rnn_states.flatten(0, 1))  # [N * A_p, P]
             out["action_logits"] = logits.reshape(n, a, -1)  # [N * A_p, P] -> [N, A_p, P]
         return out
+
+    def values_in_learner(self) -> bool:
+        """True for the built-in ``forward`` with a feed-forward critic core: the sampler runs the actor alone."""
+        return type(self).forward is ActorCriticSeparateWeights.forward and self.critic_core.rnn_state_size() == 0
+
+    def forward_actions(self, batch: PolicyBatch) -> dict[str, torch.Tensor]:
+        """See ``ActorCritic.forward_actions``: the actor alone when ``values_in_learner()`` (the critic's recurrent
+        state is then empty, so the actor's is the whole ``[N, A_p, R]``)."""
+        if not self.values_in_learner():
+            return self.forward_batch(batch)
+        n, a = batch.num_envs, batch.num_agents
+        logits, new_h = self._actor(
+            self.actor_rows(batch), batch.rnn_states.flatten(0, 1)
+        )  # [N * A_p, P], [N * A_p, R]
+        # [N * A_p, ...] -> [N, A_p, ...]
+        return {"action_logits": logits.reshape(n, a, -1), "new_rnn_states": new_h.reshape(n, a, -1)}
 
     def _critic(self, critic_obs, critic_h):
         """Values ``[B]`` and new critic states ``[B, R_critic]`` from the critic's inputs."""

@@ -121,3 +121,32 @@ def test_a_subclass_with_its_own_forward_goes_through_the_row_adapter(make_cfg):
     args = (global_model_factory(), model.obs_space, model.action_space, model.cfg)
     assert model.critic_per_env(critic) and SameForward(*args).critic_per_env(critic)
     assert not OwnForward(*args).critic_per_env(critic)
+
+
+@pytest.mark.parametrize("critic_input", ["state", "local"])
+def test_values_the_learner_computes_equal_those_the_sampler_would_record(make_cfg, critic_input):
+    argv = [*SPREAD, "--actor_critic_share_weights=False", f"--critic_input={critic_input}", "--normalize_input=True",
+            "--value_bootstrap=True", "--mpe_max_cycles=3", "--seed=3"]  # fmt: skip
+    runs = {}
+    for deferred in (True, False):  # each built, then sampled, then trained: the same seeds, weights and actions
+        trainer = Trainer(make_cfg(*argv, f"--experiment=values_{deferred}"))
+        model, st, learner = trainer.models[0], trainer.storages[0], trainer.learners[0]
+        assert model.values_in_learner()  # a separate feed-forward critic: the sampler runs the actor alone
+        if not deferred:
+            model.values_in_learner = lambda: False  # the Sample Factory way: values at every sampling step
+            trainer.sampler.values_in_learner = [False]
+        trainer.sampler.collect()
+        assert st.truncated.any()  # 3-step episodes in 5-step rollouts: bootstrapped truncations
+        if deferred:
+            assert not st.values.any()  # nothing recorded while sampling
+            learner.fill_values(st)
+        ids = torch.tensor([0, 2])
+        trainer.sampler._bootstrap_from_obs(1, ids)  # the fallback V(obs_t) for envs that report no final obs
+        runs[deferred] = (st.actions.clone(), st.values.clone(), st.bootstrap_values.clone())
+        learner.train(st)
+        runs[deferred] += (torch.nn.utils.parameters_to_vector(model.parameters()).detach(),)
+        trainer.close()
+    torch.testing.assert_close(runs[True][0], runs[False][0], rtol=0, atol=0)  # the same actions
+    for deferred_value, sampled_value in zip(runs[True][1:], runs[False][1:], strict=True):
+        torch.testing.assert_close(deferred_value, sampled_value)  # values, bootstraps, weights after one update
+    assert runs[True][2][1, ids].ne(0).all()

@@ -41,6 +41,8 @@ class EpisodeAccumulator:
         returns, lengths = self.returns[rows], self.lengths[rows]  # views
         returns += rewards
         lengths += active
+        if not bool(episode_done.any()):  # most steps: no indexing (each boolean index is a search and a copy)
+            return returns[:0], lengths[:0]
         finished = returns[episode_done], lengths[episode_done]  # boolean indexing copies
         returns[episode_done] = 0.0
         lengths[episode_done] = 0

@@ -65,6 +65,9 @@ def describe_minibatches(cfg, storage: RolloutStorage, policy_id: int, shards: i
     )
 
 
+_VALUE_PASS_CELLS = 65536  # (step, env) cells per values_only pass of ``Learner.fill_values``
+
+
 class Learner:
     """Optimizes one policy's actor-critic on its rollouts.
 
@@ -121,6 +124,20 @@ class Learner:
         """Model value outputs -> return units."""
         return self.value_norm.denormalize(values) if self.value_norm is not None else values
 
+    def fill_values(self, st: RolloutStorage) -> None:
+        """``st.values [T + 1, E, A_p]`` from the model in ``values_only`` passes over the whole rollout, for a model
+        whose sampler left them to the learner (``ActorCritic.values_in_learner``: a feed-forward critic, so a
+        step's value depends on that step's input alone). Runs before the update touches the weights or the input
+        statistics, so the values are those of the weights that sampled the rollout (with ``--max_policy_lag=1``,
+        of the newer weights). Passes of at most ``_VALUE_PASS_CELLS`` cells bound the memory."""
+        slots = max(1, _VALUE_PASS_CELLS // st.num_envs)  # time slots per pass
+        with torch.no_grad():
+            for start in range(0, st.rollout + 1, slots):
+                steps = slice(start, min(start + slots, st.rollout + 1))
+                batch = st.batch(steps, self.cfg.obs_scale)  # n * E cells in (t, e) order
+                values = self.model.forward_batch(batch, values_only=True)["values"]  # [n * E, A_p]
+                st.values[steps] = values.view(-1, st.num_envs, st.num_agents)  # [n * E, A_p] -> [n, E, A_p]
+
     def compute_targets(self, st: RolloutStorage) -> tuple[torch.Tensor, torch.Tensor]:
         """Advantages and value targets ``[T, E, A_p]`` (return units) for the rollout in ``st``.
 
@@ -155,6 +172,8 @@ class Learner:
                 in this update stay (they were finite); the failing one is not applied.
         """
         all_sum = self.reducer.sum
+        if self.model.values_in_learner():
+            self.fill_values(st)
         num_minibatches = minibatch_count(self.cfg, st, self.reducer.world_size)
         active = st.active[:-1]  # [T, E, A_p]
         if all_sum(active.sum()) == 0:  # opponents played every agent of this policy (self-play): nothing to learn

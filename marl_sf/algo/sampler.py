@@ -75,6 +75,7 @@ class Sampler:
         self.critic = specs[0].critic  # what each env contributes to the critics once per step
         self.episodes = EpisodeAccumulator(self.num_envs, self.num_agents, env_device)
         self.recurrent = [st.recurrent for st in storages]  # per policy, from its model's state size
+        self.values_in_learner = [m.values_in_learner() for m in models]  # per policy: the learner fills st.values
         self.opponents = opponents
         self.env_active = torch.zeros((self.num_envs, self.num_agents), dtype=torch.bool, device=env_device)  # [E, A]
         # recurrent states after each policy's last forward pass, [E, A_p, R]
@@ -89,7 +90,8 @@ class Sampler:
             st.rnn_states[0] = 0.0
 
     def collect(self, deterministic: bool = False) -> RolloutStats:
-        """Run one rollout of T steps into the storages, then the values of slot T for bootstrapping."""
+        """Run one rollout of T steps into the storages, then the values of slot T for bootstrapping (for the
+        policies whose values the learner computes, ``values_in_learner``, ``values`` is left to it)."""
         stats = RolloutStats()
         agent_steps = torch.zeros((), dtype=torch.int64, device=self.env_active.device)  # summed on the device
         groups = [self.runner.split_rows(g) for g in range(self.runner.num_splits)]
@@ -104,7 +106,9 @@ class Sampler:
             agent_steps += self._record(self.storages[0].rollout - 1, rows, stats)
         stats.agent_steps = int(agent_steps)
         with torch.no_grad():
-            for model, st in zip(self.models, self.storages, strict=True):
+            for model, st, deferred in zip(self.models, self.storages, self.values_in_learner, strict=True):
+                if deferred:
+                    continue
                 batch = st.batch(slice(st.rollout, st.rollout + 1), self.cfg.obs_scale)  # the E envs of slot T
                 st.values[st.rollout] = model.forward_batch(batch, values_only=True)["values"]  # [E, A_p]
         return stats
@@ -151,13 +155,14 @@ class Sampler:
         with torch.no_grad():
             for p, (spec, model, st) in enumerate(zip(self.specs, self.models, self.storages, strict=True)):
                 batch = st.batch(slice(t, t + 1), self.cfg.obs_scale, rows)  # N = E_g cells
-                out = model.forward_batch(batch)  # [E_g, A_p, ...]
+                out = model.forward_actions(batch)  # [E_g, A_p, ...]
                 dist = model.action_distribution(out["action_logits"].flatten(0, 1), batch.action_mask_rows())
                 act = deterministic_actions(spec.action_space, dist) if deterministic else dist.sample()
                 shape = (rows.stop - rows.start, st.num_agents)
                 st.actions[t, rows] = act.view(*shape, *st.actions.shape[3:])  # [E_g * A_p, ...] -> [E_g, A_p, ...]
                 st.log_probs[t, rows] = dist.log_prob(act).view(shape)
-                st.values[t, rows] = out["values"]
+                if not self.values_in_learner[p]:
+                    st.values[t, rows] = out["values"]
                 if self.recurrent[p]:
                     self.next_rnn[p][rows] = out["new_rnn_states"]  # [E_g, A_p, R]
                 if self.opponents is not None:  # overwrites the actions of the agents opponents play
@@ -212,9 +217,7 @@ class Sampler:
         approximation.
         """
         reported = self.step.has_final[env_ids]  # [n]
-        for st in self.storages:
-            fallback = env_ids[~reported].to(st.values.device)
-            st.bootstrap_values[t, fallback] = st.values[t, fallback]
+        self._bootstrap_from_obs(t, env_ids[~reported])
         env_ids = env_ids[reported]
         if len(env_ids) == 0:
             return
@@ -230,6 +233,22 @@ class Sampler:
                 state = states.to(device, non_blocking=True) if states is not None else None
                 ids = env_ids.to(device)
                 batch = st.make_batch(policy_obs, state, self.next_rnn[p][ids], self.cfg.obs_scale)  # n cells
+                st.bootstrap_values[t, ids] = model.forward_batch(batch, values_only=True)["values"]  # [n, A_p]
+
+    def _bootstrap_from_obs(self, t: int, env_ids: torch.Tensor) -> None:
+        """``bootstrap_values[t] = V(obs_t)`` for envs ``env_ids`` (``[n]``): the stored value, or, where the learner
+        computes the values (``values_in_learner``), a ``values_only`` pass on those envs' slot t."""
+        if len(env_ids) == 0:
+            return
+        with torch.no_grad():
+            for model, st, deferred in zip(self.models, self.storages, self.values_in_learner, strict=True):
+                ids = env_ids.to(st.values.device)
+                if not deferred:
+                    st.bootstrap_values[t, ids] = st.values[t, ids]
+                    continue
+                obs = {k: v[t, ids] for k, v in st.obs.items()}  # [n, A_p, ...]
+                state = st.state[t, ids] if st.state is not None else None  # [n, G]
+                batch = st.make_batch(obs, state, st.rnn_states[t, ids], self.cfg.obs_scale)  # n cells
                 st.bootstrap_values[t, ids] = model.forward_batch(batch, values_only=True)["values"]  # [n, A_p]
 
 
