@@ -51,7 +51,7 @@ def make_conv_trunk(architecture: str, in_channels: int, cfg) -> nn.Sequential:
     layers: list[nn.Module] = []
     if architecture in _PLAIN_FILTERS:
         for out_channels, kernel, stride in _PLAIN_FILTERS[architecture]:
-            layers += [nn.Conv2d(in_channels, out_channels, kernel, stride), nonlinearity(cfg)]
+            layers += [nn.Conv2d(in_channels, out_channels, kernel, stride), nonlinearity(cfg, overwrite_input=True)]
             in_channels = out_channels
     elif architecture == "convnet_impala":
         for channels, num_blocks in _IMPALA_STAGES:

@@ -9,24 +9,57 @@ RESERVED_OBS_KEYS = ("action_mask", "state")
 """Obs-dict keys that are not actor inputs: the action mask, and the global state for the critic."""
 
 
-def nonlinearity(cfg) -> nn.Module:
-    """The activation named by ``cfg.nonlinearity`` (tanh, relu or elu).
+_ACTIVATIONS = {  # name -> (function, in-place function)
+    "tanh": (torch.tanh, torch.tanh_),
+    "relu": (torch.relu, torch.relu_),
+    "elu": (nn.functional.elu, nn.functional.elu_),
+}
+
+
+class Activation(nn.Module):
+    """An elementwise activation, ``[...] -> [...]``: ``tanh``, ``relu`` or ``elu``.
+
+    With ``overwrite_input`` and gradients off (sampling, evaluation), the result is written into the input instead
+    of a new tensor, as ``nn.ReLU(inplace=True)`` does: for an input nothing else reads, such as the output of the
+    layer before it. With gradients on, it never writes into its input.
+
+    Args:
+        name: the activation.
+        overwrite_input: see above.
+    """
+
+    def __init__(self, name: str, overwrite_input: bool = False):
+        super().__init__()
+        self.name, self.overwrite_input = name, overwrite_input
+        self.function, self.function_ = _ACTIVATIONS[name]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[...]`` -> ``[...]``."""
+        if self.overwrite_input and not torch.is_grad_enabled():
+            return self.function_(x)
+        return self.function(x)
+
+    def extra_repr(self) -> str:
+        return f"{self.name}, overwrite_input={self.overwrite_input}"
+
+
+def nonlinearity(cfg, overwrite_input: bool = False) -> Activation:
+    """The activation named by ``cfg.nonlinearity`` (tanh, relu or elu); ``overwrite_input``: see ``Activation``.
 
     Raises:
         ValueError: another name.
     """
     name = cfg.nonlinearity
-    layers = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
-    if name not in layers:
-        raise ValueError(f"unknown nonlinearity {name!r}; choose one of {sorted(layers)}")
-    return layers[name]()
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"unknown nonlinearity {name!r}; choose one of {sorted(_ACTIVATIONS)}")
+    return Activation(name, overwrite_input)
 
 
 def mlp(input_size: int, layer_sizes: list[int], cfg) -> nn.Sequential:
     """``Linear -> activation`` for each size in ``layer_sizes``; empty sizes give an identity."""
     layers: list[nn.Module] = []
     for size in layer_sizes:
-        layers += [nn.Linear(input_size, size), nonlinearity(cfg)]
+        layers += [nn.Linear(input_size, size), nonlinearity(cfg, overwrite_input=True)]  # a fresh Linear output
         input_size = size
     return nn.Sequential(*layers)
 

@@ -24,6 +24,21 @@ def _cfg(**kw):
     return full_cfg(**{**base, **kw})
 
 
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu", "elu"])
+@pytest.mark.parametrize("architecture", CONV_ARCHITECTURES)
+def test_encoders_give_the_same_outputs_with_gradients_off(architecture, nonlinearity):
+    # with gradients off, activations after a layer write into its output; a residual block's input is kept
+    cfg = _cfg(encoder_conv_architecture=architecture, nonlinearity=nonlinearity, encoder_mlp_layers=[16, 16])
+    space = gym.spaces.Dict({"obs": _image((40, 40, 3)), "vec": VEC})
+    encoder = MultiInputEncoder(cfg, space)
+    obs = {"obs": torch.rand(3, 40, 40, 3), "vec": torch.rand(3, 5)}
+    with_grad = encoder(obs)
+    with torch.no_grad():
+        torch.testing.assert_close(encoder(obs), with_grad, rtol=0, atol=0)
+    with_grad.sum().backward()  # the recorded graph is intact
+    assert all(p.grad is not None for p in encoder.parameters())
+
+
 def _image(shape):
     return gym.spaces.Box(0, 255, shape, np.uint8)
 
