@@ -110,10 +110,12 @@ class VmasEnv:
     def _obs(self, per_agent: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """VMAS's ``A`` tensors ``[E, d_i]`` -> ``{"obs": [E, A, d_max]}`` (smaller ones zero-padded); keeps the
         joint observation ``[E, sum d_i]`` for ``state()``."""
-        self._joint = torch.cat(per_agent, dim=1)
         d = self.observation_space["obs"].shape[0]
         padded = [o if o.shape[1] == d else torch.nn.functional.pad(o, (0, d - o.shape[1])) for o in per_agent]
-        return {"obs": torch.stack(padded, dim=1)}  # A x [E, d_max] -> [E, A, d_max]
+        obs = torch.stack(padded, dim=1)  # A x [E, d_max] -> [E, A, d_max]
+        same_sizes = all(size == d for size in self.obs_sizes)
+        self._joint = obs.view(self.num_envs, -1) if same_sizes else torch.cat(per_agent, dim=1)  # [E, sum d_i]
+        return {"obs": obs}
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         """Reset every env (VMAS reseeded with ``seed`` when given); returns ``({"obs": [E, A, d]}, {})``."""

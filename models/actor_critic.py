@@ -186,8 +186,10 @@ class _BuiltInActorCritic(ActorCritic):
         return self.critic_obs(self.normalize_obs(per_env))
 
     def actor_rows(self, batch: PolicyBatch) -> dict[str, torch.Tensor]:
-        """The actor's normalized input rows ``{key: [N * A_p, ...]}`` (no ``"state"``)."""
-        return self.normalize_obs({k: v.flatten(0, 1) for k, v in batch.obs.items()})  # [N, A_p, ..] -> [N * A_p, ..]
+        """The actor's normalized input rows ``{key: [N * A_p, ...]}`` (no ``"state"``, no critic-only key)."""
+        hidden = self.critic_only_keys()
+        # [N, A_p, ...] -> [N * A_p, ...]
+        return self.normalize_obs({k: v.flatten(0, 1) for k, v in batch.obs.items() if k not in hidden})
 
 
 class ActorCriticSharedWeights(_BuiltInActorCritic):

@@ -43,7 +43,8 @@ class RunningMeanStd(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``clip((x - mean) / sqrt(var + eps))``, same shape as ``x``."""
-        return ((x.float() - self.mean) / torch.sqrt(self.var + self.eps)).clamp(-self.clip, self.clip)
+        centered = x.float() - self.mean  # a new tensor: the in-place steps below never touch x
+        return centered.div_(torch.sqrt(self.var + self.eps)).clamp_(-self.clip, self.clip)
 
 
 class ObservationNormalizer(nn.Module):
