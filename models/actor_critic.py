@@ -16,6 +16,10 @@ implements it by flattening the batch to rows and calling ``forward``, so any Sa
 unchanged. The built-in models take the batch as it is when their critic's input is the same for every agent of
 an env (a ``state`` or ``joint_obs`` critic, feed-forward, reading no per-agent critic-only key): the critic then
 runs once per env, N times instead of N * A_p.
+
+At each sampling step the engine calls ``forward_actions(batch)`` (the base class: ``forward_batch``). A built-in
+separate-weights model with a feed-forward critic runs its actor alone there, and the learner computes the rollout's
+values in batched ``values_only`` passes before the update (``values_in_learner``).
 """
 
 from __future__ import annotations
