@@ -299,8 +299,12 @@ class ActorCriticSeparateWeights(_BuiltInActorCritic):
         return out
 
     def values_in_learner(self) -> bool:
-        """True for the built-in ``forward`` with a feed-forward critic core: the sampler runs the actor alone."""
-        return type(self).forward is ActorCriticSeparateWeights.forward and self.critic_core.rnn_state_size() == 0
+        """True for the built-in ``forward`` and ``forward_batch`` with a feed-forward critic core: the sampler runs
+        the actor alone (a subclass overriding either keeps per-step values, computed by its own code)."""
+        cls = type(self)
+        built_in = cls.forward is ActorCriticSeparateWeights.forward
+        built_in = built_in and cls.forward_batch is ActorCriticSeparateWeights.forward_batch
+        return built_in and self.critic_core.rnn_state_size() == 0
 
     def forward_actions(self, batch: PolicyBatch) -> dict[str, torch.Tensor]:
         """See ``ActorCritic.forward_actions``: the actor alone when ``values_in_learner()`` (the critic's recurrent

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from marl_sf.models.actor_critic import ActorCritic
+from marl_sf.models.actor_critic import ActorCritic, ActorCriticSeparateWeights
 from marl_sf.models.batch import PolicyBatch
 from marl_sf.models.critic_input import critic_input
 from marl_sf.models.obs_normalizer import ObservationNormalizer
@@ -106,7 +106,6 @@ def test_critic_runs_per_agent_where_values_differ_per_agent_or_carry_state(make
 
 
 def test_a_subclass_with_its_own_forward_goes_through_the_row_adapter(make_cfg):
-    from marl_sf.models.actor_critic import ActorCriticSeparateWeights
     from marl_sf.models.factory import global_model_factory
 
     class OwnForward(ActorCriticSeparateWeights):
@@ -121,6 +120,14 @@ def test_a_subclass_with_its_own_forward_goes_through_the_row_adapter(make_cfg):
     args = (global_model_factory(), model.obs_space, model.action_space, model.cfg)
     assert model.critic_per_env(critic) and SameForward(*args).critic_per_env(critic)
     assert not OwnForward(*args).critic_per_env(critic)
+    # the sampler leaves the values to the learner only for the built-in forward passes
+    assert SameForward(*args).values_in_learner() and not OwnForward(*args).values_in_learner()
+    assert not OwnForwardBatch(*args).values_in_learner()
+
+
+class OwnForwardBatch(ActorCriticSeparateWeights):
+    def forward_batch(self, batch, values_only: bool = False):
+        return super().forward_batch(batch, values_only)
 
 
 @pytest.mark.parametrize("critic_input", ["state", "local"])

@@ -65,7 +65,7 @@ def describe_minibatches(cfg, storage: RolloutStorage, policy_id: int, shards: i
     )
 
 
-_VALUE_PASS_CELLS = 65536  # (step, env) cells per values_only pass of ``Learner.fill_values``
+_VALUE_PASS_FLOATS = 2**25  # input numbers (observations and states) per values_only pass of ``Learner.fill_values``
 
 
 class Learner:
@@ -129,8 +129,10 @@ class Learner:
         whose sampler left them to the learner (``ActorCritic.values_in_learner``: a feed-forward critic, so a
         step's value depends on that step's input alone). Runs before the update touches the weights or the input
         statistics, so the values are those of the weights that sampled the rollout (with ``--max_policy_lag=1``,
-        of the newer weights). Passes of at most ``_VALUE_PASS_CELLS`` cells bound the memory."""
-        slots = max(1, _VALUE_PASS_CELLS // st.num_envs)  # time slots per pass
+        of the newer weights). Passes of about ``_VALUE_PASS_FLOATS`` input numbers bound the memory."""
+        per_cell = sum(v[0, 0].numel() for v in st.obs.values())  # one env's observations of every agent
+        per_cell += st.state[0, 0].numel() if st.state is not None else 0
+        slots = max(1, _VALUE_PASS_FLOATS // (per_cell * st.num_envs))  # time slots per pass
         with torch.no_grad():
             for start in range(0, st.rollout + 1, slots):
                 steps = slice(start, min(start + slots, st.rollout + 1))
@@ -139,7 +141,8 @@ class Learner:
                 st.values[steps] = values.view(-1, st.num_envs, st.num_agents)  # [n * E, A_p] -> [n, E, A_p]
 
     def compute_targets(self, st: RolloutStorage) -> tuple[torch.Tensor, torch.Tensor]:
-        """Advantages and value targets ``[T, E, A_p]`` (return units) for the rollout in ``st``.
+        """Advantages and value targets ``[T, E, A_p]`` (return units) for the rollout in ``st``; first the values
+        (``fill_values``) when the model leaves them to the learner.
 
         A time-limit truncation ends the trajectory like a termination unless ``--value_bootstrap`` is on, in
         which case the target bootstraps from V(final observation) (Pardo et al. 2018, "Time Limits in
@@ -148,6 +151,8 @@ class Learner:
         bootstrapped value of the last states is learned only from itself, and the policy can be drawn to
         states the critic over-values (docs/results.md, "Generic defaults on an env nobody tuned for").
         """
+        if self.model.values_in_learner():  # the sampler left the values to the learner
+            self.fill_values(st)
         truncated = st.truncated if self.cfg.value_bootstrap else torch.zeros_like(st.truncated)
         terminated = st.terminated if self.cfg.value_bootstrap else st.terminated | st.truncated
         with torch.no_grad():
@@ -172,8 +177,6 @@ class Learner:
                 in this update stay (they were finite); the failing one is not applied.
         """
         all_sum = self.reducer.sum
-        if self.model.values_in_learner():
-            self.fill_values(st)
         num_minibatches = minibatch_count(self.cfg, st, self.reducer.world_size)
         active = st.active[:-1]  # [T, E, A_p]
         if all_sum(active.sum()) == 0:  # opponents played every agent of this policy (self-play): nothing to learn
