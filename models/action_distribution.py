@@ -124,6 +124,10 @@ class GumbelCategorical(Categorical):
         self.logits, self._param, self._num_events = normalized, normalized, normalized.shape[-1]  # as Categorical
         Distribution.__init__(self, normalized.shape[:-1], validate_args=validate_args)
 
+    def expand(self, batch_shape, _instance=None):
+        """As ``Categorical.expand`` (which needs an instance built without ``__init__`` for a subclass)."""
+        return super().expand(batch_shape, _instance or GumbelCategorical.__new__(GumbelCategorical))
+
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """``[B]`` log-probabilities of actions ``value [B]`` (other shapes: ``Categorical.log_prob``)."""
         if value.shape != self.batch_shape:

@@ -53,6 +53,20 @@ def test_composite_log_prob_is_the_sum_of_its_components():
     assert torch.allclose(dist.log_prob(actions), expected)
 
 
+def test_discrete_distribution_matches_torch_categorical():
+    logits = torch.randn(5, 4)
+    mask = torch.tensor([[1, 1, 0, 1]]).expand(5, 4)
+    dist, reference = action_distribution(SPACES["discrete"], logits, mask), torch.distributions.Categorical(
+        logits=logits.masked_fill(mask == 0, torch.finfo(logits.dtype).min))  # fmt: skip
+    actions = torch.tensor([0, 1, 3, 3, 0])
+    torch.testing.assert_close(dist.log_prob(actions), reference.log_prob(actions))
+    torch.testing.assert_close(dist.entropy(), reference.entropy())
+    torch.testing.assert_close(dist.probs, reference.probs)
+    assert (dist.sample() != 2).all() and dist.sample((3,)).shape == (3, 5)
+    expanded = dist.expand(torch.Size([2, 5]))  # torch.distributions' API on the subclass
+    assert expanded.sample().shape == (2, 5) and expanded.log_prob(actions.expand(2, 5)).shape == (2, 5)
+
+
 def test_multidiscrete_masks_each_component():
     space = SPACES["multidiscrete"]
     mask = torch.tensor([[0, 1, 0, 1, 0]]).expand(256, 5)  # only choice 1 of the first, 0 of the second
