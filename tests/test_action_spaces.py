@@ -56,8 +56,8 @@ def test_composite_log_prob_is_the_sum_of_its_components():
 def test_discrete_distribution_matches_torch_categorical():
     logits = torch.randn(5, 4)
     mask = torch.tensor([[1, 1, 0, 1]]).expand(5, 4)
-    dist, reference = action_distribution(SPACES["discrete"], logits, mask), torch.distributions.Categorical(
-        logits=logits.masked_fill(mask == 0, torch.finfo(logits.dtype).min))  # fmt: skip
+    dist = action_distribution(SPACES["discrete"], logits, mask)
+    reference = torch.distributions.Categorical(logits=logits.masked_fill(mask == 0, torch.finfo(logits.dtype).min))
     actions = torch.tensor([0, 1, 3, 3, 0])
     torch.testing.assert_close(dist.log_prob(actions), reference.log_prob(actions))
     torch.testing.assert_close(dist.entropy(), reference.entropy())
