@@ -99,6 +99,7 @@ class VmasEnv:
         if any(len(s.shape) != 1 for s in obs_spaces):
             raise ValueError(f"vmas_{scenario}: marl_sf's adapter takes vector observations, got {obs_spaces}")
         self.obs_sizes = [s.shape[0] for s in obs_spaces]
+        self._unpadded = len(set(self.obs_sizes)) == 1  # the joint observation is then a view of the stacked ones
         self.agent_observation_spaces = [gym.spaces.Dict({"obs": s}) for s in obs_spaces]
         self.agent_action_spaces = [gymnasium_space(s) for s in self.env.action_space]
         self.observation_space = transport_obs_space(self.agent_observation_spaces, self.agent_names)
@@ -113,8 +114,7 @@ class VmasEnv:
         d = self.observation_space["obs"].shape[0]
         padded = [o if o.shape[1] == d else torch.nn.functional.pad(o, (0, d - o.shape[1])) for o in per_agent]
         obs = torch.stack(padded, dim=1)  # A x [E, d_max] -> [E, A, d_max]
-        same_sizes = all(size == d for size in self.obs_sizes)
-        self._joint = obs.view(self.num_envs, -1) if same_sizes else torch.cat(per_agent, dim=1)  # [E, sum d_i]
+        self._joint = obs.view(self.num_envs, -1) if self._unpadded else torch.cat(per_agent, dim=1)  # [E, sum d_i]
         return {"obs": obs}
 
     def reset(self, seed: int | None = None, options: dict | None = None):

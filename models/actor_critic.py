@@ -312,9 +312,8 @@ class ActorCriticSeparateWeights(_BuiltInActorCritic):
         if not self.values_in_learner():
             return self.forward_batch(batch)
         n, a = batch.num_envs, batch.num_agents
-        logits, new_h = self._actor(
-            self.actor_rows(batch), batch.rnn_states.flatten(0, 1)
-        )  # [N * A_p, P], [N * A_p, R]
+        rnn_rows = batch.rnn_states.flatten(0, 1)  # [N, A_p, R] -> [N * A_p, R]
+        logits, new_h = self._actor(self.actor_rows(batch), rnn_rows)  # [N * A_p, P], [N * A_p, R]
         # [N * A_p, ...] -> [N, A_p, ...]
         return {"action_logits": logits.reshape(n, a, -1), "new_rnn_states": new_h.reshape(n, a, -1)}
 
