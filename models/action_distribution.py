@@ -100,19 +100,25 @@ def _masked_categorical(logits: torch.Tensor, mask: torch.Tensor | None) -> Cate
     if mask is not None:
         legal = mask.bool() | ~mask.bool().any(dim=-1, keepdim=True)
         logits = logits.masked_fill(~legal, torch.finfo(logits.dtype).min)
-    return GumbelCategorical(logits=logits, validate_args=False)
+    return FastCategorical(logits=logits, validate_args=False)
 
 
 _SCALAR = torch.Size()
 
 
-class GumbelCategorical(Categorical):
-    """A ``Categorical`` whose ``sample()`` is the Gumbel-max trick: ``argmax(logits + G)`` with ``G`` i.i.d.
-    standard Gumbel noise draws exactly from the categorical distribution (Gumbel 1954; Maddison, Tarlow and Minka
-    2014, "A* Sampling", section 2.1) and avoids ``torch.multinomial``, several times slower on the CPU for
-    thousands of small rows. The logits are normalized by one ``log_softmax`` and ``log_prob`` of a ``[B]`` batch
-    of actions is one ``gather``: the values of ``Categorical``, in fewer kernels (the sampler calls both at every
-    step).
+class FastCategorical(Categorical):
+    """A ``Categorical`` with cheaper kernels for the sampler, which calls ``sample`` and ``log_prob`` at every step
+    on thousands of short rows. The logits are normalized by one ``log_softmax``; ``log_prob`` of a ``[B]`` batch of
+    actions is one ``gather`` (the values of ``Categorical``, in fewer kernels). ``sample()`` avoids
+    ``torch.multinomial`` (several times slower on the CPU for such rows) and draws exactly from the distribution:
+
+    - on the CPU, by inverting the cumulative distribution: one uniform number per row,
+      ``searchsorted(cdf, U * cdf[-1], right=True)``, where the CPU's random numbers cost most. ``cdf`` is a
+      sequential sum, so an action of probability 0 (masked) adds nothing and is never the first entry above ``U``;
+      ``U < 1 - eps`` keeps the draw below ``cdf[-1]``;
+    - elsewhere (CUDA, where a parallel ``cumsum`` may reassociate), by the Gumbel-max trick, ``argmax(logits + G)``
+      with i.i.d. standard Gumbel noise ``G`` (Gumbel 1954; Maddison, Tarlow and Minka 2014, "A* Sampling",
+      section 2.1).
 
     Args:
         logits: ``[B, n]`` unnormalized log-probabilities.
@@ -126,7 +132,7 @@ class GumbelCategorical(Categorical):
 
     def expand(self, batch_shape, _instance=None):
         """As ``Categorical.expand`` (which needs an instance built without ``__init__`` for a subclass)."""
-        return super().expand(batch_shape, _instance or GumbelCategorical.__new__(GumbelCategorical))
+        return super().expand(batch_shape, _instance or FastCategorical.__new__(FastCategorical))
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """``[B]`` log-probabilities of actions ``value [B]`` (other shapes: ``Categorical.log_prob``)."""
@@ -135,11 +141,28 @@ class GumbelCategorical(Categorical):
         return self.logits.gather(-1, value.long().unsqueeze(-1)).squeeze(-1)
 
     def sample(self, sample_shape: torch.Size = _SCALAR) -> torch.Tensor:
-        """``[B]`` sampled actions (``sample_shape`` other than ``()`` falls back to ``Categorical.sample``)."""
+        """``[B]`` sampled actions, int64 (``sample_shape`` other than ``()`` falls back to ``Categorical.sample``)."""
         if sample_shape != _SCALAR:
             return super().sample(sample_shape)
-        neg_gumbel = torch.rand_like(self.logits).log_().neg_().log_()  # [B, n] log(-log U) = -G
-        return (self.logits - neg_gumbel).max(dim=-1).indices  # max(): faster than argmax() over a short last dim
+        if self.logits.device.type == "cpu":
+            return sample_by_inverse_cdf(self.logits)
+        return sample_by_gumbel_max(self.logits)
+
+
+def sample_by_inverse_cdf(log_probs: torch.Tensor) -> torch.Tensor:
+    """``[B]`` int64 draws from the categoricals of normalized ``log_probs [B, n]`` by inverting the cumulative
+    distribution with one uniform number per row (``FastCategorical``, CPU)."""
+    cdf = log_probs.exp().cumsum_(dim=-1)  # [B, n], a sequential sum on the CPU
+    below_total = cdf[..., -1:] * (1.0 - torch.finfo(cdf.dtype).eps)  # [B, 1] strictly below cdf[-1]
+    u = torch.rand(below_total.shape, dtype=cdf.dtype, device=cdf.device).mul_(below_total)  # [B, 1] in [0, cdf[-1])
+    return torch.searchsorted(cdf, u, right=True).squeeze(-1)  # [B, 1] -> [B]
+
+
+def sample_by_gumbel_max(log_probs: torch.Tensor) -> torch.Tensor:
+    """``[B]`` int64 draws from the categoricals of ``log_probs [B, n]``: ``argmax(log_probs + G)``, ``G`` i.i.d.
+    standard Gumbel (``FastCategorical``, CUDA)."""
+    neg_gumbel = torch.rand_like(log_probs).log_().neg_().log_()  # [B, n] log(-log U) = -G
+    return (log_probs - neg_gumbel).max(dim=-1).indices  # max(): faster than argmax() over a short last dim
 
 
 def _gaussian(params: torch.Tensor) -> Independent:

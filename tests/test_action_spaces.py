@@ -13,6 +13,8 @@ from marl_sf.models.action_distribution import (
     action_distribution,
     action_storage,
     num_action_params,
+    sample_by_gumbel_max,
+    sample_by_inverse_cdf,
     to_env_actions,
 )
 from marl_sf.train import Trainer
@@ -65,6 +67,19 @@ def test_discrete_distribution_matches_torch_categorical():
     assert (dist.sample() != 2).all() and dist.sample((3,)).shape == (3, 5)
     expanded = dist.expand(torch.Size([2, 5]))  # torch.distributions' API on the subclass
     assert expanded.sample().shape == (2, 5) and expanded.log_prob(actions.expand(2, 5)).shape == (2, 5)
+
+
+@pytest.mark.parametrize("sampler", [sample_by_inverse_cdf, sample_by_gumbel_max])  # CPU, CUDA
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_discrete_samples_follow_the_distribution_and_never_a_masked_action(sampler, dtype):
+    torch.manual_seed(0)
+    logits = torch.tensor([0.0, 2.0, -1.0, 1.0, 0.5, 3.0], dtype=dtype).expand(200_000, 6)
+    mask = torch.tensor([0, 1, 1, 0, 1, 0]).expand(200_000, 6)  # first, middle and last actions masked
+    dist = action_distribution(gym.spaces.Discrete(6), logits, mask)
+    counts = torch.bincount(sampler(dist.logits), minlength=6).to(torch.float64)
+    assert counts[mask[0] == 0].sum() == 0
+    expected = dist.probs[0].to(torch.float64) * 200_000
+    assert ((counts - expected).abs() <= 5 * expected.sqrt() + 1).all(), (counts, expected)
 
 
 def test_multidiscrete_masks_each_component():
