@@ -151,11 +151,13 @@ class FastCategorical(Categorical):
 
 def sample_by_inverse_cdf(log_probs: torch.Tensor) -> torch.Tensor:
     """``[B]`` int64 draws from the categoricals of normalized ``log_probs [B, n]`` by inverting the cumulative
-    distribution with one uniform number per row (``FastCategorical``, CPU)."""
+    distribution with one uniform number per row (``FastCategorical``, CPU). A row holding NaN draws its last
+    action (as the Gumbel-max draw draws some action); its log-probability stays NaN for the learner's check."""
     cdf = log_probs.exp().cumsum_(dim=-1)  # [B, n], a sequential sum on the CPU
     below_total = cdf[..., -1:] * (1.0 - torch.finfo(cdf.dtype).eps)  # [B, 1] strictly below cdf[-1]
     u = torch.rand(below_total.shape, dtype=cdf.dtype, device=cdf.device).mul_(below_total)  # [B, 1] in [0, cdf[-1])
-    return torch.searchsorted(cdf, u, right=True).squeeze(-1)  # [B, 1] -> [B]
+    drawn = torch.searchsorted(cdf, u, right=True).squeeze(-1)  # [B, 1] -> [B]
+    return drawn.clamp_(max=cdf.shape[-1] - 1)  # only a NaN row reaches n
 
 
 def sample_by_gumbel_max(log_probs: torch.Tensor) -> torch.Tensor:

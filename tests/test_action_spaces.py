@@ -80,6 +80,8 @@ def test_discrete_samples_follow_the_distribution_and_never_a_masked_action(samp
     assert counts[mask[0] == 0].sum() == 0
     expected = dist.probs[0].to(torch.float64) * 200_000
     assert ((counts - expected).abs() <= 5 * expected.sqrt() + 1).all(), (counts, expected)
+    nan_row = sampler(torch.full((1, 6), float("nan"), dtype=dtype))  # a broken model's logits: still an action
+    assert 0 <= int(nan_row) < 6
 
 
 def test_multidiscrete_masks_each_component():
