@@ -1,28 +1,36 @@
-"""Actor-critics: Sample Factory's ``ActorCritic`` contract plus shared- and separate-weights models.
+"""Actor-critics: the engine's model contract over Sample Factory's ``ActorCritic`` extension API.
 
-Every actor-critic is called as ``model(normalized_obs_dict, rnn_states, values_only=False)`` and returns
-a dict of tensors over a batch of B (env, agent) rows:
+The engine calls three methods of an actor-critic and nothing else, each on a ``PolicyBatch`` (N env cells of A_p
+agents, the global state once per env), in the shape of CleanRL's ``get_action_and_value`` and SB3's
+``evaluate_actions``:
 
-* ``"values"``: ``[B]`` state values (normalized units when value normalization is on);
+* ``act(batch, deterministic=False) -> ActionResult``: actions ``[N, A_p, ...]`` (stored layout), log-probs
+  ``[N, A_p]``, values ``[N, A_p]`` or None (``values_from_act`` False: the learner fills them with ``value``),
+  new recurrent states ``[N, A_p, R]``; action masks are applied inside;
+* ``value(batch) -> [N, A_p]``: state values (normalized units when value normalization is on);
+* ``evaluate(batch, actions) -> EvaluationResult``: log-probs and entropy of the given actions, values, new
+  recurrent states.
+
+The ``ActorCritic`` base class implements all three over the user's Sample Factory-style
+``forward(normalized_obs_dict, rnn_states, values_only=False)``, which returns a dict of tensors over a batch of B
+(env, agent) rows:
+
+* ``"values"``: ``[B]`` state values;
 * ``"action_logits"``: ``[B, num_action_params]`` distribution parameters (absent if ``values_only``);
 * ``"new_rnn_states"``: ``[B, rnn_state_size]`` (the input states unchanged for feed-forward models).
 
 ``normalized_obs_dict`` holds the actor's keys (``"obs"``, optional ``"action_mask"``), and ``"state"``,
 the critic's input per row (``marl_sf.models.critic_input``), when ``--critic_input`` is not ``local``.
 
-The engine calls ``forward_batch(batch)`` on a ``PolicyBatch`` (N env cells of A_p agents, the state once per
-env) and gets ``values [N, A_p]``, ``action_logits [N, A_p, P]``, ``new_rnn_states [N, A_p, R]``. The base class
-implements it by flattening the batch to rows and calling ``forward``, so any Sample Factory-style model works
-unchanged. The built-in models take the batch as it is when their critic's input is the same for every agent of
-an env (a ``state`` or ``joint_obs`` critic, feed-forward, reading no per-agent critic-only key): the critic then
-runs once per env, N times instead of N * A_p.
-
-At each sampling step the engine calls ``forward_actions(batch)`` (the base class: ``forward_batch``). A built-in
-separate-weights model with a feed-forward critic runs its actor alone there, and the learner computes the rollout's
-values in batched ``values_only`` passes before the update (``values_in_learner``).
+The built-in models decide their own shortcuts at construction, from their structure: a critic whose input is the
+same for every agent of an env (``state``, ``joint_obs``; feed-forward) runs once per env (``critic_once_per_env``),
+and a separate feed-forward critic is left out of ``act`` (``values_from_act = False``): the learner computes the
+rollout's values in batched ``value`` passes. A subclass that defines its own ``forward`` uses neither shortcut.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
@@ -30,12 +38,51 @@ import torch
 from torch import nn
 
 from marl_sf.envs.episode_progress import EPISODE_PROGRESS_KEY
-from marl_sf.models.action_distribution import ActionParameterization, action_distribution, num_action_params
+from marl_sf.models.action_distribution import (
+    ActionParameterization,
+    action_distribution,
+    deterministic_actions,
+    num_action_params,
+)
 from marl_sf.models.batch import PolicyBatch
 from marl_sf.models.core import ModelCore, ModelCoreIdentity, rnn_state_size
-from marl_sf.models.critic_input import CriticInput
+from marl_sf.models.critic_input import critic_input
 from marl_sf.models.model_utils import init_orthogonal
 from marl_sf.models.obs_normalizer import ObservationNormalizer
+
+
+@dataclass
+class ActionResult:
+    """What ``ActorCritic.act`` returns for N cells of A_p agents.
+
+    Attributes:
+        actions: ``[N, A_p, ...]`` in the stored layout (``action_storage``; Box actions normalized to [-1, 1]).
+        log_probs: ``[N, A_p]`` log-probability of each action under the (masked) distribution.
+        values: ``[N, A_p]`` state values, or None when the model leaves them to ``value`` (``values_from_act``).
+        new_rnn_states: ``[N, A_p, R]`` recurrent states after the step (R = 0 for feed-forward models).
+    """
+
+    actions: torch.Tensor
+    log_probs: torch.Tensor
+    values: torch.Tensor | None
+    new_rnn_states: torch.Tensor
+
+
+@dataclass
+class EvaluationResult:
+    """What ``ActorCritic.evaluate`` returns for N cells of A_p agents and given actions.
+
+    Attributes:
+        log_probs: ``[N, A_p]`` log-probabilities of the given actions.
+        entropy: ``[N, A_p]`` entropy of each agent's action distribution.
+        values: ``[N, A_p]`` state values.
+        new_rnn_states: ``[N, A_p, R]``.
+    """
+
+    log_probs: torch.Tensor
+    entropy: torch.Tensor
+    values: torch.Tensor
+    new_rnn_states: torch.Tensor
 
 
 class ActorCritic(nn.Module):
@@ -45,7 +92,13 @@ class ActorCritic(nn.Module):
         obs_space: one agent's Dict observation space (with ``"state"`` for a centralized critic).
         action_space: one agent's action space.
         cfg: the config.
+
+    Attributes:
+        values_from_act: declared capability: ``act`` returns values (True here). A model that sets it False
+            returns ``values=None`` from ``act``, and the learner computes the rollout's values with ``value``.
     """
+
+    values_from_act: bool = True
 
     def __init__(self, obs_space: gym.spaces.Dict, action_space: gym.Space, cfg):
         super().__init__()
@@ -65,20 +118,50 @@ class ActorCritic(nn.Module):
         out = self(self.normalize_obs(batch.rows()), batch.rnn_states.flatten(0, 1), values_only)
         return {k: v.reshape(n, a, *v.shape[1:]) for k, v in out.items()}  # [N * A_p, ...] -> [N, A_p, ...]
 
-    def values_in_learner(self) -> bool:
-        """Whether the rollout's values are computed by the learner, in one batched ``values_only`` pass over the
-        whole rollout before the update (``Learner.fill_values``), instead of by the sampler at every step.
+    def act(self, batch: PolicyBatch, deterministic: bool = False) -> ActionResult:
+        """Actions for the ``[N, A_p]`` agents of ``batch``, sampled (or the mode with ``deterministic``) from the
+        distribution masked by the batch's ``action_mask``, with their log-probs, the values and the new recurrent
+        states (see ``ActionResult``)."""
+        out = self.forward_batch(batch)
+        return self.sample_actions(batch, out["action_logits"], out["values"], out["new_rnn_states"], deterministic)
 
-        True only where that gives the same values: a critic with no recurrent state and weights of its own (the
-        built-in separate-weights layout). The base class says False: a registered model's values come with its
-        actions, as in Sample Factory.
-        """
-        return False
+    def value(self, batch: PolicyBatch) -> torch.Tensor:
+        """State values ``[N, A_p]`` of ``batch`` (a ``values_only`` forward)."""
+        return self.forward_batch(batch, values_only=True)["values"]
 
-    def forward_actions(self, batch: PolicyBatch) -> dict[str, torch.Tensor]:
-        """What the sampler needs at each step: ``action_logits [N, A_p, P]`` and ``new_rnn_states [N, A_p, R]``,
-        plus ``values [N, A_p]`` unless ``values_in_learner()`` (this base implementation: ``forward_batch``)."""
-        return self.forward_batch(batch)
+    def evaluate(self, batch: PolicyBatch, actions: torch.Tensor) -> EvaluationResult:
+        """Log-probs and entropy of ``actions [N, A_p, ...]`` (stored layout) under the model's distribution for
+        ``batch``, with the values and the new recurrent states (see ``EvaluationResult``); differentiable."""
+        n, a = batch.num_envs, batch.num_agents
+        out = self.forward_batch(batch)
+        dist = self.action_distribution(out["action_logits"].flatten(0, 1), batch.action_mask_rows())
+        log_probs = dist.log_prob(actions.flatten(0, 1)).view(n, a)  # [N * A_p] -> [N, A_p]
+        return EvaluationResult(log_probs, dist.entropy().view(n, a), out["values"], out["new_rnn_states"])
+
+    def sample_actions(
+        self,
+        batch: PolicyBatch,
+        action_logits: torch.Tensor,
+        values: torch.Tensor | None,
+        new_rnn_states: torch.Tensor,
+        deterministic: bool = False,
+    ) -> ActionResult:
+        """The ``ActionResult`` for distribution parameters ``action_logits [N, A_p, P]`` of ``batch``'s agents
+        (masked by its ``action_mask``): what ``act`` does after the forward pass."""
+        n, a = batch.num_envs, batch.num_agents
+        actions, log_probs = self.actions_from_logits(action_logits.flatten(0, 1), batch.action_mask_rows(),
+                                                      deterministic)  # fmt: skip
+        # [N * A_p, ...] -> [N, A_p, ...]
+        return ActionResult(actions.view(n, a, *actions.shape[1:]), log_probs.view(n, a), values, new_rnn_states)
+
+    def actions_from_logits(
+        self, action_logits: torch.Tensor, action_mask: torch.Tensor | None = None, deterministic: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Actions ``[B, ...]`` and their log-probs ``[B]`` from distribution parameters ``[B, P]`` and an optional
+        ``[B, n_choices]`` mask: sampled, or the most likely action with ``deterministic``."""
+        dist = self.action_distribution(action_logits, action_mask)
+        actions = deterministic_actions(self.action_space, dist) if deterministic else dist.sample()
+        return actions, dist.log_prob(actions)
 
     def update_normalizer(self, batch: PolicyBatch, active: torch.Tensor, all_sum=None) -> None:
         """Fold a batch's inputs into the ``--normalize_input`` statistics, only the ``[N, A_p]`` ``active``
@@ -88,7 +171,7 @@ class ActorCritic(nn.Module):
             return
         inputs = {k: v[active] for k, v in batch.obs.items()}  # [n_active, ...]
         if batch.state is not None and "state" in self.obs_normalizer.stats:
-            if batch.critic.per_env:
+            if batch.critic.per_env:  # the statistics of what the critic reads: the state once per env
                 inputs["state"] = batch.state[active.any(dim=1)]  # [n_envs_active, G]
             else:
                 inputs["state"] = batch.critic.rows(batch)[active.flatten()]  # [n_active, G']
@@ -163,25 +246,38 @@ def _outer_cores(module: nn.Module):
 
 
 class _BuiltInActorCritic(ActorCritic):
-    """What the two built-in layouts share: running the critic once per env when its input allows it."""
+    """What the two built-in layouts share: the shortcuts they decide at construction (``decide_shortcuts``).
 
-    _per_env_layout: bool | None = None  # computed on first use by ``critic_per_env``
+    Attributes:
+        shortcuts: declared by the class: True for the built-in layouts; a subclass that defines its own
+            ``forward`` (or ``forward_batch``) gets False (its own code then runs, the row adapter for a
+            ``forward``), unless it sets ``shortcuts`` itself.
+        critic_once_per_env: the critic runs once per env, not once per agent (decided by ``decide_shortcuts``).
+    """
 
-    def critic_per_env(self, critic: CriticInput) -> bool:
-        """Whether ``forward_batch`` runs the critic once per env: a critic input that is the same for every agent
-        of an env (``state``, ``joint_obs``), feed-forward cores (identity), no critic-only key but the env-wide
-        ``episode_progress``, and a built-in ``forward`` (a subclass with its own ``forward`` goes through the
-        row adapter, as any registered actor-critic)."""
-        if self._per_env_layout is None:  # the model's structure: fixed once built
-            cores = [m for m in self.modules() if isinstance(m, ModelCore)]
-            env_wide = {EPISODE_PROGRESS_KEY} if self.cfg.time_aware_critic else set()  # added by the engine
-            self._per_env_layout = (
-                type(self).forward in (ActorCriticSharedWeights.forward, ActorCriticSeparateWeights.forward)
-                and "state" in self.obs_space.spaces
-                and set(self.critic_only_keys()) <= env_wide
-                and all(type(c) is ModelCoreIdentity for c in cores)
-            )
-        return critic.per_env and self._per_env_layout
+    shortcuts: bool = True
+    critic_once_per_env: bool = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        own_forward = "forward" in cls.__dict__ or "forward_batch" in cls.__dict__
+        if own_forward and "shortcuts" not in cls.__dict__:
+            cls.shortcuts = False  # the subclass's own forward decides the outputs
+
+    def decide_shortcuts(self) -> None:
+        """Decide, from the built model's structure, whether its critic runs once per env: a critic input that is
+        the same for every agent of an env (``--critic_input`` ``state``, ``joint_obs``), feed-forward cores
+        (identity), and no critic-only key but the env-wide ``episode_progress``. Called at the end of
+        ``__init__``."""
+        cores = [m for m in self.modules() if isinstance(m, ModelCore)]
+        env_wide = {EPISODE_PROGRESS_KEY} if self.cfg.time_aware_critic else set()  # added by the engine
+        self.critic_once_per_env = (
+            self.shortcuts
+            and critic_input(self.cfg.critic_input).per_env
+            and "state" in self.obs_space.spaces
+            and set(self.critic_only_keys()) <= env_wide
+            and all(type(c) is ModelCoreIdentity for c in cores)
+        )
 
     def env_critic_obs(self, batch: PolicyBatch) -> dict[str, torch.Tensor]:
         """The critic's normalized input once per env: ``{"obs": state [N, G], "episode_progress": [N, 1]}`` (the
@@ -204,6 +300,8 @@ class ActorCriticSharedWeights(_BuiltInActorCritic):
     ``concat(trunk_output, critic_embedding)``.
     """
 
+    shortcuts = True  # declared: its own forward is the built-in one
+
     def __init__(self, model_factory, obs_space, action_space, cfg):
         super().__init__(obs_space, action_space, cfg)
         self.encoder = model_factory.make_encoder_func(cfg, self.actor_obs_space())
@@ -218,6 +316,7 @@ class ActorCriticSharedWeights(_BuiltInActorCritic):
         self.critic_linear = nn.Linear(value_input, 1)
         init_orthogonal(self.critic_linear, gain=1.0)
         self.action_parameterization = self.get_action_parameterization(self.decoder.get_out_size())
+        self.decide_shortcuts()
 
     def forward(self, normalized_obs_dict, rnn_states, values_only: bool = False):
         """See the module docstring for inputs and outputs."""
@@ -228,8 +327,8 @@ class ActorCriticSharedWeights(_BuiltInActorCritic):
         return self._heads(x, value_in, new_rnn_states, values_only)
 
     def forward_batch(self, batch: PolicyBatch, values_only: bool = False):
-        """See ``ActorCritic.forward_batch``; the state is embedded once per env when ``critic_per_env``."""
-        if not self.critic_per_env(batch.critic):
+        """See ``ActorCritic.forward_batch``; the state is embedded once per env when ``critic_once_per_env``."""
+        if not (self.critic_once_per_env and batch.critic.per_env):
             return super().forward_batch(batch, values_only)
         n, a = batch.num_envs, batch.num_agents
         x, _ = self._trunk(self.actor_rows(batch), batch.rnn_states.flatten(0, 1))  # [N * A_p, H]
@@ -261,6 +360,8 @@ class ActorCriticSeparateWeights(_BuiltInActorCritic):
     state is ``[B, R_actor + R_critic]`` (each core's ``rnn_state_size()``): the actor's part first.
     """
 
+    shortcuts = True  # declared: its own forward is the built-in one
+
     def __init__(self, model_factory, obs_space, action_space, cfg):
         super().__init__(obs_space, action_space, cfg)
         self.actor_encoder = model_factory.make_encoder_func(cfg, self.actor_obs_space())
@@ -273,6 +374,9 @@ class ActorCriticSeparateWeights(_BuiltInActorCritic):
         self.critic_linear = nn.Linear(self.critic_decoder.get_out_size(), 1)
         init_orthogonal(self.critic_linear, gain=1.0)
         self.action_parameterization = self.get_action_parameterization(self.actor_decoder.get_out_size())
+        # a feed-forward critic of its own: act runs the actor alone, the learner computes values in batched passes
+        self.values_from_act = not (self.shortcuts and self.critic_core.rnn_state_size() == 0)
+        self.decide_shortcuts()
 
     def forward(self, normalized_obs_dict, rnn_states, values_only: bool = False):
         """See the module docstring for inputs and outputs."""
@@ -286,8 +390,8 @@ class ActorCriticSeparateWeights(_BuiltInActorCritic):
         return out
 
     def forward_batch(self, batch: PolicyBatch, values_only: bool = False):
-        """See ``ActorCritic.forward_batch``; the critic runs once per env when ``critic_per_env``."""
-        if not self.critic_per_env(batch.critic):
+        """See ``ActorCritic.forward_batch``; the critic runs once per env when ``critic_once_per_env``."""
+        if not (self.critic_once_per_env and batch.critic.per_env):
             return super().forward_batch(batch, values_only)
         n, a = batch.num_envs, batch.num_agents
         no_state = batch.rnn_states.new_zeros(n, 0)
@@ -298,24 +402,16 @@ class ActorCriticSeparateWeights(_BuiltInActorCritic):
             out["action_logits"] = logits.reshape(n, a, -1)  # [N * A_p, P] -> [N, A_p, P]
         return out
 
-    def values_in_learner(self) -> bool:
-        """True for the built-in ``forward`` and ``forward_batch`` with a feed-forward critic core: the sampler runs
-        the actor alone (a subclass overriding either keeps per-step values, computed by its own code)."""
-        cls = type(self)
-        built_in = cls.forward is ActorCriticSeparateWeights.forward
-        built_in = built_in and cls.forward_batch is ActorCriticSeparateWeights.forward_batch
-        return built_in and self.critic_core.rnn_state_size() == 0
-
-    def forward_actions(self, batch: PolicyBatch) -> dict[str, torch.Tensor]:
-        """See ``ActorCritic.forward_actions``: the actor alone when ``values_in_learner()`` (the critic's recurrent
-        state is then empty, so the actor's is the whole ``[N, A_p, R]``)."""
-        if not self.values_in_learner():
-            return self.forward_batch(batch)
+    def act(self, batch: PolicyBatch, deterministic: bool = False) -> ActionResult:
+        """See ``ActorCritic.act``; the actor alone (``values=None``) unless ``values_from_act`` (the critic's
+        recurrent state is then empty, so the actor's is the whole ``[N, A_p, R]``)."""
+        if self.values_from_act:
+            return super().act(batch, deterministic)
         n, a = batch.num_envs, batch.num_agents
         rnn_rows = batch.rnn_states.flatten(0, 1)  # [N, A_p, R] -> [N * A_p, R]
         logits, new_h = self._actor(self.actor_rows(batch), rnn_rows)  # [N * A_p, P], [N * A_p, R]
         # [N * A_p, ...] -> [N, A_p, ...]
-        return {"action_logits": logits.reshape(n, a, -1), "new_rnn_states": new_h.reshape(n, a, -1)}
+        return self.sample_actions(batch, logits.view(n, a, -1), None, new_h.view(n, a, -1), deterministic)
 
     def _critic(self, critic_obs, critic_h):
         """Values ``[B]`` and new critic states ``[B, R_critic]`` from the critic's inputs."""

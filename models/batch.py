@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from marl_sf.models.critic_input import CriticInput
+from marl_sf.models.critic_input import CriticInput, RowsCritic
 
 
 @dataclass
@@ -34,6 +34,15 @@ class PolicyBatch:
     rnn_states: torch.Tensor
     agent_onehot: torch.Tensor
     critic: CriticInput
+
+    @classmethod
+    def of_rows(cls, inputs: dict[str, torch.Tensor], rnn_states: torch.Tensor) -> PolicyBatch:
+        """A batch of B cells of one agent each from per-row model inputs ``{key: [B, ...]}`` (what ``rows()``
+        returns, ``"state"`` included when the critic reads one) and ``[B, R]`` recurrent states: how a player acts
+        for some of a batch's agents (``marl_sf.selfplay``)."""
+        obs = {k: v.unsqueeze(1) for k, v in inputs.items() if k != "state"}  # [B, ...] -> [B, 1, ...]
+        onehot = rnn_states.new_zeros(1, 0)  # no agent index: the rows' critic input is made already
+        return cls(obs, inputs.get("state"), rnn_states.unsqueeze(1), onehot, RowsCritic())
 
     @property
     def num_envs(self) -> int:

@@ -141,6 +141,17 @@ class JointObsCritic(StateCritic):
         return joint.reshape(joint.shape[0], -1).float()  # [E, A, ...] -> [E, A * D]
 
 
+class RowsCritic(CriticInput):
+    """A batch of single (env, agent) rows whose critic input per row was made already (``PolicyBatch.of_rows``):
+    its ``state`` ``[N, G']`` is the model's ``"state"`` key as it is."""
+
+    kind = "rows"
+
+    def rows(self, batch):
+        """``batch.state`` itself (one agent per cell)."""
+        return batch.state
+
+
 CRITIC_INPUTS = {c.kind: c for c in (CriticInput(), StateCritic(), StateLocalCritic(), JointObsCritic())}
 """``--critic_input`` name -> its ``CriticInput`` (stateless; one instance per kind)."""
 

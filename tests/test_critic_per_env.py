@@ -1,11 +1,14 @@
 """The global state once per env: a built-in ``state``/``joint_obs`` critic computes one value per env, not per agent.
 
-These check that the per-env path changes nothing but the work: the same outputs as the row adapter Sample
-Factory-style models get, minibatches of whole (step, env) cells, normalizer statistics over envs, and the cases
-where the critic must run per agent.
+These check that the built-in models' shortcuts (the critic once per env, values left to the learner) change
+nothing but the work: the same actions, log-probs, values and weights after an update as the base class's path (the
+row adapter Sample Factory-style models get), minibatches of whole (step, env) cells, normalizer statistics over
+envs, and the cases where the critic must run per agent.
 """
 
 from __future__ import annotations
+
+import copy
 
 import gymnasium as gym
 import numpy as np
@@ -19,6 +22,14 @@ from marl_sf.models.obs_normalizer import ObservationNormalizer
 from marl_sf.train import Trainer
 
 SPREAD = ["--env=mpe_simple_spread", "--num_envs=4", "--rollout=5", "--batch_size=30", "--num_epochs=1"]
+
+
+def _base_path(model):
+    """A copy of a built-in model with its shortcuts off: ``act``, ``value`` and ``evaluate`` run the base class's
+    row adapter over ``forward``, values come with the actions."""
+    plain = copy.deepcopy(model)
+    plain.critic_once_per_env, plain.values_from_act = False, True
+    return plain
 
 
 def _trained(make_cfg, *argv: str) -> Trainer:
@@ -35,7 +46,7 @@ def test_per_env_critic_gives_the_outputs_of_the_row_adapter(make_cfg, share, cr
                        f"--time_aware_critic={time_aware}", "--normalize_input=True")  # fmt: skip
     model, st = trainer.models[0], trainer.storages[0]
     batch = st.batch(slice(0, st.rollout))  # [T * E] cells of 3 agents, "state" [T * E, G]
-    assert model.critic_per_env(batch.critic)
+    assert model.critic_once_per_env
     assert batch.state.shape[0] == st.rollout * st.num_envs and batch.obs["obs"].shape[:2] == (20, 3)
     rows = batch.rows()["state"]  # [T * E * 3, G]
     assert rows.shape[0] == 60 and not torch.equal(rows[0], rows[3]) and torch.equal(rows[0], rows[2])
@@ -47,6 +58,16 @@ def test_per_env_critic_gives_the_outputs_of_the_row_adapter(make_cfg, share, cr
     assert fast["values"].shape == (20, 3)
     if share == "False":  # a separate critic on the state alone: one value per env, the same for its agents
         assert torch.equal(fast["values"][:, 0], fast["values"][:, 2])
+    plain = _base_path(model)
+    with torch.no_grad():
+        acted, plain_acted = model.act(batch, deterministic=True), plain.act(batch, deterministic=True)
+        torch.testing.assert_close(acted.actions, plain_acted.actions, rtol=0, atol=0)
+        torch.testing.assert_close(acted.log_probs, plain_acted.log_probs)
+        assert (acted.values is None) == (share == "False")  # a separate feed-forward critic: the actor alone
+        torch.testing.assert_close(model.value(batch), plain.value(batch))
+        fast, slow = model.evaluate(batch, acted.actions), plain.evaluate(batch, acted.actions)
+    for name in ("log_probs", "entropy", "values"):
+        torch.testing.assert_close(getattr(fast, name), getattr(slow, name))
 
 
 def test_minibatches_are_whole_cells_covering_the_rollout_once(make_cfg):
@@ -100,7 +121,7 @@ def test_normalizer_keys_missing_from_a_batch_are_left_alone():
 )
 def test_critic_runs_per_agent_where_values_differ_per_agent_or_carry_state(make_cfg, argv):
     trainer = Trainer(make_cfg(*SPREAD, "--experiment=per_row", *argv))
-    assert not trainer.models[0].critic_per_env(trainer.specs[0].critic)
+    assert not trainer.models[0].critic_once_per_env
     batch = trainer.storages[0].batch(slice(0, 1))
     assert all(v.shape[0] == 12 for v in batch.rows().values())  # 4 envs x 3 agents, one row each
 
@@ -115,14 +136,18 @@ def test_a_subclass_with_its_own_forward_goes_through_the_row_adapter(make_cfg):
     class SameForward(ActorCriticSeparateWeights):
         pass
 
+    class DeclaredShortcuts(OwnForward):
+        shortcuts = True  # its forward computes what the built-in one does: it keeps the shortcuts
+
     trainer = Trainer(make_cfg(*SPREAD, "--experiment=sub", "--critic_input=state"))
-    model, critic = trainer.models[0], trainer.specs[0].critic
+    model = trainer.models[0]
     args = (global_model_factory(), model.obs_space, model.action_space, model.cfg)
-    assert model.critic_per_env(critic) and SameForward(*args).critic_per_env(critic)
-    assert not OwnForward(*args).critic_per_env(critic)
-    # the sampler leaves the values to the learner only for the built-in forward passes
-    assert SameForward(*args).values_in_learner() and not OwnForward(*args).values_in_learner()
-    assert not OwnForwardBatch(*args).values_in_learner()
+    assert model.critic_once_per_env and SameForward(*args).critic_once_per_env
+    assert not OwnForward(*args).critic_once_per_env and not OwnForwardBatch(*args).critic_once_per_env
+    # act leaves the values to the learner only where the built-in forward passes run
+    assert not SameForward(*args).values_from_act and OwnForward(*args).values_from_act
+    assert OwnForwardBatch(*args).values_from_act
+    assert DeclaredShortcuts(*args).critic_once_per_env and not DeclaredShortcuts(*args).values_from_act
 
 
 class OwnForwardBatch(ActorCriticSeparateWeights):
@@ -131,29 +156,30 @@ class OwnForwardBatch(ActorCriticSeparateWeights):
 
 
 @pytest.mark.parametrize("critic_input", ["state", "local"])
-def test_values_the_learner_computes_equal_those_the_sampler_would_record(make_cfg, critic_input):
+def test_the_shortcuts_give_the_rollout_and_update_of_the_base_class_path(make_cfg, critic_input):
     argv = [*SPREAD, "--actor_critic_share_weights=False", f"--critic_input={critic_input}", "--normalize_input=True",
             "--value_bootstrap=True", "--mpe_max_cycles=3", "--seed=3"]  # fmt: skip
     runs = {}
-    for deferred in (True, False):  # each built, then sampled, then trained: the same seeds, weights and actions
-        trainer = Trainer(make_cfg(*argv, f"--experiment=values_{deferred}"))
+    for shortcuts in (True, False):  # each built, then sampled, then trained: the same seeds, weights and actions
+        trainer = Trainer(make_cfg(*argv, f"--experiment=values_{shortcuts}"))
         model, st, learner = trainer.models[0], trainer.storages[0], trainer.learners[0]
-        assert model.values_in_learner()  # a separate feed-forward critic: the sampler runs the actor alone
-        if not deferred:
-            model.values_in_learner = lambda: False  # the Sample Factory way: values at every sampling step
-            trainer.sampler.values_in_learner = [False]
+        assert not model.values_from_act  # a separate feed-forward critic: act runs the actor alone
+        assert model.critic_once_per_env == (critic_input == "state")
+        if not shortcuts:  # the Sample Factory way: values at every sampling step, the critic per agent
+            model.values_from_act, model.critic_once_per_env = True, False
         trainer.sampler.collect()
         assert st.truncated.any()  # 3-step episodes in 5-step rollouts: bootstrapped truncations
-        if deferred:
-            assert not st.values.any()  # nothing recorded while sampling
-            learner.fill_values(st)
-        ids = torch.tensor([0, 2])
-        trainer.sampler._bootstrap_from_obs(1, ids)  # the fallback V(obs_t) for envs that report no final obs
-        runs[deferred] = (st.actions.clone(), st.values.clone(), st.bootstrap_values.clone())
+        assert st.values[:-1].any() != shortcuts  # values recorded while sampling only on the base path
+        learner.fill_values(st)
+        ids = torch.tensor([0, 2])  # the fallback V(obs_t) for envs that report no final observation
+        obs, state = {k: v[1, ids] for k, v in st.obs.items()}, st.state[1, ids] if st.state is not None else None
+        trainer.sampler._bootstrap(0, 1, ids, obs, state, st.rnn_states[1])
+        torch.testing.assert_close(st.bootstrap_values[1, ids], st.values[1, ids])
+        runs[shortcuts] = (st.actions.clone(), st.log_probs.clone(), st.values.clone(), st.bootstrap_values.clone())
         learner.train(st)
-        runs[deferred] += (torch.nn.utils.parameters_to_vector(model.parameters()).detach(),)
+        runs[shortcuts] += (torch.nn.utils.parameters_to_vector(model.parameters()).detach(),)
         trainer.close()
     torch.testing.assert_close(runs[True][0], runs[False][0], rtol=0, atol=0)  # the same actions
-    for deferred_value, sampled_value in zip(runs[True][1:], runs[False][1:], strict=True):
-        torch.testing.assert_close(deferred_value, sampled_value)  # values, bootstraps, weights after one update
-    assert runs[True][2][1, ids].ne(0).all()
+    for short, base in zip(runs[True][1:], runs[False][1:], strict=True):
+        torch.testing.assert_close(short, base)  # log-probs, values, bootstraps, weights after one update
+    assert runs[True][3][1, ids].ne(0).all()

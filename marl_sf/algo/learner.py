@@ -11,7 +11,7 @@ reach the value normalizer, losses and the gradient norm before the optimizer st
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -20,6 +20,7 @@ from marl_sf.algo.gae import compute_gae
 from marl_sf.algo.losses import entropy_bonus, normalize_advantages, policy_loss, value_loss
 from marl_sf.algo.storage import RolloutStorage
 from marl_sf.algo.value_norm import ValueNorm
+from marl_sf.models.actor_critic import EvaluationResult
 from marl_sf.models.batch import PolicyBatch
 from marl_sf.utils.finite import NonFiniteError
 
@@ -63,6 +64,34 @@ def describe_minibatches(cfg, storage: RolloutStorage, policy_id: int, shards: i
         f"num_envs={storage.num_envs * shards} x agents={storage.num_agents}): {count} minibatches of about "
         f"{rows // count} agent-steps per epoch"
     )
+
+
+@dataclass
+class Minibatch:
+    """One minibatch of n (step, env) cells of one policy, each with all of the policy's A_p agents.
+
+    Attributes:
+        inputs: the model inputs of the n cells (``PolicyBatch``; recurrent: ``num_steps`` time-major steps of
+            ``n / num_steps`` env columns, with the stored states of each cell).
+        actions: ``[n, A_p, ...]`` the actions taken (stored layout).
+        old_log_probs: ``[n, A_p]`` their log-probs under the policy that sampled them.
+        old_values: ``[n, A_p]`` the values then (model units).
+        advantages: ``[n, A_p]`` GAE advantages (normalized with ``--normalize_advantages``).
+        targets: ``[n, A_p]`` value targets (model units: normalized with ``--normalize_returns``).
+        mask: ``[n, A_p]`` bool, the agent-steps the policy took (others are left out of every loss).
+        episode_start: ``[n]`` bool, the cell's env started an episode at that step (where an unroll resets).
+        num_steps: T for a recurrent policy's whole env columns (unrolled in time order), else 1.
+    """
+
+    inputs: PolicyBatch
+    actions: torch.Tensor
+    old_log_probs: torch.Tensor
+    old_values: torch.Tensor
+    advantages: torch.Tensor
+    targets: torch.Tensor
+    mask: torch.Tensor
+    episode_start: torch.Tensor
+    num_steps: int = 1
 
 
 _VALUE_PASS_FLOATS = 2**25  # input numbers (observations and states) per values_only pass of ``Learner.fill_values``
@@ -125,24 +154,26 @@ class Learner:
         return self.value_norm.denormalize(values) if self.value_norm is not None else values
 
     def fill_values(self, st: RolloutStorage) -> None:
-        """``st.values [T + 1, E, A_p]`` from the model in ``values_only`` passes over the whole rollout, for a model
-        whose sampler left them to the learner (``ActorCritic.values_in_learner``: a feed-forward critic, so a
-        step's value depends on that step's input alone). Runs before the update touches the weights or the input
-        statistics, so the values are those of the weights that sampled the rollout (with ``--max_policy_lag=1``,
-        of the newer weights). Passes of about ``_VALUE_PASS_FLOATS`` input numbers bound the memory."""
+        """The values the sampler did not write, from the model's ``value`` in batched passes: slot T's (the
+        observation after the rollout), and every slot's for a model whose ``act`` returns none
+        (``ActorCritic.values_from_act`` False: a feed-forward critic, so a step's value depends on that step's
+        input alone). Runs before the update touches the weights or the input statistics, so the values are those
+        of the weights that sampled the rollout (with ``--max_policy_lag=1``, of the newer weights). Passes of
+        about ``_VALUE_PASS_FLOATS`` input numbers bound the memory."""
+        first = st.rollout if self.model.values_from_act else 0
         per_cell = sum(v[0, 0].numel() for v in st.obs.values())  # one env's observations of every agent
         per_cell += st.state[0, 0].numel() if st.state is not None else 0
         slots = max(1, _VALUE_PASS_FLOATS // (per_cell * st.num_envs))  # time slots per pass
         with torch.no_grad():
-            for start in range(0, st.rollout + 1, slots):
+            for start in range(first, st.rollout + 1, slots):
                 steps = slice(start, min(start + slots, st.rollout + 1))
                 batch = st.batch(steps, self.cfg.obs_scale)  # n * E cells in (t, e) order
-                values = self.model.forward_batch(batch, values_only=True)["values"]  # [n * E, A_p]
+                values = self.model.value(batch)  # [n * E, A_p]
                 st.values[steps] = values.view(-1, st.num_envs, st.num_agents)  # [n * E, A_p] -> [n, E, A_p]
 
     def compute_targets(self, st: RolloutStorage) -> tuple[torch.Tensor, torch.Tensor]:
         """Advantages and value targets ``[T, E, A_p]`` (return units) for the rollout in ``st``; first the values
-        (``fill_values``) when the model leaves them to the learner.
+        the sampler did not write (``fill_values``).
 
         A time-limit truncation ends the trajectory like a termination unless ``--value_bootstrap`` is on, in
         which case the target bootstraps from V(final observation) (Pardo et al. 2018, "Time Limits in
@@ -151,8 +182,7 @@ class Learner:
         bootstrapped value of the last states is learned only from itself, and the policy can be drawn to
         states the critic over-values (docs/results.md, "Generic defaults on an env nobody tuned for").
         """
-        if self.model.values_in_learner():  # the sampler left the values to the learner
-            self.fill_values(st)
+        self.fill_values(st)
         truncated = st.truncated if self.cfg.value_bootstrap else torch.zeros_like(st.truncated)
         terminated = st.terminated if self.cfg.value_bootstrap else st.terminated | st.truncated
         with torch.no_grad():
@@ -194,20 +224,22 @@ class Learner:
         batch = st.batch(slice(0, st.rollout), self.cfg.obs_scale)  # N = T * E cells in (t, e) order
         cells_active = active.flatten(0, 1)  # [T, E, A_p] -> [T * E, A_p]
         self.model.update_normalizer(batch, cells_active, all_sum)
-        data = {  # per cell, [T * E, A_p, ...]
-            "actions": st.actions.flatten(0, 1),
-            "old_log_probs": st.log_probs.flatten(0, 1),
-            "old_values": st.values[:-1].flatten(0, 1),
-            "advantages": advantages.flatten(0, 1),
-            "targets": targets.flatten(0, 1),
-            "mask": cells_active,
-        }
+        rollout = Minibatch(  # every cell, [T * E, A_p, ...]
+            batch,
+            st.actions.flatten(0, 1),
+            st.log_probs.flatten(0, 1),
+            st.values[:-1].flatten(0, 1),
+            advantages.flatten(0, 1),
+            targets.flatten(0, 1),
+            cells_active,
+            st.episode_start[:-1].flatten(0, 1),  # [T, E] -> [T * E]
+            st.rollout if st.recurrent else 1,
+        )
         totals: dict[str, float] = {}
         for epoch in range(self.cfg.num_epochs):
             for m, cells in enumerate(self._minibatches(st, num_minibatches)):
-                mb = {k: v[cells].flatten(0, 1) for k, v in data.items()}  # [n, A_p, ...] -> [n * A_p, ...] rows
                 where_mb = f"{where}, epoch {epoch}, minibatch {m}"
-                for k, v in self._update(batch.select(cells), cells, mb, st, where_mb).items():
+                for k, v in self._update(_select(rollout, cells), where_mb).items():
                     totals[k] = totals.get(k, 0.0) + v / (self.cfg.num_epochs * num_minibatches)
         self.train_step += 1
         values = self.denormalize(st.values[:-1])
@@ -231,44 +263,44 @@ class Learner:
             columns = (steps + envs.unsqueeze(0)).reshape(-1)  # [T * n_envs] cells, time-major
             yield global_cells(columns, st.num_envs, rank, shards).to(self.device)
 
-    def _forward(self, batch: PolicyBatch, cells: torch.Tensor, st: RolloutStorage) -> dict[str, torch.Tensor]:
-        """Model outputs ``[n, A_p, ...]`` on a minibatch of n cells; an RNN is unrolled over T from the stored
-        initial states of the minibatch's env columns, reset at episode starts."""
-        if not st.recurrent:
-            return self.model.forward_batch(batch)
-        n_envs = batch.num_envs // st.rollout
-        h = batch.rnn_states[:n_envs]  # [n_envs, A_p, R]: step 0 of each env column, the rollout's initial states
-        starts = st.episode_start[: st.rollout].flatten(0, 1)[cells].view(st.rollout, n_envs)  # [T, n_envs]
+    def _evaluate(self, mb: Minibatch) -> EvaluationResult:
+        """The model's ``evaluate`` of the minibatch's actions, ``[n, A_p]`` each; a recurrent policy's env
+        columns are unrolled over their ``num_steps`` steps from the stored initial states, reset at episode
+        starts."""
+        if mb.num_steps == 1:
+            return self.model.evaluate(mb.inputs, mb.actions)
+        n_envs = mb.inputs.num_envs // mb.num_steps
+        h = mb.inputs.rnn_states[:n_envs]  # [n_envs, A_p, R]: step 0 of each column, the rollout's initial states
+        starts = mb.episode_start.view(mb.num_steps, n_envs)  # [T * n_envs] -> [T, n_envs]
+        actions = mb.actions.view(mb.num_steps, n_envs, *mb.actions.shape[1:])  # [T, n_envs, A_p, ...]
         outs = []
-        for t, step in enumerate(batch.split_steps(st.rollout)):
+        for t, step in enumerate(mb.inputs.split_steps(mb.num_steps)):
             h = h * (~starts[t]).view(-1, 1, 1)
-            out = self.model.forward_batch(replace(step, rnn_states=h))
-            h = out["new_rnn_states"]
+            out = self.model.evaluate(replace(step, rnn_states=h), actions[t])
+            h = out.new_rnn_states
             outs.append(out)
-        return {k: torch.cat([o[k] for o in outs]) for k in ("values", "action_logits")}
+        return EvaluationResult(
+            *(torch.cat([getattr(o, k) for o in outs]) for k in ("log_probs", "entropy", "values", "new_rnn_states"))
+        )
 
-    def _update(
-        self, batch: PolicyBatch, cells: torch.Tensor, mb: dict, st: RolloutStorage, where: str = ""
-    ) -> dict[str, float]:
-        """One gradient step on the minibatch of cells ``cells`` (``batch``; ``mb``: its targets as rows
-        ``[n * A_p, ...]``); returns its statistics.
+    def _update(self, mb: Minibatch, where: str = "") -> dict[str, float]:
+        """One gradient step on the minibatch ``mb``; returns its statistics.
 
         Raises:
             NonFiniteError: a loss or the gradient norm is not finite (``where`` says where); no step is taken.
         """
         cfg = self.cfg
         # this learner's share of the minibatch: its active agent-steps over all learners' (1 for one learner)
-        local = mb["mask"].sum().float()
+        mask = mb.mask.flatten()  # [n, A_p] -> [n * A_p] rows, as every loss input below
+        local = mask.sum().float()
         share = local / self.reducer.sum(local).clamp(min=1.0)
-        out = self._forward(batch, cells, st)  # [n, A_p, ...]
-        dist = self.model.action_distribution(out["action_logits"].flatten(0, 1), batch.action_mask_rows())
-        log_probs = dist.log_prob(mb["actions"])  # [n * A_p]
-        mask = mb["mask"]
+        out = self._evaluate(mb)  # [n, A_p] each
         pi_loss, clip_fraction, approx_kl = policy_loss(
-            log_probs, mb["old_log_probs"], mb["advantages"], cfg.ppo_clip_ratio, mask
+            out.log_probs.flatten(), mb.old_log_probs.flatten(), mb.advantages.flatten(), cfg.ppo_clip_ratio, mask
         )
-        v_loss = value_loss(out["values"].flatten(), mb["old_values"], mb["targets"], cfg.ppo_clip_value, mask)
-        entropy = entropy_bonus(dist.entropy(), mask)
+        v_loss = value_loss(out.values.flatten(), mb.old_values.flatten(), mb.targets.flatten(), cfg.ppo_clip_value,
+                            mask)  # fmt: skip
+        entropy = entropy_bonus(out.entropy.flatten(), mask)
         loss = pi_loss + cfg.value_loss_coeff * v_loss - cfg.exploration_loss_coeff * entropy
         self.optimizer.zero_grad(set_to_none=True)
         (loss * share).backward()  # summed over learners: the gradient of the whole minibatch's loss
@@ -310,6 +342,21 @@ class Learner:
             "the newest checkpoint holds the last finite weights. Check the scale of the rewards and observations, "
             "or lower --learning_rate"
         )
+
+
+def _select(rollout: Minibatch, cells: torch.Tensor) -> Minibatch:
+    """The cells ``cells`` (``[n]`` indices into the rollout's ``T * E``) of the whole-rollout ``rollout``."""
+    return Minibatch(
+        rollout.inputs.select(cells),
+        rollout.actions[cells],
+        rollout.old_log_probs[cells],
+        rollout.old_values[cells],
+        rollout.advantages[cells],
+        rollout.targets[cells],
+        rollout.mask[cells],
+        rollout.episode_start[cells],
+        rollout.num_steps,
+    )
 
 
 def _explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor, all_sum) -> float:

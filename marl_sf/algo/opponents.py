@@ -1,10 +1,10 @@
 """The interface the sampler plays opponents through: players outside the learning policies.
 
-The sampler knows nothing of pools, snapshots or scripted players. Where some agents are played by others
-(self-play, evaluation matches, tournaments) it is given an ``Opponents`` controller
-(``marl_sf.selfplay.opponents.MatchOpponents``) and calls it at episode boundaries and after each policy's
-forward pass; the controller overwrites the actions of the agents its players control. Those agents are
-inactive in the learning policies' storages, so they count as no agent-steps and never reach the losses.
+The sampler knows nothing of pools, snapshots or scripted players. It is given an ``Opponents`` controller and calls
+it at episode boundaries and after each policy's ``act``; the controller overwrites the actions of the agents its
+players control. Those agents are inactive in the learning policies' storages, so they count as no agent-steps and
+never reach the losses. Where the learning policies play every agent, the controller is ``NoOpponents``; self-play,
+evaluation matches and tournaments use ``marl_sf.selfplay.match_opponents.MatchOpponents``.
 """
 
 from __future__ import annotations
@@ -18,14 +18,11 @@ from marl_sf.models.batch import PolicyBatch
 
 
 class Opponents(Protocol):
-    """What the sampler needs from whoever plays the agents the learning policies do not.
+    """What the sampler needs from whoever plays the agents the learning policies do not."""
 
-    Attributes:
-        learner_controlled: ``[E, A]`` bool, the agents the learning policies act for in each env (changes
-            only in ``start_episodes``).
-    """
-
-    learner_controlled: np.ndarray
+    def learner_controlled(self, rows: slice) -> torch.Tensor:
+        """``[E_g, A]`` bool on the envs' device: the agents the learning policies act for in envs ``rows``
+        (changes only in ``start_episodes``)."""
 
     def start_episodes(self, env_ids: np.ndarray) -> None:
         """Envs ``env_ids`` (``[n]`` ints) start new episodes: choose who plays them (and reset its memory)."""
@@ -38,7 +35,7 @@ class Opponents(Protocol):
         self,
         policy: int,
         rows: slice,
-        acting: np.ndarray,
+        active: torch.Tensor,
         batch: PolicyBatch,
         raw_obs: dict[str, torch.Tensor],
         actions: torch.Tensor,
@@ -49,10 +46,37 @@ class Opponents(Protocol):
         Args:
             policy: the policy's index (in the sampler's ``specs`` order).
             rows: the env rows of this group (``E_g`` envs).
-            acting: ``[E_g, A_p]`` bool, the policy's agents that act now (opponents act only for these).
+            active: ``[E_g, A_p]`` bool, the policy's agents that act now (opponents act only for these).
             batch: the policy's ``PolicyBatch`` of the ``E_g`` envs (scaled, not normalized; ``batch.rows()`` gives
-                the per-row inputs a snapshot's model takes).
+                the per-row inputs, ``PolicyBatch.of_rows`` a batch of some of them).
             raw_obs: the stored observations ``{key: [E_g, A_p, ...]}``.
             actions: ``[E_g, A_p, ...]`` the policy's sampled actions (stored layout), overwritten in place.
             deterministic: take each distribution's mode instead of sampling.
         """
+
+
+class NoOpponents:
+    """The ``Opponents`` of a run where the learning policies play every agent: nothing to play, no results.
+
+    Args:
+        num_envs: E.
+        num_agents: A.
+        device: the envs' device (where ``learner_controlled`` masks live).
+    """
+
+    def __init__(self, num_envs: int, num_agents: int, device: torch.device):
+        self.everyone = torch.ones((num_envs, num_agents), dtype=torch.bool, device=device)  # [E, A]
+
+    def learner_controlled(self, rows: slice) -> torch.Tensor:
+        """Every agent: ``[E_g, A]`` True (a view)."""
+        return self.everyone[rows]
+
+    def start_episodes(self, env_ids: np.ndarray) -> None:
+        """Nothing to choose."""
+
+    def finish_episodes(self, env_ids: np.ndarray, returns: np.ndarray) -> list:
+        """No match results."""
+        return []
+
+    def act(self, policy, rows, active, batch, raw_obs, actions, deterministic) -> None:
+        """Nothing to overwrite."""

@@ -12,11 +12,10 @@ import numpy as np
 import torch
 
 from marl_sf.algo.episodes import EpisodeAccumulator
-from marl_sf.algo.opponents import Opponents
+from marl_sf.algo.opponents import NoOpponents, Opponents
 from marl_sf.algo.policy_mapping import PolicySpec
 from marl_sf.algo.storage import RolloutStorage
 from marl_sf.envs.agent_spaces import unpad
-from marl_sf.models.action_distribution import deterministic_actions
 
 
 @dataclass
@@ -42,7 +41,12 @@ class RolloutStats:
 
 
 class Sampler:
-    """Steps envs through an env runner and fills one ``RolloutStorage`` per policy.
+    """Steps envs through an env runner and fills one ``RolloutStorage`` per policy with what each policy's
+    ``ActorCritic.act`` returns (the learner fills the values a model leaves out, see ``Learner.fill_values``).
+
+    Masks: ``active`` ``[E, A]`` are the env's flags (the agent acts on its observation), ``learner_controlled`` the
+    agents the learning policies play (``Opponents``), and a storage's ``active`` is both: the agent-steps the
+    learning policies take.
 
     The envs are split into ``runner.num_splits`` groups of contiguous rows (``--worker_num_splits``): while
     one group's observations are in inference, the runner steps the others (double buffering, as in Sample
@@ -59,8 +63,9 @@ class Sampler:
         storages: the rollout storage of each policy.
         seed: env ``e`` is reset with ``seed + e`` (None: unseeded), whichever runner steps it.
         opponents: who plays the agents the learning policies do not (self-play, matches; see
-            ``marl_sf.algo.opponents``); None: the learning policies play every agent. Agents an opponent plays
-            are inactive in the policies' storages, so they count as no agent-steps and never reach the losses.
+            ``marl_sf.algo.opponents``); None: ``NoOpponents``, the learning policies play every agent. Agents an
+            opponent plays are inactive in the policies' storages, so they count as no agent-steps and never reach
+            the losses.
     """
 
     def __init__(
@@ -75,13 +80,11 @@ class Sampler:
         self.critic = specs[0].critic  # what each env contributes to the critics once per step
         self.episodes = EpisodeAccumulator(self.num_envs, self.num_agents, env_device)
         self.recurrent = [st.recurrent for st in storages]  # per policy, from its model's state size
-        self.values_in_learner = [m.values_in_learner() for m in models]  # per policy: the learner fills st.values
-        self.opponents = opponents
-        self.env_active = torch.zeros((self.num_envs, self.num_agents), dtype=torch.bool, device=env_device)  # [E, A]
+        self.opponents = opponents or NoOpponents(self.num_envs, self.num_agents, env_device)
+        self.active = torch.zeros((self.num_envs, self.num_agents), dtype=torch.bool, device=env_device)  # [E, A]
         # recurrent states after each policy's last forward pass, [E, A_p, R]
         self.next_rnn = [torch.zeros_like(st.rnn_states[0]) for st in storages]
-        if opponents is not None:
-            opponents.start_episodes(np.arange(self.num_envs))
+        self.opponents.start_episodes(np.arange(self.num_envs))
         runner.reset(seed)
         every = slice(0, self.num_envs)
         states = self._critic_env_input(self.step.obs, self.step.state, every)
@@ -90,10 +93,10 @@ class Sampler:
             st.rnn_states[0] = 0.0
 
     def collect(self, deterministic: bool = False) -> RolloutStats:
-        """Run one rollout of T steps into the storages, then the values of slot T for bootstrapping (for the
-        policies whose values the learner computes, ``values_in_learner``, ``values`` is left to it)."""
+        """Run one rollout of T steps into the storages (slot T: the observation after it, whose values the learner
+        computes)."""
         stats = RolloutStats()
-        agent_steps = torch.zeros((), dtype=torch.int64, device=self.env_active.device)  # summed on the device
+        agent_steps = torch.zeros((), dtype=torch.int64, device=self.active.device)  # summed on the device
         groups = [self.runner.split_rows(g) for g in range(self.runner.num_splits)]
         for t in range(self.storages[0].rollout):
             for g, rows in enumerate(groups):
@@ -105,12 +108,6 @@ class Sampler:
             self.runner.wait(g)
             agent_steps += self._record(self.storages[0].rollout - 1, rows, stats)
         stats.agent_steps = int(agent_steps)
-        with torch.no_grad():
-            for model, st, deferred in zip(self.models, self.storages, self.values_in_learner, strict=True):
-                if deferred:
-                    continue
-                batch = st.batch(slice(st.rollout, st.rollout + 1), self.cfg.obs_scale)  # the E envs of slot T
-                st.values[st.rollout] = model.forward_batch(batch, values_only=True)["values"]  # [E, A_p]
         return stats
 
     def close(self) -> None:
@@ -123,15 +120,14 @@ class Sampler:
         step = self.step
         terminated, truncated = step.terminated[rows], step.truncated[rows]  # [E_g, A]
         episode_done = (terminated | truncated).all(dim=1)  # [E_g]
-        acted = self._acted(t, rows)  # [E_g, A] agents the learning policies played
-        returns, lengths = self.episodes.step(step.rewards[rows], self.env_active[rows], episode_done, rows)
+        learner_active = self._learner_active(t, rows)  # [E_g, A] agents the learning policies played
+        returns, lengths = self.episodes.step(step.rewards[rows], self.active[rows], episode_done, rows)
         if len(returns):  # [n_done, A]: episodes are rare next to steps, so their results come off the device
             returns, lengths = returns.cpu().numpy(), lengths.cpu().numpy()
             done_ids = rows.start + torch.nonzero(episode_done).flatten().cpu().numpy()
             stats.episode_env_ids.extend(done_ids.tolist())
-            if self.opponents is not None:
-                stats.match_results.extend(self.opponents.finish_episodes(done_ids, returns))
-                self.opponents.start_episodes(done_ids)
+            stats.match_results.extend(self.opponents.finish_episodes(done_ids, returns))
+            self.opponents.start_episodes(done_ids)
             stats.episode_returns.extend(returns)
             stats.episode_lengths.extend(lengths)
         for idx, st in zip(self.agents, self.storages, strict=True):  # [E_g, A] -> [E_g, A_p]
@@ -141,47 +137,46 @@ class Sampler:
         states = self._critic_env_input(step.obs, step.state, rows)
         self._write_next(t + 1, rows, states, episode_done, carry_rnn=True)
         if self.cfg.value_bootstrap:
-            ended = torch.nonzero((truncated & acted).any(dim=1)).flatten()  # [n] rows of truncated episodes
+            ended = torch.nonzero((truncated & learner_active).any(dim=1)).flatten()  # [n] rows of truncated episodes
             if len(ended):
                 self._bootstrap_truncated(t, rows.start + ended)
-        return acted.sum()
+        return learner_active.sum()
 
     def _act(self, t: int, rows: slice, deterministic: bool) -> torch.Tensor:
-        """One batched forward per policy over the ``E_g`` env cells of group ``rows``; returns env actions
-        ``[E_g, A, ...]`` on the envs' device and keeps the new recurrent states in ``next_rnn``."""
+        """Each policy's ``act`` over the ``E_g`` env cells of group ``rows``, written to slot t; opponents then
+        overwrite the actions of the agents they play. Returns env actions ``[E_g, A, ...]`` on the envs' device and
+        keeps the new recurrent states in ``next_rnn``."""
         env_actions = self.step.actions  # [E, A, ...] the transport layout (agent groups: the largest action)
         actions = torch.zeros((rows.stop - rows.start, *env_actions.shape[1:]), dtype=env_actions.dtype,
                               device=env_actions.device)  # fmt: skip
         with torch.no_grad():
-            for p, (spec, model, st) in enumerate(zip(self.specs, self.models, self.storages, strict=True)):
+            for p, (idx, model, st) in enumerate(zip(self.agents, self.models, self.storages, strict=True)):
                 batch = st.batch(slice(t, t + 1), self.cfg.obs_scale, rows)  # N = E_g cells
-                out = model.forward_actions(batch)  # [E_g, A_p, ...]
-                dist = model.action_distribution(out["action_logits"].flatten(0, 1), batch.action_mask_rows())
-                act = deterministic_actions(spec.action_space, dist) if deterministic else dist.sample()
-                shape = (rows.stop - rows.start, st.num_agents)
-                st.actions[t, rows] = act.view(*shape, *st.actions.shape[3:])  # [E_g * A_p, ...] -> [E_g, A_p, ...]
-                st.log_probs[t, rows] = dist.log_prob(act).view(shape)
-                if not self.values_in_learner[p]:
-                    st.values[t, rows] = out["values"]
+                out = model.act(batch, deterministic)  # [E_g, A_p, ...]
+                st.actions[t, rows] = out.actions
+                st.log_probs[t, rows] = out.log_probs
+                if out.values is not None:  # else the learner computes them (ActorCritic.values_from_act)
+                    st.values[t, rows] = out.values
                 if self.recurrent[p]:
-                    self.next_rnn[p][rows] = out["new_rnn_states"]  # [E_g, A_p, R]
-                if self.opponents is not None:  # overwrites the actions of the agents opponents play
-                    acting = self.env_active[rows][:, self.agents[p]].cpu().numpy()  # [E_g, A_p]
-                    raw_obs = {k: v[t, rows] for k, v in st.obs.items()}  # [E_g, A_p, ...]
-                    self.opponents.act(p, rows, acting, batch, raw_obs, st.actions[t, rows], deterministic)
+                    self.next_rnn[p][rows] = out.new_rnn_states  # [E_g, A_p, R]
+                raw_obs = {k: v[t, rows] for k, v in st.obs.items()}  # [E_g, A_p, ...]
+                active = self.active[rows][:, idx]  # [E_g, A_p]
+                self.opponents.act(p, rows, active, batch, raw_obs, st.actions[t, rows], deterministic)
                 act = st.actions[t, rows]  # [E_g, A_p, ...] in the policy's own action space
                 if act.dim() > 2:  # vector actions of a policy whose agents' are smaller than the largest
-                    actions[:, self.agents[p], : act.shape[2]] = act.to(actions.device)
+                    actions[:, idx, : act.shape[2]] = act.to(actions.device)
                 else:
-                    actions[:, self.agents[p]] = act.to(actions.device)
+                    actions[:, idx] = act.to(actions.device)
         return actions
 
-    def _acted(self, t: int, rows: slice) -> torch.Tensor:
-        """``[E_g, A]`` bool: which agents of envs ``rows`` acted at step t (gathered from every policy)."""
-        acted = torch.zeros((rows.stop - rows.start, self.num_agents), dtype=torch.bool, device=self.env_active.device)
+    def _learner_active(self, t: int, rows: slice) -> torch.Tensor:
+        """``[E_g, A]`` bool: which agents of envs ``rows`` the learning policies played at step t (gathered from
+        every policy's storage)."""
+        learner_active = torch.zeros((rows.stop - rows.start, self.num_agents), dtype=torch.bool,
+                                     device=self.active.device)  # fmt: skip
         for idx, st in zip(self.agents, self.storages, strict=True):
-            acted[:, idx] = st.active[t, rows].to(acted.device)
-        return acted
+            learner_active[:, idx] = st.active[t, rows].to(learner_active.device)
+        return learner_active
 
     def _critic_env_input(self, obs: dict[str, torch.Tensor], env_state: torch.Tensor | None, rows):
         """``[E_g, G]`` per-env critic inputs of envs ``rows`` (``CriticInput.env_input``: env.state() or the
@@ -194,14 +189,12 @@ class Sampler:
         carry over from the last forward pass (``carry_rnn``, recurrent policies only) except at episode starts
         (``episode_start [E_g]`` bool)."""
         active = self.step.active[rows]  # [E_g, A]
-        self.env_active[rows] = active
-        played = active  # [E_g, A] agents the learning policies act for
-        if self.opponents is not None:
-            played = played & torch.from_numpy(self.opponents.learner_controlled[rows]).to(played.device)
+        self.active[rows] = active
+        learner_active = active & self.opponents.learner_controlled(rows).to(active.device)  # [E_g, A]
         for p, (idx, st) in enumerate(zip(self.agents, self.storages, strict=True)):
             for k, v in self.step.obs.items():  # [E_g, A_p, ...], padding of other agent groups cut off
                 _copy(st.obs[k][t, rows], unpad(v[rows][:, idx], st.obs[k].shape[3:]))
-            _copy(st.active[t, rows], played[:, idx])
+            _copy(st.active[t, rows], learner_active[:, idx])
             _copy(st.episode_start[t, rows], episode_start)
             if states is not None and st.state is not None:
                 _copy(st.state[t, rows], states)
@@ -210,46 +203,38 @@ class Sampler:
                 st.rnn_states[t, rows] = self.next_rnn[p][rows] * keep.view(-1, 1, 1)
 
     def _bootstrap_truncated(self, t: int, env_ids: torch.Tensor) -> None:
-        """V(final observation) for envs ``env_ids`` (``[n]`` on the envs' device) whose episode was truncated at
-        step t -> ``bootstrap_values[t]``.
+        """``bootstrap_values[t]`` = V(final observation) (``ActorCritic.value``) for envs ``env_ids`` (``[n]`` on
+        the envs' device) whose episode was truncated at step t.
 
-        Envs that report no final observation (``has_final`` false) fall back to V(obs_t), Sample Factory's
-        approximation.
+        Envs that report no final observation (``has_final`` false) bootstrap from V(obs_t), Sample Factory's
+        approximation: the value of slot t's inputs.
         """
         reported = self.step.has_final[env_ids]  # [n]
-        self._bootstrap_from_obs(t, env_ids[~reported])
-        env_ids = env_ids[reported]
-        if len(env_ids) == 0:
-            return
-        final_obs = {k: v[env_ids] for k, v in self.step.final_obs.items()}  # [n, A, ...]
-        final_state = self.step.final_state[env_ids] if self.step.final_state is not None else None
-        states = self._critic_env_input(final_obs, final_state, slice(None))
-        with torch.no_grad():
-            for p, (idx, model, st) in enumerate(zip(self.agents, self.models, self.storages, strict=True)):
-                device = st.values.device
-                policy_obs = {  # [n, A_p, ...]
-                    k: unpad(v[:, idx], st.obs[k].shape[3:]).to(device, non_blocking=True) for k, v in final_obs.items()
-                }
+        final_ids, slot_ids = env_ids[reported], env_ids[~reported]
+        final_obs = {k: v[final_ids] for k, v in self.step.final_obs.items()}  # [n_final, A, ...]
+        final_state = self.step.final_state[final_ids] if self.step.final_state is not None else None
+        states = self._critic_env_input(final_obs, final_state, slice(None))  # [n_final, G] or None
+        for p, (idx, st) in enumerate(zip(self.agents, self.storages, strict=True)):
+            device = st.values.device
+            if len(final_ids):
+                obs = {k: unpad(v[:, idx], st.obs[k].shape[3:]).to(device, non_blocking=True)
+                       for k, v in final_obs.items()}  # fmt: skip
                 state = states.to(device, non_blocking=True) if states is not None else None
-                ids = env_ids.to(device)
-                batch = st.make_batch(policy_obs, state, self.next_rnn[p][ids], self.cfg.obs_scale)  # n cells
-                st.bootstrap_values[t, ids] = model.forward_batch(batch, values_only=True)["values"]  # [n, A_p]
+                self._bootstrap(p, t, final_ids.to(device), obs, state, self.next_rnn[p])
+            if len(slot_ids):
+                ids = slot_ids.to(device)
+                obs = {k: v[t, ids] for k, v in st.obs.items()}  # [n_slot, A_p, ...]
+                state = st.state[t, ids] if st.state is not None else None  # [n_slot, G]
+                self._bootstrap(p, t, ids, obs, state, st.rnn_states[t])
 
-    def _bootstrap_from_obs(self, t: int, env_ids: torch.Tensor) -> None:
-        """``bootstrap_values[t] = V(obs_t)`` for envs ``env_ids`` (``[n]``): the stored value, or, where the learner
-        computes the values (``values_in_learner``), a ``values_only`` pass on those envs' slot t."""
-        if len(env_ids) == 0:
-            return
+    def _bootstrap(self, p: int, t: int, ids: torch.Tensor, obs: dict, state, rnn_states: torch.Tensor) -> None:
+        """``bootstrap_values[t, ids]`` of policy p = its model's ``value`` of stored-layout observations
+        ``{key: [n, A_p, ...]}`` and per-env critic inputs ``[n, G]`` (or None), with the recurrent states
+        ``rnn_states[ids]`` (``rnn_states``: ``[E, A_p, R]``)."""
+        st = self.storages[p]
+        batch = st.make_batch(obs, state, rnn_states[ids], self.cfg.obs_scale)  # n cells
         with torch.no_grad():
-            for model, st, deferred in zip(self.models, self.storages, self.values_in_learner, strict=True):
-                ids = env_ids.to(st.values.device)
-                if not deferred:
-                    st.bootstrap_values[t, ids] = st.values[t, ids]
-                    continue
-                obs = {k: v[t, ids] for k, v in st.obs.items()}  # [n, A_p, ...]
-                state = st.state[t, ids] if st.state is not None else None  # [n, G]
-                batch = st.make_batch(obs, state, st.rnn_states[t, ids], self.cfg.obs_scale)  # n cells
-                st.bootstrap_values[t, ids] = model.forward_batch(batch, values_only=True)["values"]  # [n, A_p]
+            st.bootstrap_values[t, ids] = self.models[p].value(batch)  # [n, A_p]
 
 
 def _index(agent_indices: list[int]) -> slice | torch.Tensor:

@@ -15,8 +15,8 @@ import numpy as np
 
 from marl_sf.models.actor_critic import create_actor_critic
 from marl_sf.selfplay.elo import EloRatings
+from marl_sf.selfplay.match_opponents import MatchOpponents
 from marl_sf.selfplay.matchmaking import EpisodeResult, Matchmaker, agent_sides, draw_lineup
-from marl_sf.selfplay.opponents import MatchOpponents
 from marl_sf.selfplay.players import ScriptedPlayer, SnapshotPlayer, make_player
 from marl_sf.selfplay.pool import OpponentPool, load_pool, load_snapshot_model, save_snapshot
 from marl_sf.selfplay.scoring import game_score

@@ -13,8 +13,8 @@ from marl_sf.algo.env_runner import InProcessEnvRunner
 from marl_sf.algo.policy_mapping import agent_policies
 from marl_sf.algo.sampler import Sampler
 from marl_sf.experiment import build_storages, uses_env_state
+from marl_sf.selfplay.match_opponents import MatchOpponents
 from marl_sf.selfplay.matchmaking import Matchmaker, agent_sides
-from marl_sf.selfplay.opponents import MatchOpponents
 from marl_sf.selfplay.scoring import game_score
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
-from marl_sf.models.action_distribution import deterministic_actions
+from marl_sf.models.batch import PolicyBatch
 from marl_sf.selfplay.scripted import scripted_batch_policy
 
 
@@ -46,11 +46,8 @@ class SnapshotPlayer:
             ``(actions [n, ...] in the stored action layout, new recurrent states [n, R])``.
         """
         with torch.no_grad():
-            normalized = self.model.normalize_obs(inputs)
-            out = self.model(normalized, rnn_states)
-            dist = self.model.action_distribution(out["action_logits"], normalized.get("action_mask"))
-            actions = deterministic_actions(self.action_space, dist) if deterministic else dist.sample()
-        return actions, out.get("new_rnn_states", rnn_states)
+            out = self.model.act(PolicyBatch.of_rows(inputs, rnn_states), deterministic)  # n cells of one agent
+        return out.actions.flatten(0, 1), out.new_rnn_states.flatten(0, 1)  # [n, 1, ...] -> [n, ...]
 
 
 class _Acting(torch.nn.Module):
@@ -138,9 +135,7 @@ def act_snapshots(
         valid = torch.cat([out[k, :n] for k, n in enumerate(counts)])  # [sum n_k, P]
         rows = torch.cat([r for _, r in jobs])
         mask = inputs["action_mask"][rows] if "action_mask" in inputs else None
-        model = players[0].model
-        dist = model.action_distribution(valid, mask)
-        return deterministic_actions(players[0].action_space, dist) if deterministic else dist.sample()
+        return players[0].model.actions_from_logits(valid, mask, deterministic)[0]
 
 
 class ScriptedPlayer:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from marl_sf.selfplay.match_opponents import MatchOpponents
 from marl_sf.selfplay.matchmaking import EpisodeResult, Matchmaker, agent_sides, draw_lineup
-from marl_sf.selfplay.opponents import MatchOpponents
 from marl_sf.selfplay.players import ScriptedPlayer, SnapshotPlayer
 from marl_sf.selfplay.scoring import game_score
 

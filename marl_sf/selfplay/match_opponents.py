@@ -26,12 +26,16 @@ class MatchOpponents:
 
     def __init__(self, matchmaker: Matchmaker, storages: list[RolloutStorage], max_snapshots: int):
         self.matchmaker = matchmaker
-        self.learner_controlled = matchmaker.learner_controlled  # [E, A], updated in place by the matchmaker
+        self.controlled = matchmaker.learner_controlled  # [E, A] numpy, updated in place by the matchmaker
         self.agent_indices = [st.spec.agent_indices for st in storages]
         self.recurrent = [st.recurrent for st in storages]
         self.rnn = [torch.zeros_like(st.rnn_states[0]) for st in storages]  # opponents' states, [E, A_p, R]
         # each policy's frozen snapshots' stacked weights, kept between steps (one stack per architecture)
         self.snapshot_stacks = [SnapshotStack(max_snapshots) for _ in storages]
+
+    def learner_controlled(self, rows: slice) -> torch.Tensor:
+        """See ``marl_sf.algo.opponents.Opponents.learner_controlled`` (on the CPU: the envs' device once moved)."""
+        return torch.from_numpy(self.controlled[rows])
 
     def start_episodes(self, env_ids: np.ndarray) -> None:
         """New lineups for envs ``env_ids``; their opponents start with a fresh recurrent state."""
@@ -43,11 +47,12 @@ class MatchOpponents:
         """One ``EpisodeResult`` per finished episode (see ``Matchmaker.finish_episodes``)."""
         return self.matchmaker.finish_episodes(env_ids, returns)
 
-    def act(self, policy, rows, acting, batch, raw_obs, actions, deterministic) -> None:
+    def act(self, policy, rows, active, batch, raw_obs, actions, deterministic) -> None:
         """See ``marl_sf.algo.opponents.Opponents.act``."""
         jobs = []
+        active = active.cpu().numpy()  # [E_g, A_p]
         for player, mask in self.matchmaker.opponents_in(rows, self.agent_indices[policy]):
-            mask &= acting  # only agents that act now (scripted players need legal moves)
+            mask &= active  # only agents that act now (scripted players need legal moves)
             if mask.any():
                 jobs.append((player, torch.from_numpy(mask).to(actions.device)))  # [E_g, A_p]
         if not jobs:
