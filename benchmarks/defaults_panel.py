@@ -117,8 +117,8 @@ def _random_returns(cfg, episodes: int, seed: int) -> np.ndarray:
 
 def _trained_returns(cfg, episodes: int, deterministic: bool) -> np.ndarray:
     """Per-agent mean returns ``[episodes]`` of the latest checkpoint's policy (sampled or greedy actions)."""
+    from marl_sf.algo.runners import make_envs
     from marl_sf.enjoy import evaluate, load_policies
-    from marl_sf.experiment import make_envs
 
     envs = make_envs(cfg, min(cfg.num_envs, episodes))
     specs, models, _ = load_policies(cfg, read_env_spec(envs[0]), torch.device("cpu"))
@@ -128,8 +128,8 @@ def _trained_returns(cfg, episodes: int, deterministic: bool) -> np.ndarray:
 
 def _scores_against_random(cfg, games_per_seat: int, trained: bool) -> np.ndarray:
     """Scores ``[2 * games_per_seat]`` of the trained policy (or of random play) against random, both seats."""
+    from marl_sf.algo.runners import make_envs
     from marl_sf.enjoy import load_policies
-    from marl_sf.experiment import make_envs
     from marl_sf.selfplay.match import play_match
     from marl_sf.selfplay.players import make_player
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
+from marl_sf.algo.runners import make_local_envs
 from marl_sf.checkpoint import load_checkpoint
 from marl_sf.enjoy import evaluate
-from marl_sf.envs.spec import read_env_spec
-from marl_sf.experiment import build_policies, make_eval_envs
+from marl_sf.experiment import build_policies
 from marl_sf.report import return_stats
 from marl_sf.train import parse_args
 
@@ -37,9 +37,8 @@ def main() -> int:
     if at:
         files = sorted({min(files, key=lambda f, w=w: abs(wall[f] - w)) for w in at})
     for f in files:
-        envs = make_eval_envs(cfg, cfg.max_num_episodes)
-        spec = read_env_spec(envs if not isinstance(envs, list) else envs[0])
-        specs, models = build_policies(cfg, spec, torch.device("cpu"))
+        envs = make_local_envs(cfg, cfg.max_num_episodes)
+        specs, models = build_policies(cfg, envs.spec, torch.device("cpu"))
         models[0].load_state_dict(load_checkpoint(f, torch.device("cpu"))["learner"]["model"])
         models[0].eval()
         returns, _ = evaluate(cfg, specs, models, envs, cfg.max_num_episodes, True, cfg.eval_seed)

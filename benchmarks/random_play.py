@@ -16,9 +16,10 @@ import numpy as np
 import torch
 
 from marl_sf.algo.policy_mapping import group_name
+from marl_sf.algo.runners import make_vector_env
 from marl_sf.envs.registry import create_env
 from marl_sf.envs.spec import env_agent_names, read_env_spec
-from marl_sf.experiment import make_vector_env, probe_env_spec
+from marl_sf.experiment import probe_env_spec
 from marl_sf.report import return_stats
 from marl_sf.train import parse_args
 

@@ -17,7 +17,7 @@ import tempfile
 
 from throughput import RawEnvProcesses, SamplerOnly, measure, training_rate
 
-from marl_sf.experiment import resolve_num_workers
+from marl_sf.algo.runners import resolve_num_workers
 from marl_sf.train import parse_args
 
 LAYOUTS = {

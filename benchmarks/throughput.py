@@ -21,9 +21,10 @@ import time
 import gymnasium as gym
 import torch
 
+from marl_sf.algo.runners import make_vector_env, resolve_num_workers
 from marl_sf.envs.registry import create_env, registry_entry
 from marl_sf.envs.spec import read_env_spec
-from marl_sf.experiment import make_vector_env, probe_env_spec, resolve_num_workers
+from marl_sf.experiment import probe_env_spec
 from marl_sf.train import Trainer, parse_args
 
 

@@ -15,6 +15,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from marl_sf.envs.vector import is_vector_env
+
 EPISODE_PROGRESS_KEY = "episode_progress"
 """The obs key of the elapsed fraction of the episode, ``[1]`` float32 in [0, 1]; only critics read it."""
 
@@ -130,3 +132,14 @@ class VectorEpisodeProgress(EpisodeProgressObs):
             infos = {**infos, "final_obs": {**infos["final_obs"], EPISODE_PROGRESS_KEY: self._progress()}}
         self._t.masked_fill_((terminated | truncated).all(dim=1), 0.0)
         return {**obs, EPISODE_PROGRESS_KEY: self._progress()}, rewards, terminated, truncated, infos
+
+
+def with_episode_progress(env: Any, max_episode_steps: int):
+    """``env`` with episode progress in its observations: ``VectorEpisodeProgress`` for a vectorized env, else
+    ``EpisodeProgressObs``.
+
+    Raises:
+        ValueError: as ``EpisodeProgressObs``.
+    """
+    wrapper = VectorEpisodeProgress if is_vector_env(env) else EpisodeProgressObs
+    return wrapper(env, max_episode_steps)

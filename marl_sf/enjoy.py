@@ -9,20 +9,12 @@ import numpy as np
 import torch
 
 from marl_sf.algo.policy_mapping import agent_policies
+from marl_sf.algo.runners import LocalEnvs, make_local_envs, uses_env_state
 from marl_sf.algo.sampler import Sampler
 from marl_sf.cfg.arguments import check_folder_name, experiment_dir
 from marl_sf.checkpoint import checkpoint_dir, find_checkpoint, load_checkpoint
-from marl_sf.envs.spec import EnvSpec, read_env_spec
-from marl_sf.envs.vector import is_vector_env
-from marl_sf.experiment import (
-    build_policies,
-    build_storages,
-    in_process_runner,
-    make_eval_envs,
-    resolve_device,
-    seed_everything,
-    uses_env_state,
-)
+from marl_sf.envs.spec import EnvSpec
+from marl_sf.experiment import build_policies, build_storages, resolve_device, seed_everything
 from marl_sf.report import build_report, write_report
 from marl_sf.report_html import write_html_report
 from marl_sf.train import parse_args
@@ -54,17 +46,17 @@ def load_policies(cfg, env_spec: EnvSpec, device):
     return specs, models, paths
 
 
-def evaluate(cfg, specs, models, envs, num_episodes: int, deterministic: bool, seed: int, video=None):
+def evaluate(cfg, specs, models, envs: LocalEnvs, num_episodes: int, deterministic: bool, seed: int, video=None):
     """Play until ``num_episodes`` episodes finish; returns per-agent returns and lengths, each ``[N, A]``.
 
     Each of the E envs contributes its first ``ceil(num_episodes / E)`` episodes (the first ``num_episodes`` of
     those, in the order they finish), so an env whose episodes end early (a success that terminates) counts no more
     often than one whose episodes run to the time limit. With ``video`` (a
     ``VideoRecorder``, one of ``envs``) that records a set number of frames, play also goes on until they are
-    recorded. ``envs``: a list of contract envs or one vectorized env (``make_eval_envs``). Closes ``envs``.
+    recorded. ``envs``: the envs to play in (``make_local_envs``). Closes ``envs``.
     """
     device = next(models[0].parameters()).device
-    runner = in_process_runner(envs, uses_env_state(specs), cfg.env)
+    runner = envs.runner(uses_env_state(specs))
     num_envs = runner.tensors.active.shape[0]
     storages = build_storages(cfg, specs, models, num_envs, 1, device)
     returns, lengths = [], []
@@ -110,20 +102,19 @@ def enjoy(cfg) -> int:
     eval_dir = experiment_dir(cfg) / "eval"
     video_path = eval_dir / video_file_name(cfg.video_name) if cfg.save_video else None
     num_envs = max(1, min(cfg.num_envs, cfg.max_num_episodes))
-    envs = make_eval_envs(cfg, num_envs, "rgb_array" if cfg.save_video else None)
+    envs = make_local_envs(cfg, num_envs, "rgb_array" if cfg.save_video else None)
     video = None
+    names = list(envs.spec.agent_names)
     try:
-        if cfg.save_video and is_vector_env(envs):
-            raise ValueError(f"--save_video: {cfg.env!r} is a vectorized env, which marl_sf does not record yet")
-        env_spec = read_env_spec(envs if is_vector_env(envs) else envs[0])
-        names = list(env_spec.agent_names)
-        specs, models, paths = load_policies(cfg, env_spec, device)
+        if video_path is not None:
+            envs.check_recordable("--save_video")
+        specs, models, paths = load_policies(cfg, envs.spec, device)
         check_writable(eval_dir, "the evaluation report")
         if video_path is not None:
-            video = envs[0] = VideoRecorder(envs[0], video_path, names, cfg.video_frames, cfg.fps, cfg.env)
+            record = lambda env: VideoRecorder(env, video_path, names, cfg.video_frames, cfg.fps, cfg.env)  # noqa: E731
+            video = envs.wrap_first(record, "--save_video")
     except Exception:
-        for env in [envs] if is_vector_env(envs) else envs:
-            env.close()
+        envs.close()
         raise
     returns, lengths = evaluate(
         cfg, specs, models, envs, cfg.max_num_episodes, cfg.eval_deterministic, cfg.eval_seed, video

@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from marl_sf.algo.runners import make_envs
 from marl_sf.cfg.arguments import check_folder_name, experiment_dir, parse_full_cfg, parse_sf_args
 from marl_sf.checkpoint import find_checkpoint
-from marl_sf.experiment import build_policies, make_envs, probe_env_spec, resolve_device, seed_everything
+from marl_sf.experiment import build_policies, probe_env_spec, resolve_device, seed_everything
 from marl_sf.models.actor_critic import create_actor_critic
 from marl_sf.selfplay.elo import bradley_terry_covariance, bradley_terry_elo
 from marl_sf.selfplay.match import MatchResult, play_match

@@ -100,6 +100,7 @@ def test_a_few_training_iterations_on_each_action_space(make_cfg, name):
     assert trainer.storages[0].actions.shape[3:] == action_storage(SPACES[name])[0]
 
 
+@pytest.mark.slow
 def test_masked_env_never_samples_a_masked_action_and_learner_log_probs_match(make_cfg):
     register_env("masked", lambda n, cfg=None, env_config=None, render_mode=None: MaskedActionEnv())
     argv = ["--env=masked", "--experiment=mask", "--num_envs=8", "--rollout=10", "--batch_size=80"]

@@ -49,6 +49,7 @@ def test_missing_env_is_an_argparse_error(capsys):
     assert "--env is required" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_help_lists_every_option_with_defaults():
     out = subprocess.run(
         [sys.executable, "-m", "marl_sf.train", "--env=mpe_simple_spread", "--help"],

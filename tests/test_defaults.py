@@ -106,6 +106,7 @@ def test_truncation_ends_the_return_unless_value_bootstrap(make_cfg):
             trainer.close()
 
 
+@pytest.mark.slow
 def test_user_wrapped_simple_reference_does_not_degrade_with_the_defaults(make_cfg):
     """Regression: a user's own simple_reference adapter, trained with the generic defaults, fell from about -28
     to -36 per agent by 100k agent-steps (and -60 greedy after 1.5M) while every truncation was bootstrapped

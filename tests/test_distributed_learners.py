@@ -21,6 +21,8 @@ from marl_sf.algo.learner import Learner
 from marl_sf.algo.storage import RolloutStorage
 from marl_sf.train import Trainer
 
+pytestmark = pytest.mark.slow  # real processes and clusters, or a subprocess per command
+
 BUFFERS = ("actions", "log_probs", "values", "bootstrap_values", "rewards", "terminated", "truncated", "active",
            "rnn_states", "episode_start")  # fmt: skip
 

@@ -107,6 +107,7 @@ def test_critic_only_keys_reach_the_critic_and_never_the_actor(share, critic_inp
     assert not torch.allclose(out["values"], moved["values"])
 
 
+@pytest.mark.slow
 def test_asymmetric_single_agent_critic_trains(make_cfg):
     register_env("privileged_cue", lambda n, cfg=None, env_config=None, render_mode=None: PrivilegedCueEnv())
     argv = ["--env=privileged_cue", "--experiment=priv", "--num_envs=8", "--rollout=8", "--batch_size=32"]
@@ -145,6 +146,7 @@ def test_an_encoder_for_an_obs_key_that_does_not_exist_is_a_clear_error():
         create_actor_critic(_cfg(), space, gym.spaces.Discrete(2))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture,size", [("convnet_simple", 36), ("convnet_impala", 12)])
 def test_cnn_policy_learns_the_image_cue_game_with_uint8_storage(make_cfg, architecture, size):
     register_env("image_cue", lambda n, cfg=None, env_config=None, render_mode=None: ImageCueEnv(size=size))

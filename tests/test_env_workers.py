@@ -49,6 +49,7 @@ def make_spawn_cue(full_env_name, cfg=None, env_config=None, render_mode=None):
     return CueMatchEnv()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
 def test_worker_processes_give_the_same_trajectories_as_serial_mode(make_cfg, start_method):
     # registered here, at run time: a spawned worker's registry lacks it, the maker reaches it explicitly
@@ -83,6 +84,7 @@ def test_an_env_that_raises_in_a_worker_ends_the_run_with_its_traceback(make_cfg
     assert (trainer.exp_dir / "checkpoint_p0").exists()  # saved on the way out
 
 
+@pytest.mark.slow
 def test_a_hung_worker_is_detected_by_the_timeout(make_cfg):
     trainer = _trainer(make_cfg, "hanging", "--num_workers=2", "--worker_timeout_sec=2")
     with pytest.raises(EnvWorkerError, match="did not answer within 2 s"):
@@ -98,6 +100,7 @@ def test_num_envs_must_divide_among_workers(make_cfg):
         _trainer(make_cfg, "cue_workers", "--num_workers=3")
 
 
+@pytest.mark.slow
 def test_training_with_workers_learns(make_cfg):
     trainer = _trainer(
         make_cfg, "cue_workers", "--num_workers=2", "--train_for_env_steps=8000", "--learning_rate=0.002"

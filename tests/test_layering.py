@@ -44,6 +44,20 @@ def test_the_data_path_has_no_per_row_special_cases():
     assert not found, f"retired data-path helpers are back: {found}"
 
 
+def test_the_engine_calls_the_model_contract_and_never_probes_the_model():
+    """The sampler, learner, players and evaluation act through ``act``/``value``/``evaluate``: no distribution is
+    built outside the model layer, no model is asked what it is by comparing its methods."""
+    engine = [p for p in ROOT.joinpath("marl_sf").rglob("*.py")]
+    model_layer = list((ROOT / "models").glob("*.py"))
+    probes = re.compile(r"\.forward is\b|__func__ is\b|\bforward_actions\b|\bvalues_in_learner\b|\bcritic_per_env\b")
+    found = [f"{p.name}: {m}" for p in engine + model_layer for m in probes.findall(p.read_text())]
+    assert not found, f"model probes are back: {found}"
+    built = [p.name for p in engine if "action_distribution(" in p.read_text()]
+    assert not built, f"action distributions built outside the model layer: {built}"
+    vector_checks = [p.name for p in engine if "is_vector_env(" in p.read_text()]
+    assert vector_checks == ["runners.py"], f"is_vector_env outside the runner layer: {vector_checks}"
+
+
 def test_every_file_function_reference_in_the_architecture_page_exists():
     """docs/architecture.md walks one iteration with `file.py: Name.attr` references; each must resolve."""
     text = (ROOT / "docs" / "architecture.md").read_text()

@@ -33,6 +33,7 @@ class OwnStateGRUCore(ModelCore):
         return 32
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("core", ["use_rnn", "registered_core", "feed_forward"])
 def test_recurrent_policy_remembers_the_cue(make_cfg, core):
     register_env("cue_recall", lambda n, cfg=None, env_config=None, render_mode=None: CueRecallEnv())

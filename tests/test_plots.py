@@ -40,6 +40,7 @@ def test_save_plots_off_writes_none(make_cfg):
     assert not (trainer.exp_dir / "plots").exists()
 
 
+@pytest.mark.slow
 def test_a_self_play_run_plots_its_elo_ratings(make_cfg):
     argv = (*TICTACTOE, "--experiment=sp", "--policy_mapping=self_play", "--pool_snapshot_every=400")
     trainer = Trainer(make_cfg(*argv, "--pool_scripted", "random", "--train_for_env_steps=2000", "--save_plots=True"))

@@ -19,6 +19,8 @@ ray = pytest.importorskip("ray")
 
 from marl_sf.checkpoint import find_checkpoint, load_checkpoint  # noqa: E402
 
+pytestmark = pytest.mark.slow  # real processes and clusters, or a subprocess per command
+
 # 2 samplers x 2 envs x 3 agents x 25 steps = 300 agent-steps per update
 RUN_ARGS = ["--env=mpe_simple_spread", "--distributed=ray", "--num_samplers=2", "--num_envs=4", "--num_epochs=1",
             "--device=cpu", "--progress_bar=False", "--save_plots=False", "--status_every_sec=0",

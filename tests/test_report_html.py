@@ -54,6 +54,7 @@ def evaluated(tmp_path_factory):
     return exp_dir, (exp_dir / "eval" / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_report_has_every_section_and_embeds_its_files(evaluated):
     exp_dir, page = evaluated
     for section in ("config", "results", "video", "curves", "tournaments"):

@@ -83,6 +83,7 @@ def _cfg(tmp_path, *extra):
     return parse_args(argv)
 
 
+@pytest.mark.slow
 def test_whole_custom_actor_critic_is_used_as_is(tmp_path):
     global_model_factory().register_actor_critic_factory(CustomActorCritic)
     trainer = Trainer(_cfg(tmp_path, "--experiment=ac", "--train_for_env_steps=12000", "--critic_input=local"))

@@ -11,7 +11,7 @@ from pettingzoo.classic import connect_four_v3
 
 import marl_sf
 from marl_sf.algo.policy_mapping import agent_policy_ids, register_policy_mapping
-from marl_sf.experiment import make_envs
+from marl_sf.algo.runners import make_envs
 from marl_sf.selfplay.baselines import connect_four_lookahead, winning_columns
 from marl_sf.selfplay.elo import EloRatings, bradley_terry_covariance, bradley_terry_elo, rating_difference_ci
 from marl_sf.selfplay.match import play_match
@@ -86,6 +86,7 @@ def test_rating_interval_is_the_logit_standard_error_for_two_players():
     assert (high - low) / 2 == pytest.approx(1.96 * se)
 
 
+@pytest.mark.slow
 def test_rating_standard_errors_match_the_spread_of_simulated_tournaments():
     rng = np.random.default_rng(0)
     true = np.array([0.0, 100.0, 250.0])  # Elo
@@ -230,6 +231,7 @@ def _score_vs_random(trainer, cfg) -> list[float]:
     return [result.seats[s].score for s in sorted(result.seats)]
 
 
+@pytest.mark.slow
 def test_training_against_a_scripted_opponent_beats_it_from_both_seats(make_cfg):
     argv = ("--env=classic_tictactoe", "--experiment=vs_random", "--pool_scripted", "random", "--num_envs=64")
     cfg = make_cfg(*argv, "--train_for_env_steps=30000", "--encoder_mlp_layers", "128", "128", "--num_workers=-1")
@@ -245,6 +247,7 @@ def test_training_against_a_scripted_opponent_beats_it_from_both_seats(make_cfg)
     assert after[0] > 0.8 and after[1] > 0.55 and sum(after) > sum(before) + 0.4, (before, after)
 
 
+@pytest.mark.slow
 def test_resuming_a_self_play_run_restores_the_pool_and_the_ratings(make_cfg):
     argv = (*TICTACTOE, "--experiment=resume", "--policy_mapping=self_play", "--pool_snapshot_every=400")
     trainer = Trainer(make_cfg(*argv, "--pool_scripted", "random", "--train_for_env_steps=2000"))
@@ -297,6 +300,7 @@ def test_tournament_writes_ratings_matrix_and_per_seat_results(make_cfg, tmp_pat
     assert all(se > 0 for se in saved["rating_se"].values()) and "| player | Elo | 95% CI |" in report
 
 
+@pytest.mark.slow
 def test_two_learning_teams_face_each_other_s_pools_and_meet_only_across_teams(make_cfg, tmp_path):
     argv = ["--env=mpe_simple_tag", "--experiment=tag", "--num_envs=4", "--rollout=25", "--batch_size=100"]
     argv += ["--num_epochs=1", "--self_play=True", "--pool_snapshot_every=500", "--opponent_prob=1.0"]

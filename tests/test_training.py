@@ -33,6 +33,7 @@ def _cue_cfg(make_cfg, *extra, evaluation=False):
     return parse_args([*argv, "--train_for_env_steps=12000", "--save_every_sec=1000", *extra], evaluation)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("share", ["True", "False"])
 @pytest.mark.parametrize("critic_input", ["local", "state"])
 def test_short_training_run_learns_the_cue_game(make_cfg, share, critic_input):
@@ -131,6 +132,7 @@ def test_corrupt_checkpoint_is_a_clear_error(make_cfg):
         Trainer(_cue_cfg(make_cfg, "--train_for_env_steps=200"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rnn_type", ["gru", "lstm"])
 def test_recurrent_core_trains(make_cfg, rnn_type):
     cfg = _cue_cfg(make_cfg, "--use_rnn=True", f"--rnn_type={rnn_type}", "--train_for_env_steps=1500")

@@ -82,6 +82,7 @@ def test_agents_with_their_own_observation_sizes_are_groups_with_padded_transpor
     assert torch.equal(obs["obs"][:, 0, :8], raw_obs[0]) and (obs["obs"][:, 0, 8:] == 0).all()
 
 
+@pytest.mark.slow
 def test_short_training_run_on_a_heterogeneous_scenario_trains_one_policy_per_group(make_cfg):
     cfg = make_cfg("--env=vmas_simple_adversary", "--experiment=vmas_adv", "--num_envs=16", "--rollout=8",
                    "--policy_mapping=per_group", "--train_for_env_steps=2000", "--vmas_max_steps=20")  # fmt: skip

@@ -22,6 +22,8 @@ from marl_sf.checkpoint import find_checkpoint
 from marl_sf.envs.registry import register_env
 from marl_sf.train import Trainer
 
+pytestmark = pytest.mark.slow  # real processes and clusters, or a subprocess per command
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -12,15 +12,9 @@ import pickle
 from dataclasses import dataclass
 from typing import Any
 
-from marl_sf.envs.episode_progress import (
-    EPISODE_PROGRESS_KEY,
-    EpisodeProgressObs,
-    VectorEpisodeProgress,
-    declared_time_limit,
-)
+from marl_sf.envs.episode_progress import EPISODE_PROGRESS_KEY, declared_time_limit, with_episode_progress
 from marl_sf.envs.registry import MakeEnvFunc, registry_entry, to_contract_env
 from marl_sf.envs.spec import EnvSpec
-from marl_sf.envs.vector import is_vector_env
 from marl_sf.models.encoder import make_default_encoder
 from marl_sf.models.factory import global_model_factory
 
@@ -50,7 +44,7 @@ class EnvFactory:
         limit = declared_time_limit(env) if self.time_aware else None
         if limit is None:
             return env
-        return VectorEpisodeProgress(env, limit) if is_vector_env(env) else EpisodeProgressObs(env, limit)
+        return with_episode_progress(env, limit)
 
     def check_picklable(self, why: str) -> None:
         """Raise when the factory cannot be sent to another process.

@@ -259,7 +259,8 @@ class InProcessEnvRunner:
     ):
         check_split(len(envs), num_splits)
         self.num_splits = num_splits
-        self.buffers = StepBuffers.allocate(read_env_spec(envs[0]), len(envs), with_state)
+        self.spec = read_env_spec(envs[0])
+        self.buffers = StepBuffers.allocate(self.spec, len(envs), with_state)
         self.tensors = self.buffers.as_tensors()  # the sampler's torch view of the buffers
         self.groups = []
         for g in range(num_splits):

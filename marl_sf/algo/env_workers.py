@@ -202,6 +202,7 @@ class ProcessEnvRunner:
         if cfg.worker_start_method == "spawn":
             make.check_picklable("--worker_start_method=spawn needs (spawned env workers are sent the maker)")
         shared_arrays = SharedArrays()
+        self.spec = env_spec
         self.buffers = StepBuffers.allocate(env_spec, num_envs, with_state, shared_arrays)
         self.tensors = self.buffers.as_tensors()  # the sampler's torch view of the shared buffers
         shared = {"env_spec": env_spec, "num_envs": num_envs, "tensors": shared_arrays.tensors}

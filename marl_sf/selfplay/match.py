@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from marl_sf.algo.env_runner import InProcessEnvRunner
 from marl_sf.algo.policy_mapping import agent_policies
+from marl_sf.algo.runners import LocalEnvs, uses_env_state
 from marl_sf.algo.sampler import Sampler
-from marl_sf.experiment import build_storages, uses_env_state
+from marl_sf.experiment import build_storages
 from marl_sf.selfplay.match_opponents import MatchOpponents
 from marl_sf.selfplay.matchmaking import Matchmaker, agent_sides
 from marl_sf.selfplay.scoring import game_score
@@ -70,7 +70,7 @@ def play_match(
     Args:
         cfg: the experiment's config (``num_envs`` sets the parallel games per seat, at least 1).
         specs, models: the experiment's policies (they only shape the storages; the players act).
-        make_envs_fn: ``make_envs_fn(n)`` -> n contract envs.
+        make_envs_fn: ``make_envs_fn(n)`` -> n contract envs (or one vectorized env of n).
         player_a, player_b: players (``SnapshotPlayer`` / ``ScriptedPlayer``).
         games_per_seat: games counted per seat of A (the first to finish in each seat's envs).
         seed: env seeds are ``seed + env row``.
@@ -88,7 +88,7 @@ def play_match(
     env_seat = [lineups[e // per_seat][0] for e in range(len(envs))]  # the side A plays in env e, [E]
     result = MatchResult(player_a.name, player_b.name, {seat: SeatRecord() for seat, _ in lineups})
     by_seat = dict(lineups)
-    runner = InProcessEnvRunner(envs, uses_env_state(specs), env_name=cfg.env)
+    runner = LocalEnvs(envs, cfg.env).runner(uses_env_state(specs))
     try:
         score_fn = game_score(cfg.env)
         matchmaker = Matchmaker(len(envs), len(agent_policy), sides, lambda e: by_seat[env_seat[e]], score_fn)
