@@ -66,14 +66,9 @@ class PettingZooAdapter:
         self.action_space = transport_action_space(self.agent_action_spaces, self.agent_names)
         self._pad = any(s != self.observation_space for s in self.agent_observation_spaces)
         self._cut_actions = any(s != self.action_space for s in self.agent_action_spaces)
-        self.has_native_state = getattr(env, "state_space", None) is not None
-        if self.has_native_state:
-            self.state_space = flat_state_space(env.state_space)
-        else:
-            flat = gym.spaces.flatdim(self.observation_space["obs"]) * self.num_agents
-            self.state_space = gym.spaces.Box(-np.inf, np.inf, (flat,), np.float32)
+        native = getattr(env, "state_space", None)
+        self.state_space = flat_state_space(native) if native is not None else None  # no state: none is invented
         self._zero_obs = zeros_like_space(self.observation_space)
-        self._last_obs: list[dict[str, Any]] = []
         self.max_episode_steps: int | None = None
 
     def agent_obs(self, obs: Any) -> dict[str, Any]:
@@ -90,10 +85,23 @@ class PettingZooAdapter:
         return action
 
     def state(self) -> np.ndarray:
-        """The global state, ``[state_dim]`` float32: ``env.state()`` or all agents' observations joined."""
-        if self.has_native_state:
-            return np.asarray(self.env.state(), dtype=self.state_space.dtype).reshape(self.state_space.shape)
-        return np.concatenate([np.asarray(o["obs"], np.float32).ravel() for o in self._last_obs])
+        """The env's global state, ``env.state()`` as ``state_space`` (a float32 vector or a uint8 image).
+
+        Raises:
+            ValueError: the env has no global state (``state_space`` is None): a critic on every agent's
+                observations is ``--critic_input=joint_obs``.
+        """
+        if self.state_space is None:
+            raise ValueError(f"{type(self.env).__name__} has no global state: use --critic_input=joint_obs or local")
+        return np.asarray(self.env.state(), dtype=self.state_space.dtype).reshape(self.state_space.shape)
+
+    def final_infos(self, infos: list[dict], final_obs: list[dict]) -> None:
+        """Add the episode's last observations (and the env's last state, where it has one) to ``infos``."""
+        final_state = self.state() if self.state_space is not None else None
+        for info, obs in zip(infos, final_obs, strict=True):
+            info["final_obs"] = obs
+            if final_state is not None:
+                info["final_state"] = final_state
 
     def render(self):
         """Render the wrapped env."""
@@ -109,8 +117,9 @@ class PettingZooParallelEnv(PettingZooAdapter):
 
     * Agent order is ``parallel_env.possible_agents``.
     * An agent that has left gets a zero observation, zero reward and ``is_active=False`` until the reset.
-    * ``state()`` is the env's own global state when it has one (``state_space``), else the concatenation
-      of all agents' flattened observations (``joint_obs``), ``[state_dim]`` float32 either way.
+    * ``state()`` is the env's own global state when it has one (``state_space``, ``[state_dim]`` float32 or a
+      uint8 image); an env without one has ``state_space = None`` (a critic on every agent's observations is
+      ``--critic_input=joint_obs``).
     * ``action_mask`` stays in the obs dict. Episode returns and lengths are the engine's to count (from the
       rewards and ``is_active`` flags), as for every contract env.
 
@@ -156,10 +165,7 @@ class PettingZooParallelEnv(PettingZooAdapter):
             terminated = [t or not (t or tr) for t, tr in zip(terminated, truncated, strict=True)]
         obs_list, info_list = self._collect(obs, infos)
         if episode_over:
-            final_state = self.state()
-            for i, info in enumerate(info_list):
-                info["final_obs"] = obs_list[i]
-                info["final_state"] = final_state
+            self.final_infos(info_list, obs_list)
             reset_obs, reset_infos = self.env.reset()
             obs_list, reset_info_list = self._collect(reset_obs, reset_infos)
             for info, reset_info in zip(info_list, reset_info_list, strict=True):
@@ -173,7 +179,6 @@ class PettingZooParallelEnv(PettingZooAdapter):
             present = a in obs
             obs_list.append(self.agent_obs(obs[a]) if present else self._zero_obs)
             info_list.append({**infos.get(a, {}), "is_active": present and a in self.env.agents})
-        self._last_obs = obs_list
         return obs_list, info_list
 
 

@@ -19,7 +19,7 @@ class PettingZooAECEnv(PettingZooAdapter):
     * Agents that are done are stepped out with ``None`` actions (the AEC protocol); when no agent is left
       the episode ends: every agent's flags are set, ``final_obs``/``final_state``/``episode`` are in the
       infos, and the env resets itself.
-    * ``state()`` is the env's own state when it has one, else every agent's observation joined.
+    * ``state()`` is the env's own state when it has one; classic games have none (``state_space`` None).
 
     Args:
         aec_env: a ``pettingzoo.AECEnv`` (for example ``connect_four_v3.env()``).
@@ -63,11 +63,11 @@ class PettingZooAECEnv(PettingZooAdapter):
         if not episode_over:
             obs_list, info_list = self._collect()
             return obs_list, rewards, terminated, truncated, info_list
-        self._last_obs = final_obs
-        final_state = self.state()
+        final_infos = [{} for _ in self.agent_names]
+        self.final_infos(final_infos, final_obs)
         obs_list, info_list = self.reset()
-        for i, info in enumerate(info_list):
-            info.update(final_obs=final_obs[i], final_state=final_state)
+        for info, final in zip(info_list, final_infos, strict=True):
+            info.update(final)
         return obs_list, rewards, terminated, truncated, info_list
 
     def _skip_done_agents(self) -> None:
@@ -85,5 +85,4 @@ class PettingZooAECEnv(PettingZooAdapter):
             present = a in live
             obs_list.append(self.agent_obs(self.env.observe(a)) if present else self._zero_obs)
             info_list.append({**self.env.infos.get(a, {}), "is_active": present and a == mover})
-        self._last_obs = obs_list
         return obs_list, info_list

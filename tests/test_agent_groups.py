@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
-from pettingzoo.test import parallel_api_test
 
 from marl_sf.algo.policy_mapping import register_policy_mapping
 from marl_sf.envs.__main__ import describe
 from marl_sf.envs.mpe_catalog import MPE_SCENARIOS
+from marl_sf.envs.registry import create_env
 from marl_sf.train import Trainer
+from tests.adapter_checks import run_checked
 
 SMALL = ("--num_envs=2", "--rollout=5", "--batch_size=10", "--num_epochs=1", "--mpe_max_cycles=10")
 GROUPS = {  # agents per policy under --policy_mapping=per_group, and each group's observation size
@@ -24,9 +23,10 @@ GROUPS = {  # agents per policy under --policy_mapping=per_group, and each group
 }
 
 
-@pytest.mark.parametrize("module", sorted(MPE_SCENARIOS.values()))
-def test_underlying_mpe_scenarios_pass_pettingzoo_parallel_api_test(module):
-    parallel_api_test(importlib.import_module(f"mpe2.{module}").parallel_env(max_cycles=10), num_cycles=20)
+@pytest.mark.parametrize("name", sorted(MPE_SCENARIOS))
+def test_mpe_scenarios_keep_the_contract_through_the_adapter(make_cfg, name):
+    cfg = make_cfg(f"--env={name}", "--mpe_max_cycles=10")
+    assert run_checked(create_env(name, cfg=cfg), 25) == 2
 
 
 @pytest.mark.parametrize("env", sorted(MPE_SCENARIOS))

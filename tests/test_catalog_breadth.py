@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import pytest
-from pettingzoo.atari import pong_v3
-from pettingzoo.classic import leduc_holdem_v4, texas_holdem_v4
-from pettingzoo.sisl import multiwalker_v9, pursuit_v5
-from pettingzoo.test import api_test, parallel_api_test
+import torch
 
-from marl_sf.envs.image_catalog import ale_roms
+from marl_sf.envs.registry import create_env
 from marl_sf.models.encoder import ConvEncoder
 from marl_sf.train import Trainer
+from tests.adapter_checks import run_checked
 
 
-def test_underlying_envs_pass_pettingzoo_api_tests():
-    parallel_api_test(multiwalker_v9.parallel_env(max_cycles=30), num_cycles=40)
-    parallel_api_test(pursuit_v5.parallel_env(max_cycles=30), num_cycles=40)
-    api_test(leduc_holdem_v4.env(), num_cycles=100)
-    api_test(texas_holdem_v4.env(), num_cycles=100)
-    parallel_api_test(pong_v3.parallel_env(max_cycles=30, auto_rom_install_path=ale_roms()), num_cycles=40)
+@pytest.mark.parametrize(
+    ("name", "extra", "steps"),
+    [
+        ("sisl_multiwalker", ["--pz_max_cycles=30"], 40),
+        ("sisl_pursuit", ["--pz_max_cycles=30"], 40),
+        ("classic_leduc_holdem", [], 100),
+        ("classic_texas_holdem", [], 100),
+        ("atari_pong", ["--pz_max_cycles=30", "--pz_resize", "36", "36"], 40),
+    ],
+)
+def test_catalog_envs_keep_the_contract_through_the_adapters(make_cfg, name, extra, steps):
+    assert run_checked(create_env(name, cfg=make_cfg(f"--env={name}", *extra)), steps) >= 1
 
 
 @pytest.mark.parametrize(
@@ -38,12 +42,18 @@ def test_catalog_envs_train(make_cfg, env, extra):
 
 
 def test_multiwalker_trains_a_gaussian_policy_on_box_actions(make_cfg):
-    trainer = Trainer(
-        make_cfg("--env=sisl_multiwalker", "--experiment=mw", "--num_envs=2", "--rollout=8", "--batch_size=48")
-    )
+    argv = ["--env=sisl_multiwalker", "--experiment=mw", "--num_envs=2", "--rollout=8", "--batch_size=48"]
+    trainer = Trainer(make_cfg(*argv, "--train_for_env_steps=480"))
     assert trainer.specs[0].action_space.shape == (4,)
     assert trainer.storages[0].actions.dtype.is_floating_point  # [T, E, A, 4] normalized torques
-    trainer.close()
+    model = trainer.models[0]
+    before = torch.nn.utils.parameters_to_vector(model.parameters()).detach().clone()
+    log_std = model.action_parameterization.log_std.detach().clone()  # the Gaussian's state-independent log-std
+    assert trainer.train() == 0
+    assert trainer.agent_steps >= 480 and trainer.learners[0].train_step >= 4
+    after = torch.nn.utils.parameters_to_vector(model.parameters()).detach()
+    assert torch.isfinite(after).all() and not torch.equal(before, after)
+    assert not torch.equal(log_std, model.action_parameterization.log_std.detach())  # the policy's spread learned
 
 
 def test_atari_pong_trains_a_cnn_on_two_players_small_frames(make_cfg):

@@ -6,7 +6,6 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -135,10 +134,10 @@ def test_corrupt_checkpoint_is_a_clear_error(make_cfg):
 @pytest.mark.slow
 @pytest.mark.parametrize("rnn_type", ["gru", "lstm"])
 def test_recurrent_core_trains(make_cfg, rnn_type):
-    cfg = _cue_cfg(make_cfg, "--use_rnn=True", f"--rnn_type={rnn_type}", "--train_for_env_steps=1500")
+    cfg = _cue_cfg(make_cfg, "--use_rnn=True", f"--rnn_type={rnn_type}", "--train_for_env_steps=6000")
     trainer = Trainer(cfg)
     assert trainer.train() == 0
-    assert np.isfinite(trainer.logger.mean_agent_return())
+    assert trainer.logger.mean_agent_return() > 5.0  # random play 2 per agent and episode, perfect play 8
 
 
 def test_per_agent_policies_have_their_own_learners_checkpoints_and_report_rows(make_cfg):
