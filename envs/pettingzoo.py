@@ -8,9 +8,9 @@ import gymnasium as gym
 import numpy as np
 from pettingzoo import AECEnv, ParallelEnv
 
+from marl_sf.envs.actions import BoxBounds
 from marl_sf.envs.agent_spaces import pad_obs, transport_action_space, transport_obs_space
 from marl_sf.envs.contract import as_dict_space
-from marl_sf.models.action_distribution import box_actions
 
 
 def pz_obs_to_dict(obs: Any) -> dict[str, Any]:
@@ -66,6 +66,7 @@ class PettingZooAdapter:
         self.action_space = transport_action_space(self.agent_action_spaces, self.agent_names)
         self._pad = any(s != self.observation_space for s in self.agent_observation_spaces)
         self._cut_actions = any(s != self.action_space for s in self.agent_action_spaces)
+        self._box_bounds = [BoxBounds(s) if isinstance(s, gym.spaces.Box) else None for s in self.agent_action_spaces]
         native = getattr(env, "state_space", None)
         self.state_space = flat_state_space(native) if native is not None else None  # no state: none is invented
         self._zero_obs = zeros_like_space(self.observation_space)
@@ -81,7 +82,7 @@ class PettingZooAdapter:
         the transport's [-1, 1] onto its own bounds; other actions as they are."""
         space = self.agent_action_spaces[index]
         if self._cut_actions and isinstance(space, gym.spaces.Box):
-            return box_actions(space, np.asarray(action)[: space.shape[0]])
+            return self._box_bounds[index](np.asarray(action)[: space.shape[0]])
         return action
 
     def state(self) -> np.ndarray:

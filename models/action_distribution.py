@@ -8,45 +8,16 @@ component's parameters in order: n logits, or d means then d log-stds.
 from __future__ import annotations
 
 import gymnasium as gym
-import numpy as np
 import torch
 from torch import nn
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
-
-def action_components(space: gym.Space) -> list[tuple[str, int]]:
-    """``[("categorical", n) | ("normal", d), ...]`` for a Discrete, MultiDiscrete, 1-D Box or Tuple space.
-
-    Raises:
-        NotImplementedError: another action space.
-    """
-    if isinstance(space, gym.spaces.Discrete):
-        return [("categorical", int(space.n))]
-    if isinstance(space, gym.spaces.MultiDiscrete) and len(space.nvec.shape) == 1:
-        return [("categorical", int(n)) for n in space.nvec]
-    if isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
-        return [("normal", int(space.shape[0]))]
-    if isinstance(space, gym.spaces.Tuple):
-        return [c for sub in space.spaces for c in action_components(sub)]
-    raise NotImplementedError(
-        f"action space {space} is not supported: use Discrete, MultiDiscrete, a 1-D Box or a Tuple of these"
-    )
+from marl_sf.envs.actions import action_components, action_storage
 
 
 def num_action_params(space: gym.Space) -> int:
     """Width of ``action_logits``: n per categorical, 2 d per Gaussian."""
     return sum(n if kind == "categorical" else 2 * n for kind, n in action_components(space))
-
-
-def action_storage(space: gym.Space) -> tuple[tuple[int, ...], torch.dtype]:
-    """Per-row shape and dtype of stored actions: ``()`` int64 for Discrete, ``(k,)`` int64 for MultiDiscrete,
-    ``(d,)`` float32 for Box, ``(columns,)`` float32 for Tuple (one column per categorical, d per Gaussian)."""
-    if isinstance(space, gym.spaces.Discrete):
-        return (), torch.int64
-    if isinstance(space, gym.spaces.MultiDiscrete):
-        return (len(space.nvec),), torch.int64
-    columns = sum(1 if kind == "categorical" else n for kind, n in action_components(space))
-    return (columns,), torch.float32
 
 
 class ActionParameterization(nn.Module):
@@ -248,42 +219,3 @@ def action_distribution(action_space: gym.Space, action_logits: torch.Tensor, ac
 def deterministic_actions(action_space: gym.Space, dist) -> torch.Tensor:
     """The most likely action: argmax per categorical, the mean per Gaussian."""
     return dist.mode() if isinstance(dist, CompositeDistribution) else _mode(dist)
-
-
-def to_env_actions(action_space: gym.Space, actions: np.ndarray) -> list:
-    """Stored actions ``[A, ...]`` of one env -> the A actions its ``step`` takes.
-
-    Box actions: the Gaussian acts in a normalized space where [-1, 1] spans each bounded dimension; samples
-    are clipped to [-1, 1] and mapped affinely onto ``[low, high]`` (RLlib's ``normalize_actions``), so a
-    zero-mean initial policy acts at the middle of the box. Unbounded dimensions are passed through. The
-    log-prob is of the unclipped sample. Tuple actions become tuples of their components.
-    """
-    if isinstance(action_space, gym.spaces.Discrete):
-        return list(actions)
-    if isinstance(action_space, gym.spaces.Box):
-        return list(box_actions(action_space, actions))
-    if isinstance(action_space, gym.spaces.MultiDiscrete):
-        return list(actions.astype(np.int64))
-    return [_tuple_action(action_space, row) for row in actions]
-
-
-def box_actions(space: gym.spaces.Box, actions: np.ndarray) -> np.ndarray:
-    """Normalized Gaussian samples ``[..., d]`` -> env actions in ``space`` (see ``to_env_actions``)."""
-    low, high = space.low.astype(np.float64), space.high.astype(np.float64)
-    bounded = np.isfinite(low) & np.isfinite(high)
-    unit = np.clip(actions, -1.0, 1.0)
-    scaled = np.where(bounded, low + (unit + 1.0) * 0.5 * np.where(bounded, high - low, 0.0), actions)
-    return np.clip(scaled, low, high).astype(space.dtype)
-
-
-def _tuple_action(space: gym.spaces.Tuple, row: np.ndarray) -> tuple:
-    out, col = [], 0
-    for sub in space.spaces:
-        width = action_storage(sub)[0][0] if action_storage(sub)[0] else 1
-        part = row[col : col + width]
-        if isinstance(sub, gym.spaces.Discrete):
-            out.append(int(part[0]))
-        else:
-            out.append(to_env_actions(sub, part[None])[0])
-        col += width
-    return tuple(out)

@@ -7,15 +7,14 @@ import numpy as np
 import pytest
 import torch
 
+from marl_sf.envs.actions import BoxBounds, action_storage, to_env_actions
 from marl_sf.envs.registry import register_env
 from marl_sf.models.action_distribution import (
     ActionParameterization,
     action_distribution,
-    action_storage,
     num_action_params,
     sample_by_gumbel_max,
     sample_by_inverse_cdf,
-    to_env_actions,
 )
 from marl_sf.train import Trainer
 from tests.configs import full_cfg
@@ -142,3 +141,12 @@ def test_box_actions_map_the_normalized_gaussian_onto_the_bounds():
     actions = np.array([[-1.0, 0.0, 5.0], [3.0, 0.5, -7.0], [0.0, -9.0, 0.0]])
     expected = np.array([[0.0, 0.0, 5.0], [1.0, 1.0, -7.0], [0.5, -2.0, 0.0]], np.float32)
     assert np.array_equal(np.stack(to_env_actions(space, actions)), expected)
+
+
+def test_box_bounds_map_numpy_and_torch_actions_alike():
+    space = gym.spaces.Box(np.array([0.0, -2.0, -np.inf]), np.array([1.0, 2.0, np.inf]), dtype=np.float32)
+    actions = np.random.default_rng(0).normal(scale=2.0, size=(64, 3))
+    on_numpy = BoxBounds(space)(actions)
+    on_torch = BoxBounds(space)(torch.as_tensor(actions, dtype=torch.float32))
+    assert on_numpy.dtype == np.float32 and on_torch.dtype == torch.float32
+    np.testing.assert_allclose(on_torch.numpy(), on_numpy, rtol=1e-6, atol=1e-6)

@@ -10,7 +10,8 @@ import torch
 
 from examples.vector_env import VectorCueMatchEnv, make_vector_cue_match
 from marl_sf.algo.env_check import EnvContractError
-from marl_sf.algo.vector_runner import BoxActions, VectorEnvRunner
+from marl_sf.algo.vector_runner import VectorEnvRunner
+from marl_sf.envs.actions import BoxBounds
 from marl_sf.envs.episode_progress import EPISODE_PROGRESS_KEY, VectorEpisodeProgress
 from marl_sf.envs.registry import register_env
 from marl_sf.train import Trainer
@@ -98,7 +99,7 @@ def test_episode_progress_counts_per_env_and_reaches_one_in_the_final_observatio
 
 def test_box_actions_map_the_unit_box_onto_each_agents_bounds():
     spaces = (gym.spaces.Box(-2.0, 2.0, (2,), np.float32), gym.spaces.Box(0.0, 1.0, (1,), np.float32))
-    box = BoxActions(spaces, torch.device("cpu"))
+    box = BoxBounds(spaces)
     actions = torch.tensor([[[-1.0, 0.5], [0.0, 0.0]], [[3.0, -3.0], [1.0, 7.0]]])  # [E=2, A=2, d_max=2]
     out = box(actions)
     assert out[0, 0].tolist() == pytest.approx([-2.0, 1.0])

@@ -1,16 +1,21 @@
-"""Checks of what an env returns against the env contract and its declared spaces.
+"""Checks of what an env returns against the env contract and its declared spaces, for both contracts: a list
+env's Python lists (``check_reset``, ``check_step``, ``check_state``) and a vectorized env's tensors
+(``VectorContractChecks``), and the non-finite check every runner applies to every step (``check_finite``).
 
-The env runner applies them to an env's first reset and its first ``CHECKED_STEPS`` steps (``EnvGroup``), so a
-broken env fails there with an error naming the env, the agent, the key and what was declared and received, and
-steady-state stepping costs nothing.
+The env runners apply the contract checks to the first reset and the first ``CHECKED_STEPS`` steps, so a broken env
+fails there with an error naming the env, the agent, the key and what was declared and received, and steady-state
+stepping costs only the non-finite check.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import gymnasium as gym
 import numpy as np
+import torch
+
+from marl_sf.utils.finite import NonFiniteError
 
 CHECKED_STEPS = 3  # steps after the first reset that are checked
 
@@ -118,3 +123,116 @@ def _check_lengths(where: str, call: str, num_agents: int, **lists) -> None:
 def _length(value) -> str:
     """``"of length n"`` or the type of something that has no length."""
     return f"of length {len(value)}" if hasattr(value, "__len__") else f"of type {type(value).__name__}"
+
+
+class VectorContractChecks:
+    """The vectorized-env contract (``marl_sf.envs.vector``): tensors ``[E, A, ...]`` of the declared shapes and
+    dtype kinds on the env's device.
+
+    Args:
+        where: names the env in errors.
+        spec: the env's ``EnvSpec``.
+        num_envs: E.
+        device: the env's declared device.
+    """
+
+    def __init__(self, where: str, spec, num_envs: int, device: torch.device):
+        self.where, self.spec, self.num_envs, self.device = where, spec, num_envs, device
+
+    def step(self, result) -> None:
+        """Check ``step()``'s ``(obs, rewards, terminated, truncated, infos)``.
+
+        Raises:
+            EnvContractError: not a 5-tuple, a tensor of the wrong shape, dtype or device, infos not a dict.
+        """
+        if not isinstance(result, tuple | list) or len(result) != 5:
+            raise EnvContractError(
+                f"{self.where} step returned {type(result).__name__}: the contract is (obs, rewards, terminated, "
+                "truncated, infos) with tensors [E, A, ...] (marl_sf.envs.vector)"
+            )
+        obs, rewards, terminated, truncated, infos = result
+        self.obs("step", obs, "obs")
+        e, a = self.num_envs, self.spec.num_agents
+        for name, value, kind in (("rewards", rewards, "f"), ("terminated", terminated, "b"),
+                                  ("truncated", truncated, "b")):  # fmt: skip
+            self.tensor("step", name, value, (e, a), kind)
+        if not isinstance(infos, Mapping):
+            raise EnvContractError(f"{self.where} step returned infos of type {type(infos).__name__}: give a dict")
+        if "final_obs" in infos:
+            self.obs("step", infos["final_obs"], "infos['final_obs']")
+            self.tensor("step", "infos['_final_obs']", infos.get("_final_obs"), (e,), "b")
+        if "is_active" in infos:
+            self.tensor("step", "infos['is_active']", infos["is_active"], (e, a), "b")
+
+    def state(self, when: str, state) -> None:
+        """``state()`` must be ``[E, *state_space.shape]`` on the env's device.
+
+        Raises:
+            EnvContractError: another shape, dtype kind or device.
+        """
+        shape = (self.num_envs, *self.spec.state_space.shape)
+        kinds = "f" if np.dtype(self.spec.state_space.dtype).kind == "f" else "iub"
+        self.tensor(when, "state()", state, shape, kinds)
+
+    def obs(self, when: str, obs, what: str) -> None:
+        """Observations must be ``{key: [E, A, ...]}`` with every declared key.
+
+        Raises:
+            EnvContractError: not a dict, a key missing, or a tensor of the wrong shape, dtype or device.
+        """
+        if not isinstance(obs, Mapping):
+            raise EnvContractError(
+                f"{self.where} {when}: {what} is a {type(obs).__name__}, expected a dict of tensors "
+                f"{{key: [E, A, ...]}} with keys {list(self.spec.observation_space.spaces)}"
+            )
+        for key, space in self.spec.observation_space.spaces.items():
+            if key not in obs:
+                raise EnvContractError(f"{self.where} {when}: {what} has no key {key!r} (received {list(obs)})")
+            kind = "f" if np.dtype(space.dtype).kind == "f" else "iub"
+            shape = (self.num_envs, self.spec.num_agents, *space.shape)
+            self.tensor(when, f"{what}[{key!r}]", obs[key], shape, kind)
+
+    def tensor(self, when: str, name: str, value, shape: tuple[int, ...], kinds: str) -> None:
+        """Raise ``EnvContractError`` unless ``value`` is a tensor of ``shape`` on the env's device whose dtype kind
+        (``b`` bool, ``i``/``u`` integer, ``f`` float) is one of ``kinds``."""
+        where = f"{self.where} {when}: {name}"
+        if not isinstance(value, torch.Tensor):
+            raise EnvContractError(f"{where} is a {type(value).__name__}, expected a torch tensor of shape {shape}")
+        if tuple(value.shape) != shape:
+            raise EnvContractError(f"{where} has shape {tuple(value.shape)}, expected {shape} ([E, A, ...])")
+        kind = "b" if value.dtype == torch.bool else ("f" if value.dtype.is_floating_point else "i")
+        if kind not in kinds:
+            raise EnvContractError(f"{where} has dtype {value.dtype}, expected a {'/'.join(kinds)} dtype")
+        if value.device != self.device and not (value.device.type == self.device.type == "cuda"):
+            raise EnvContractError(f"{where} is on {value.device}, but the env declares device {self.device}")
+
+
+def check_finite(
+    buffers: list[tuple[str, torch.Tensor, bool]], when: str, env_label: Callable[[int], str], agent_names
+) -> None:
+    """Raise ``NonFiniteError`` naming the env, the agent and the quantity of the first NaN or inf in ``buffers``.
+
+    One sum per buffer (NaN and inf propagate through it); the buffers are searched only when a sum is not finite (a
+    sum that merely overflowed finds nothing and passes).
+
+    Args:
+        buffers: ``(what, tensor, per_agent)``: ``[E_g, A, ...]`` per-agent or ``[E_g, ...]`` per-env values (float).
+        when: ``"reset"`` or ``"step n"``.
+        env_label: the name of env row e of the buffers, for the message.
+        agent_names: the A agents' names.
+
+    Raises:
+        NonFiniteError: a value is NaN or inf.
+    """
+    if not buffers or bool(torch.stack([v.sum() for _, v, _ in buffers]).isfinite().all()):
+        return
+    for what, values, per_agent in buffers:
+        flat = values.reshape(*values.shape[: 2 if per_agent else 1], -1)  # [E_g, A, n] or [E_g, n]
+        bad = (~torch.isfinite(flat)).nonzero()
+        if len(bad):
+            index = tuple(int(i) for i in bad[0])
+            who = f"for agent {agent_names[index[1]]!r} (agent index {index[1]}) " if per_agent else ""
+            raise NonFiniteError(
+                f"{env_label(index[0])} returned a non-finite {what} ({flat[index].item()}) {who}at its {when}: "
+                "marl_sf stops the run so that it never reaches the weights; fix the env (or clip its values)"
+            )

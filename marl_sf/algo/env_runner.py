@@ -16,11 +16,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from marl_sf.algo.env_check import CHECKED_STEPS, check_reset, check_state, check_step
+from marl_sf.algo.env_check import CHECKED_STEPS, check_finite, check_reset, check_state, check_step
 from marl_sf.algo.watchdog import StepWatchdog
+from marl_sf.envs.actions import action_storage, to_env_actions
 from marl_sf.envs.spec import EnvSpec, env_agent_names, read_env_spec
-from marl_sf.models.action_distribution import action_storage, to_env_actions
-from marl_sf.utils.finite import NonFiniteError
 
 Alloc = Callable[[tuple[int, ...], np.dtype], np.ndarray]
 
@@ -159,15 +158,16 @@ class EnvGroup:
         self._check_finite(f"step {self.steps}")
 
     def _check_finite(self, when: str) -> None:
-        """Raise ``NonFiniteError`` when a reward, observation or state of these envs' rows is NaN or inf.
-
-        One vectorized ``np.isfinite`` per floating-point buffer; the envs are searched only on failure.
-        """
+        """Raise ``NonFiniteError`` when a reward, observation or state of these envs' rows is NaN or inf
+        (``env_check.check_finite`` on torch views of the rows)."""
         rows = slice(self.first_row, self.first_row + len(self.envs))
-        for what, arr, per_agent in self.finite_checked[when != "reset"]:
-            block = arr[rows]  # [E_g, A, ...] per agent, [E_g, G] per env
-            if not np.isfinite(block).all():
-                raise self._non_finite_error(what, block, per_agent, when)
+        buffers = [(what, torch.from_numpy(arr[rows]), per_agent) for what, arr, per_agent in
+                   self.finite_checked[when != "reset"]]  # fmt: skip
+
+        def env_label(e: int) -> str:
+            return f"env {self.first_row + e} ({type(self.envs[e]).__name__})"
+
+        check_finite(buffers, when, env_label, env_agent_names(self.envs[0]))
 
     def _float_buffers(self, stepped: bool) -> list[tuple[str, np.ndarray, bool]]:
         """``(what, buffer, per_agent)`` for every floating-point buffer an env writes at a reset or a step."""
@@ -179,19 +179,6 @@ class EnvGroup:
         if self.with_state and buf.state.dtype.kind == "f":
             out += [("state", buf.state, False)] + ([("final state", buf.final_state, False)] if stepped else [])
         return out
-
-    def _non_finite_error(self, what: str, block: np.ndarray, per_agent: bool, when: str) -> NonFiniteError:
-        """The error for the first non-finite value in ``block`` (this group's rows of one buffer)."""
-        flat = block.reshape(*block.shape[: 2 if per_agent else 1], -1)  # [E_g, A, n] or [E_g, n]
-        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(flat))[0])
-        env, value = self.envs[bad[0]], flat[bad]
-        who = ""
-        if per_agent:
-            who = f"for agent {env_agent_names(env)[bad[1]]!r} (agent index {bad[1]}) "
-        return NonFiniteError(
-            f"env {self.first_row + bad[0]} ({type(env).__name__}) returned a non-finite {what} ({value}) {who}at "
-            f"its {when}: marl_sf stops the run so that it never reaches the weights; fix the env (or clip its values)"
-        )
 
     def _state(self, row: int, env, check: bool):
         """``env.state()``, checked against ``env.state_space`` when ``check``."""

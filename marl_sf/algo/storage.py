@@ -11,7 +11,7 @@ import gymnasium as gym
 import torch
 
 from marl_sf.algo.policy_mapping import PolicySpec
-from marl_sf.models.action_distribution import action_storage
+from marl_sf.envs.actions import action_storage
 from marl_sf.models.batch import PolicyBatch
 
 _TORCH_DTYPES = {"uint8": torch.uint8, "int8": torch.int8, "int64": torch.int64, "bool": torch.bool}

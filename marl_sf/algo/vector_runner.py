@@ -16,11 +16,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from marl_sf.algo.env_check import CHECKED_STEPS, EnvContractError
+from marl_sf.algo.env_check import CHECKED_STEPS, VectorContractChecks, check_finite
 from marl_sf.algo.env_runner import StepBuffers
+from marl_sf.envs.actions import BoxBounds
 from marl_sf.envs.spec import EnvSpec, read_env_spec
 from marl_sf.envs.vector import vector_env_device
-from marl_sf.utils.finite import NonFiniteError
 
 
 class VectorEnvRunner:
@@ -51,7 +51,8 @@ class VectorEnvRunner:
         self.buffers = self.tensors  # the same object: there is no separate host-side copy
         self.always_active = torch.ones_like(self.tensors.active)
         self.no_final = torch.zeros_like(self.tensors.has_final)
-        self.box = BoxActions(self.spec.agent_action_spaces, self.device) if _is_box(self.spec.action_space) else None
+        self.box = BoxBounds(self.spec.agent_action_spaces) if _is_box(self.spec.action_space) else None
+        self.checks = VectorContractChecks(self._where(), self.spec, self.num_envs, self.device)
         self.checks_left = CHECKED_STEPS
         self.steps = 0
 
@@ -65,7 +66,7 @@ class VectorEnvRunner:
     def reset(self, seed: int | None) -> StepBuffers:
         """Reset every env (``env.reset(seed=seed)``); returns the buffers holding the first observations."""
         obs, infos = self.env.reset(seed=seed)
-        self._check_obs("reset", obs, "obs")
+        self.checks.obs("reset", obs, "obs")
         self._point_at(obs, infos or {})
         self._check_state("reset")
         self.steps = 0
@@ -81,7 +82,7 @@ class VectorEnvRunner:
         result = self.env.step(env_actions)
         check, self.steps = self.checks_left > 0, self.steps + 1
         if check:
-            self._check_step(result)
+            self.checks.step(result)
             self.checks_left -= 1
         obs, rewards, terminated, truncated, infos = result
         buf.rewards, buf.terminated, buf.truncated = rewards, terminated, truncated
@@ -114,106 +115,20 @@ class VectorEnvRunner:
     def _where(self) -> str:
         return f"vectorized env {self.env_name!r} ({type(self.env).__name__}, {self.num_envs} envs)"
 
-    def _check_step(self, result) -> None:
-        if not isinstance(result, tuple | list) or len(result) != 5:
-            raise EnvContractError(
-                f"{self._where()} step returned {type(result).__name__}: the contract is (obs, rewards, terminated, "
-                "truncated, infos) with tensors [E, A, ...] (marl_sf.envs.vector)"
-            )
-        obs, rewards, terminated, truncated, infos = result
-        self._check_obs("step", obs, "obs")
-        e, a = self.num_envs, self.spec.num_agents
-        for name, value, kind in (("rewards", rewards, "f"), ("terminated", terminated, "b"),
-                                  ("truncated", truncated, "b")):  # fmt: skip
-            self._check_tensor("step", name, value, (e, a), kind)
-        if not isinstance(infos, Mapping):
-            raise EnvContractError(f"{self._where()} step returned infos of type {type(infos).__name__}: give a dict")
-        if "final_obs" in infos:
-            self._check_obs("step", infos["final_obs"], "infos['final_obs']")
-            self._check_tensor("step", "infos['_final_obs']", infos.get("_final_obs"), (e,), "b")
-        if "is_active" in infos:
-            self._check_tensor("step", "infos['is_active']", infos["is_active"], (e, a), "b")
-
     def _check_state(self, when: str) -> None:
         """With a state critic: ``state()`` must be ``[E, *state_space.shape]`` on the env's device."""
         if self.with_state:
-            shape = (self.num_envs, *self.spec.state_space.shape)
-            kinds = "f" if np.dtype(self.spec.state_space.dtype).kind == "f" else "iub"
-            self._check_tensor(when, "state()", self.tensors.state, shape, kinds)
-
-    def _check_obs(self, when: str, obs, what: str) -> None:
-        if not isinstance(obs, Mapping):
-            raise EnvContractError(
-                f"{self._where()} {when}: {what} is a {type(obs).__name__}, expected a dict of tensors "
-                f"{{key: [E, A, ...]}} with keys {list(self.spec.observation_space.spaces)}"
-            )
-        for key, space in self.spec.observation_space.spaces.items():
-            if key not in obs:
-                raise EnvContractError(f"{self._where()} {when}: {what} has no key {key!r} (received {list(obs)})")
-            kind = "f" if np.dtype(space.dtype).kind == "f" else "iub"
-            self._check_tensor(when, f"{what}[{key!r}]", obs[key], (self.num_envs, self.spec.num_agents, *space.shape),
-                               kind)  # fmt: skip
-
-    def _check_tensor(self, when: str, name: str, value, shape: tuple[int, ...], kinds: str) -> None:
-        """Raise ``EnvContractError`` unless ``value`` is a tensor of ``shape`` on the env's device whose dtype kind
-        (``b`` bool, ``i``/``u`` integer, ``f`` float) is one of ``kinds``."""
-        where = f"{self._where()} {when}: {name}"
-        if not isinstance(value, torch.Tensor):
-            raise EnvContractError(f"{where} is a {type(value).__name__}, expected a torch tensor of shape {shape}")
-        if tuple(value.shape) != shape:
-            raise EnvContractError(f"{where} has shape {tuple(value.shape)}, expected {shape} ([E, A, ...])")
-        kind = "b" if value.dtype == torch.bool else ("f" if value.dtype.is_floating_point else "i")
-        if kind not in kinds:
-            raise EnvContractError(f"{where} has dtype {value.dtype}, expected a {'/'.join(kinds)} dtype")
-        if value.device != self.device and not (value.device.type == self.device.type == "cuda"):
-            raise EnvContractError(f"{where} is on {value.device}, but the env declares device {self.device}")
+            self.checks.state(when, self.tensors.state)
 
     def _check_finite(self, when: str) -> None:
-        """Raise ``NonFiniteError`` when a float reward, observation or state is NaN or inf (one sum per tensor,
-        searched only when a sum is not finite)."""
+        """Raise ``NonFiniteError`` when a float reward, observation or state is NaN or inf."""
         buf = self.tensors
-        named = [(f"observation key {k!r}", v) for k, v in buf.obs.items() if v.is_floating_point()]
+        named = [(f"observation key {k!r}", v, True) for k, v in buf.obs.items() if v.is_floating_point()]
         if when != "reset":
-            named.append(("reward", buf.rewards))
+            named.append(("reward", buf.rewards, True))
         if self.with_state and buf.state is not None and buf.state.is_floating_point():
-            named.append(("state", buf.state))
-        if not named or bool(torch.stack([v.sum() for _, v in named]).isfinite().all()):  # NaN and inf propagate
-            return
-        bad = [name for name, v in named if not bool(torch.isfinite(v).all())]  # the sum may just have overflowed
-        if bad:
-            what = bad[0]
-            raise NonFiniteError(
-                f"{self._where()} returned a non-finite {what} at its {when}: marl_sf stops the run so that it never "
-                "reaches the weights; fix the env (or clip its values)"
-            )
-
-
-class BoxActions:
-    """Maps stored Box actions ``[E, A, d_max]`` (a Gaussian's samples, normalized: [-1, 1] spans each bounded
-    dimension) onto each agent's own bounds, as ``marl_sf.models.action_distribution.box_actions`` does for one
-    env: clipped to [-1, 1], mapped affinely onto ``[low, high]``; unbounded dimensions pass through.
-
-    Args:
-        spaces: ``[A]`` each agent's Box action space (1-D; smaller ones padded with [-1, 1]).
-        device: where the actions are.
-    """
-
-    def __init__(self, spaces: tuple[gym.Space, ...], device: torch.device):
-        d = max(s.shape[0] for s in spaces)
-        low, high = np.full((len(spaces), d), -1.0), np.full((len(spaces), d), 1.0)  # [A, d_max]
-        for i, s in enumerate(spaces):
-            low[i, : s.shape[0]], high[i, : s.shape[0]] = s.low, s.high
-        bounded = np.isfinite(low) & np.isfinite(high)
-        self.bounded = torch.as_tensor(bounded, device=device)
-        self.low = torch.as_tensor(np.where(bounded, low, 0.0), dtype=torch.float32, device=device)
-        self.span = torch.as_tensor(np.where(bounded, high - low, 0.0), dtype=torch.float32, device=device)
-        self.lo = torch.as_tensor(low, dtype=torch.float32, device=device)
-        self.hi = torch.as_tensor(high, dtype=torch.float32, device=device)
-
-    def __call__(self, actions: torch.Tensor) -> torch.Tensor:
-        """``[E, A, d_max]`` normalized -> ``[E, A, d_max]`` in each agent's box."""
-        scaled = self.low + (actions.clamp(-1.0, 1.0) + 1.0) * 0.5 * self.span
-        return torch.where(self.bounded, scaled, actions).clamp(self.lo, self.hi)
+            named.append(("state", buf.state, False))
+        check_finite(named, when, lambda e: f"{self._where()}, env {e},", self.spec.agent_names)
 
 
 def _is_box(space: gym.Space) -> bool:
