@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from marl_sf.cfg.arguments import parse_full_cfg, parse_sf_args
 from marl_sf.envs.registry import register_env
@@ -121,7 +120,7 @@ def _trained_returns(cfg, episodes: int, deterministic: bool) -> np.ndarray:
     from marl_sf.enjoy import evaluate, load_policies
 
     envs = make_envs(cfg, min(cfg.num_envs, episodes))
-    specs, models, _ = load_policies(cfg, read_env_spec(envs[0]), torch.device("cpu"))
+    specs, models, _ = load_policies(cfg, read_env_spec(envs[0]))
     returns, _ = evaluate(cfg, specs, models, envs, episodes, deterministic, cfg.eval_seed)
     return returns.mean(axis=1)
 
@@ -134,7 +133,7 @@ def _scores_against_random(cfg, games_per_seat: int, trained: bool) -> np.ndarra
     from marl_sf.selfplay.players import make_player
 
     env = make_envs(cfg, 1)[0]
-    specs, models, _ = load_policies(cfg, read_env_spec(env), torch.device("cpu"))
+    specs, models, _ = load_policies(cfg, read_env_spec(env))
     env.close()
     space = specs[0].action_space
     a = make_player("trained", space, models[0]) if trained else make_player("random", space)

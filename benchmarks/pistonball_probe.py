@@ -31,7 +31,7 @@ def ball_piston(raw) -> int:
 def probe(experiment: str, episodes: int, seed: int = 100) -> dict[int, np.ndarray]:
     """``{offset: mean [down, stay, up] probabilities}`` over every step of ``episodes`` episodes."""
     cfg = parse_args(["--env=butterfly_pistonball", f"--experiment={experiment}"], evaluation=True)
-    _, models, _ = load_policies(cfg, read_env_spec(create_env(cfg.env, cfg=cfg)), torch.device("cpu"))
+    _, models, _ = load_policies(cfg, read_env_spec(create_env(cfg.env, cfg=cfg)))
     model = models[0]
     env = registry_entry(cfg.env).make_env_func(cfg.env, cfg=cfg)  # the PettingZoo env, preprocessed
     agents, rng = env.possible_agents, np.random.default_rng(seed)

@@ -6,7 +6,6 @@ import logging
 import sys
 
 import numpy as np
-import torch
 
 from marl_sf.algo.policy_mapping import agent_policies
 from marl_sf.algo.runners import LocalEnvs, make_local_envs, uses_env_state
@@ -14,7 +13,7 @@ from marl_sf.algo.sampler import Sampler
 from marl_sf.cfg.arguments import check_folder_name, experiment_dir
 from marl_sf.checkpoint import checkpoint_dir, find_checkpoint, load_checkpoint
 from marl_sf.envs.spec import EnvSpec
-from marl_sf.experiment import build_policies, build_storages, resolve_device, seed_everything
+from marl_sf.experiment import build_run, build_storages
 from marl_sf.report import build_report, write_report
 from marl_sf.report_html import write_html_report
 from marl_sf.train import parse_args
@@ -24,13 +23,15 @@ from marl_sf.video import VideoRecorder
 log = logging.getLogger("marl_sf")
 
 
-def load_policies(cfg, env_spec: EnvSpec, device):
-    """Policies for envs of ``env_spec`` with the weights of their ``cfg.load_checkpoint_kind`` checkpoints.
+def load_policies(cfg, env_spec: EnvSpec | None = None, seed: int | None = None) -> tuple[list, list, list]:
+    """Policies for envs of ``env_spec`` (``build_run``; None: probed from ``cfg.env``) with the weights of their
+    ``cfg.load_checkpoint_kind`` checkpoints: ``(specs, models, checkpoint paths)``, the models in eval mode.
 
     Raises:
         FileNotFoundError: a policy has no checkpoint (the experiment was never trained).
     """
-    specs, models = build_policies(cfg, env_spec, device)
+    run = build_run(cfg, seed, env_spec)
+    specs, models, device = run.specs, run.models, run.device
     paths = []
     for spec, model in zip(specs, models, strict=True):
         path = find_checkpoint(experiment_dir(cfg), spec.policy_id, cfg.load_checkpoint_kind)
@@ -96,9 +97,6 @@ def enjoy(cfg) -> int:
         ValueError: a bad ``--video_name``, or the env does not render RGB frames with ``--save_video``.
         NonFiniteError: an env returned a NaN or inf.
     """
-    seed_everything(cfg.eval_seed)
-    torch.set_num_threads(cfg.torch_threads)
-    device = resolve_device(cfg)
     eval_dir = experiment_dir(cfg) / "eval"
     video_path = eval_dir / video_file_name(cfg.video_name) if cfg.save_video else None
     num_envs = max(1, min(cfg.num_envs, cfg.max_num_episodes))
@@ -108,7 +106,7 @@ def enjoy(cfg) -> int:
     try:
         if video_path is not None:
             envs.check_recordable("--save_video")
-        specs, models, paths = load_policies(cfg, envs.spec, device)
+        specs, models, paths = load_policies(cfg, envs.spec, cfg.eval_seed)
         check_writable(eval_dir, "the evaluation report")
         if video_path is not None:
             record = lambda env: VideoRecorder(env, video_path, names, cfg.video_frames, cfg.fps, cfg.env)  # noqa: E731

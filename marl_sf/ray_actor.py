@@ -16,14 +16,7 @@ import torch
 from marl_sf.algo.policy_mapping import agent_policies, registered_policy_mappings
 from marl_sf.algo.sampler import RolloutStats, Sampler
 from marl_sf.envs.registry import EnvRegistryEntry, env_registry
-from marl_sf.experiment import (
-    build_policies,
-    build_storages,
-    make_sampler,
-    probe_env_spec,
-    resolve_device,
-    seed_everything,
-)
+from marl_sf.experiment import build_run, make_sampler
 from marl_sf.models.actor_critic import create_actor_critic
 from marl_sf.models.factory import global_model_factory
 from marl_sf.selfplay.remote import RemoteLeague
@@ -140,13 +133,8 @@ class SamplerWorker:
 
     def _build(self, seed: int | None, pool) -> Sampler:
         cfg = self.cfg
-        if seed is not None:
-            seed_everything(seed)
-        torch.set_num_threads(cfg.torch_threads)
-        device = resolve_device(cfg)
-        env_spec = probe_env_spec(cfg)
-        specs, models = build_policies(cfg, env_spec, device)
-        storages = build_storages(cfg, specs, models, cfg.num_envs, cfg.rollout, device)
+        run = build_run(cfg, seed, num_envs=cfg.num_envs, rollout=cfg.rollout)
+        specs, models, storages, device = run.specs, run.models, run.storages, run.device
         opponents = None
         if pool is not None:
 
@@ -156,7 +144,7 @@ class SamplerWorker:
             self.league = RemoteLeague(cfg, specs, agent_policies(specs), cfg.num_envs, seed, make_model)
             self.league.update(pool)
             opponents = self.league.opponents(storages)
-        return make_sampler(cfg, specs, models, storages, env_spec, seed, opponents)[1]
+        return make_sampler(cfg, specs, models, storages, run.env_spec, seed, opponents)
 
     def close(self) -> None:
         """Stop the envs (and their worker processes)."""

@@ -28,7 +28,7 @@ import torch
 from marl_sf.algo.runners import make_envs
 from marl_sf.cfg.arguments import check_folder_name, experiment_dir, parse_full_cfg, parse_sf_args
 from marl_sf.checkpoint import find_checkpoint
-from marl_sf.experiment import build_policies, probe_env_spec, resolve_device, seed_everything
+from marl_sf.experiment import build_run
 from marl_sf.models.actor_critic import create_actor_critic
 from marl_sf.selfplay.elo import bradley_terry_covariance, bradley_terry_elo
 from marl_sf.selfplay.match import MatchResult, play_match
@@ -210,10 +210,8 @@ def tournament(cfg) -> dict:
             (see ``resolve_players``).
     """
     out = experiment_dir(cfg) / check_folder_name(cfg.tournament_name, "--tournament_name")
-    seed_everything(cfg.eval_seed)
-    torch.set_num_threads(cfg.torch_threads)
-    device = resolve_device(cfg)
-    specs, models = build_policies(cfg, probe_env_spec(cfg), device)
+    run = build_run(cfg, cfg.eval_seed)
+    specs, models, device = run.specs, run.models, run.device
     if cfg.tournament_policy_id not in [s.policy_id for s in specs]:
         raise ValueError(f"--tournament_policy_id={cfg.tournament_policy_id}: the experiment has policies "
                          f"{[s.policy_id for s in specs]}")  # fmt: skip

@@ -28,14 +28,7 @@ from marl_sf.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from marl_sf.experiment import (
-    build_policies,
-    build_storages,
-    make_sampler,
-    probe_env_spec,
-    resolve_device,
-    seed_everything,
-)
+from marl_sf.experiment import build_run, make_sampler
 from marl_sf.launch import check_num_learners, joined_group, process_alive, run_learners
 from marl_sf.plot import save_training_plots
 from marl_sf.ray_sampling import check_ray_cfg
@@ -150,16 +143,13 @@ class Trainer:
         self.reducer.barrier()  # the other learners read the folder rank 0 prepared
         self.learner_pids = self.reducer.pids()  # rank 1 writes the exit checkpoint when rank 0 is gone
         self.exp_dir = inside_train_dir(cfg)
-        seed_everything(cfg.seed)
-        torch.set_num_threads(cfg.torch_threads)
         self.learner_threads = cfg.learner_torch_threads or os.cpu_count() or 1
-        self.device = resolve_device(cfg)
-        self.env_spec = probe_env_spec(cfg)  # sizes policies and buffers
+        run = build_run(cfg, cfg.seed, num_envs=cfg.num_envs, rollout=cfg.rollout)
+        self.device, self.env_spec, self.specs, self.models = run.device, run.env_spec, run.specs, run.models
+        self.storages = run.storages
         self.names = list(self.env_spec.agent_names)
-        self.specs, self.models = build_policies(cfg, self.env_spec, self.device)
         log_critic_time_input(cfg, self.env_spec)
         self.learners = [Learner(cfg, m, self.device) for m in self.models]
-        self.storages = build_storages(cfg, self.specs, self.models, cfg.num_envs, cfg.rollout, self.device)
         for spec, st in zip(self.specs, self.storages, strict=True):
             note = describe_minibatches(cfg, st, spec.policy_id, self.reducer.world_size)
             if note is not None:
@@ -178,7 +168,7 @@ class Trainer:
             self.league = League(cfg, self.exp_dir, self.specs, self.models, self.agent_policy, cfg.num_envs,
                                  seed=self.env_seed)  # fmt: skip
             self.league.maybe_snapshot(self.agent_steps)
-        self.runner, self.sampler = self._make_sampler()
+        self.sampler = self._make_sampler()
         try:
             # only a config that built a run (and loaded its checkpoint) becomes the experiment's saved config
             if self.writes:
@@ -194,13 +184,12 @@ class Trainer:
             self.logger.status_extra = self.league.status
 
     def _make_sampler(self):
-        """The env runner (None with ``--distributed=ray``) and the sampler: marl_sf's ``Sampler`` over this
-        process's envs, or ``RaySampler`` over sampler actors."""
+        """The sampler: marl_sf's ``Sampler`` over this process's envs, or ``RaySampler`` over sampler actors."""
         cfg = self.cfg
         if cfg.distributed == "ray":
             from marl_sf.ray_sampling import RaySampler
 
-            return None, RaySampler(cfg, self.specs, self.models, self.storages, self.agent_steps, self.league)
+            return RaySampler(cfg, self.specs, self.models, self.storages, self.agent_steps, self.league)
         opponents = self.league.opponents(self.storages) if self.league is not None else None
         return make_sampler(cfg, self.specs, self.models, self.storages, self.env_spec, self.env_seed, opponents)
 

@@ -41,7 +41,7 @@ def test_mpe_scenarios_train_one_policy_per_group_on_unpadded_observations(make_
 def test_stored_rollouts_never_see_another_group_s_padding(make_cfg):
     trainer = Trainer(make_cfg("--env=mpe_simple_speaker_listener", "--experiment=sl", *SMALL))
     trainer.sampler.collect()
-    transport = trainer.runner.buffers.obs["obs"]  # [E, A, 11]: the speaker's 3 values, then zeros
+    transport = trainer.sampler.runner.buffers.obs["obs"]  # [E, A, 11]: the speaker's 3 values, then zeros
     assert np.all(transport[:, 0, 3:] == 0) and np.any(transport[:, 0, :3] != 0)
     speaker, listener = trainer.storages
     assert np.array_equal(speaker.obs["obs"][-1, :, 0].numpy(), transport[:, 0, :3])
@@ -60,7 +60,7 @@ def test_box_actions_of_different_sizes_are_cut_to_each_agent(make_cfg):
     )
     trainer = Trainer(cfg)
     assert [s.action_space.shape for s in trainer.specs] == [(3,), (5,)]
-    assert trainer.runner.buffers.actions.shape == (2, 2, 5)  # [E, A, largest action]
+    assert trainer.sampler.runner.buffers.actions.shape == (2, 2, 5)  # [E, A, largest action]
     assert trainer.train() == 0
 
 

@@ -24,7 +24,7 @@ def _trainer(make_cfg, *extra: str) -> Trainer:
 
 
 def _envs(trainer: Trainer) -> list:
-    return [env for group in trainer.runner.groups for env in group.envs]
+    return [env for group in trainer.sampler.runner.groups for env in group.envs]
 
 
 def test_a_full_disk_ends_the_run_with_one_clear_error_and_closes_it(make_cfg, monkeypatch):

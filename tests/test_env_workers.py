@@ -132,7 +132,7 @@ def test_shared_memory_is_released_when_the_run_ends(make_cfg):
 
 def test_a_worker_that_failed_on_one_group_is_reported_when_the_next_group_is_sent(make_cfg):
     trainer = _trainer(make_cfg, "failing", "--num_workers=2")
-    runner, actions = trainer.runner, np.zeros((2, 2), np.int64)  # 2 envs per group, 2 agents
+    runner, actions = trainer.sampler.runner, np.zeros((2, 2), np.int64)  # 2 envs per group, 2 agents
     for _ in range(2):
         for group in (0, 1):
             runner.step_async(group, actions)

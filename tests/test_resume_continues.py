@@ -41,7 +41,7 @@ def test_half_then_resume_gives_the_uninterrupted_run_s_parameters_exactly(make_
     resumed = _trainer(make_cfg, "halves", STEPS)
     assert resumed.agent_steps == STEPS // 2
     seed = continued_seed(3, STEPS // 2)
-    assert seed != 3 and [g.envs[0].seeds for g in resumed.runner.groups] == [[seed], [seed + 1]]
+    assert seed != 3 and [g.envs[0].seeds for g in resumed.sampler.runner.groups] == [[seed], [seed + 1]]
     assert resumed.train() == 0
     expected, got = whole.models[0].state_dict(), resumed.models[0].state_dict()
     assert all(torch.equal(v, got[k]) for k, v in expected.items())

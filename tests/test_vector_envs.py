@@ -27,7 +27,7 @@ def test_training_on_a_vectorized_env_learns(make_cfg):
     cfg = make_cfg("--env=vector_cue_match", "--num_envs=32", "--rollout=16", "--train_for_env_steps=40000",
                    "--experiment=vcm", "--learning_rate=1e-3")  # fmt: skip
     trainer = Trainer(cfg)
-    assert isinstance(trainer.runner, VectorEnvRunner)
+    assert isinstance(trainer.sampler.runner, VectorEnvRunner)
     assert trainer.train() == 0
     # episodes of 8, 9 or 10 steps: random play earns a quarter of them (about 2.25), a perfect policy all
     assert trainer.logger.mean_agent_return() > 4.0
