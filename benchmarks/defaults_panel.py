@@ -30,7 +30,6 @@ import numpy as np
 
 from marl_sf.cfg.arguments import parse_full_cfg, parse_sf_args
 from marl_sf.envs.registry import register_env
-from marl_sf.envs.spec import read_env_spec
 from marl_sf.report import return_stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # examples/ from a checkout
@@ -116,11 +115,11 @@ def _random_returns(cfg, episodes: int, seed: int) -> np.ndarray:
 
 def _trained_returns(cfg, episodes: int, deterministic: bool) -> np.ndarray:
     """Per-agent mean returns ``[episodes]`` of the latest checkpoint's policy (sampled or greedy actions)."""
-    from marl_sf.algo.runners import make_envs
+    from marl_sf.algo.runners import make_local_envs
     from marl_sf.enjoy import evaluate, load_policies
 
-    envs = make_envs(cfg, min(cfg.num_envs, episodes))
-    specs, models, _ = load_policies(cfg, read_env_spec(envs[0]))
+    envs = make_local_envs(cfg, min(cfg.num_envs, episodes))
+    specs, models, _ = load_policies(cfg, envs.spec)
     returns, _ = evaluate(cfg, specs, models, envs, episodes, deterministic, cfg.eval_seed)
     return returns.mean(axis=1)
 
@@ -132,9 +131,7 @@ def _scores_against_random(cfg, games_per_seat: int, trained: bool) -> np.ndarra
     from marl_sf.selfplay.match import play_match
     from marl_sf.selfplay.players import make_player
 
-    env = make_envs(cfg, 1)[0]
-    specs, models, _ = load_policies(cfg, read_env_spec(env))
-    env.close()
+    specs, models, _ = load_policies(cfg)
     space = specs[0].action_space
     a = make_player("trained", space, models[0]) if trained else make_player("random", space)
     result = play_match(

@@ -16,8 +16,8 @@ def make_mpe_simple_spread(full_env_name: str, cfg=None, env_config=None, render
     """simple_spread_v3 as a ParallelEnv with N, local_ratio, max_cycles, continuous_actions from ``cfg``.
 
     Built from ``raw_env`` without PettingZoo's OrderEnforcing and AssertOutOfBounds wrappers: the
-    adapter always resets before stepping and samples actions from the action space, and skipping the
-    two checks makes stepping about 1.5x faster (measured here).
+    adapter always resets before stepping and samples actions from the action space, so the two checks are
+    skipped (their cost: docs/results.md, "Measurements behind the catalog").
     """
     from mpe2 import simple_spread_v3
     from pettingzoo.utils.conversions import aec_to_parallel
@@ -37,7 +37,7 @@ class StateFromObservations(BaseParallelWrapper):
     """Serves an MPE env's ``state()`` from the observations its last step returned.
 
     mpe2's ``SimpleEnv.state()`` is the concatenation of every agent's observation, in ``possible_agents``
-    order: computing it again after each step costs about 8% of stepping simple_spread (measured here).
+    order, so it is served from the step's observations instead of being computed again.
     Only valid while every agent is in the episode, as in simple_spread (agents never leave early).
     """
 
@@ -83,13 +83,12 @@ MPE_RECIPE = dict(
     time_aware_critic=False,
 )
 """MAPPO for 25-step MPE episodes: separate actor and critic networks, a state critic, full-episode rollouts,
-linearly decaying learning rate (measured on simple_spread here, README "Results")."""
+linearly decaying learning rate (results on simple_spread: README "Results")."""
 
 
 SIMPLE_SPREAD_RECIPE = {**MPE_RECIPE, "exploration_loss_coeff": 0.02}
-"""``MPE_RECIPE`` with twice the entropy bonus: with the agent-specific critic (``--critic_input=state_local``)
-the policy's entropy collapsed within 250k agent-steps at 0.01 and the return stalled (-14.1 to -15.0 in 10
-minutes); at 0.02 both critics reach about -12.6 (README "Results")."""
+"""``MPE_RECIPE`` with twice the entropy bonus, so that the agent-specific critic (``--critic_input=state_local``)
+does not collapse the policy's entropy (the runs: docs/results.md, "Measurements behind the catalog")."""
 
 
 def mpe_simple_spread_override_defaults(_env: str, parser: argparse.ArgumentParser) -> None:

@@ -3,8 +3,7 @@
 PettingZoo's ``aec_to_parallel`` calls ``last()`` before every agent's move and throws the observation away.
 For image envs that observation is the expensive part (pistonball copies a 457x120x3 crop of its screen, then
 SuperSuit reduces and resizes it), so every observation was built twice per step. ``CycleToParallel`` steps the
-same way and builds each observation once: 1.97x the env-steps/s for pistonball at 40x40 (measured here,
-``benchmarks/image_env_step.py``).
+same way and builds each observation once (the speed-up: benchmarks/README.md, ``benchmarks/image_env_step.py``).
 """
 
 from __future__ import annotations

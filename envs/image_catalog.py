@@ -156,13 +156,8 @@ PISTONBALL_RECIPE = {
     "gae_lambda": 0.9,
     "learning_rate": 6e-4,
 }
-"""IPPO with separate actor and critic CNNs on 40x40 red-channel frames (README "Results", 15 minutes here).
-
-With one shared trunk (the value loss most likely drowning the policy's signal) the policy still ignored the
-ball after 290k agent-steps (the same action probabilities wherever it was); with separate networks the pistons
-beside the ball act on it (the left one down, the right one up) within 300k. The red channel shows the blue ball
-dark on white (65 vs 255); with the blue channel of the SuperSuit recipes (221 vs 255) and this recipe otherwise,
-the policy still ignored the ball after 630k agent-steps."""
+"""IPPO with separate actor and critic CNNs on 40x40 red-channel frames, where the blue ball is dark on white
+(README "Results"; the runs that chose separate networks and the red channel: docs/results.md)."""
 
 
 def image_env_override_defaults(env: str, parser: argparse.ArgumentParser) -> None:

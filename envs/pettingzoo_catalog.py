@@ -62,7 +62,7 @@ def make_pettingzoo_env(module_path: str, render_mode: str | None = None, **kwar
     make = getattr(module, "parallel_env", None) or module.env
     env = make(render_mode=default_render_mode(module_path, render_mode), **kwargs)
     if isinstance(env, aec_to_parallel_wrapper) and not isinstance(env, CycleToParallel):
-        env = CycleToParallel(env.aec_env)  # the same steps, each observation built once (1.8x for KAZ)
+        env = CycleToParallel(env.aec_env)  # the same steps, each observation built once
     return env
 
 
@@ -135,8 +135,8 @@ def classic_override_defaults(_env: str, parser) -> None:
 
 
 def make_connect_four(full_env_name, cfg=None, env_config=None, render_mode=None):
-    """connect_four_v3's ``raw_env``: it asserts every move is legal itself, and without PettingZoo's
-    order-enforcing and illegal-move wrappers it steps about 2x faster (5.2k vs 2.7k moves/s here)."""
+    """connect_four_v3's ``raw_env``: it asserts every move is legal itself, so PettingZoo's order-enforcing and
+    illegal-move wrappers are left out (their cost: docs/results.md, "Measurements behind the catalog")."""
     from pettingzoo.classic import connect_four_v3
 
     return connect_four_v3.raw_env(render_mode=render_mode)

@@ -1,4 +1,5 @@
-"""Sample Factory's seed templates (../shared/seeds/) run with only their imports changed to marl_sf.
+"""Sample Factory's documented templates (its "custom environments" and "custom models" pages) run with only their
+imports changed to marl_sf.
 
 The custom model template below is the seed's, with its ``...`` bodies filled in with small layers and
 ``nn.Linear(size)`` completed to ``nn.Linear(size, 1)`` (the seed's line does not run in PyTorch either).
