@@ -1,8 +1,8 @@
 """marl_sf: multi-agent, centralized-critic reinforcement learning in the spirit of Sample Factory.
 
-The Sample Factory extension API is re-exported here (docs/custom_envs.md and docs/custom_models.md map it): ``register_env``,
-``global_model_factory``, ``Encoder``, ``ModelCore``, ``Decoder``, ``ActorCritic``, ``parse_sf_args``,
-``parse_full_cfg``, ``run_rl`` and ``enjoy``; and for several policies and self-play
+The Sample Factory extension API is re-exported here (docs/custom_envs.md and docs/custom_models.md map it):
+``register_env``, ``global_model_factory``, ``Encoder``, ``ModelCore``, ``Decoder``, ``ActorCritic``,
+``parse_sf_args``, ``parse_full_cfg``, ``run_rl`` and ``enjoy``; and for several policies and self-play
 ``register_policy_mapping`` (agent -> policy), ``register_scripted_policy`` (scripted opponents) and
 ``register_game_score`` (who won an episode).
 """

@@ -93,6 +93,12 @@ class Minibatch:
     episode_start: torch.Tensor
     num_steps: int = 1
 
+    def select(self, cells: torch.Tensor) -> Minibatch:
+        """The cells ``cells`` (``[n]`` indices into this batch's cells) as a minibatch of their own."""
+        tensors = (self.actions, self.old_log_probs, self.old_values, self.advantages, self.targets, self.mask,
+                   self.episode_start)  # fmt: skip
+        return Minibatch(self.inputs.select(cells), *(x[cells] for x in tensors), self.num_steps)
+
 
 _VALUE_PASS_FLOATS = 2**25  # input numbers (observations and states) per values_only pass of ``Learner.fill_values``
 
@@ -239,7 +245,7 @@ class Learner:
         for epoch in range(self.cfg.num_epochs):
             for m, cells in enumerate(self._minibatches(st, num_minibatches)):
                 where_mb = f"{where}, epoch {epoch}, minibatch {m}"
-                for k, v in self._update(_select(rollout, cells), where_mb).items():
+                for k, v in self._update(rollout.select(cells), where_mb).items():
                     totals[k] = totals.get(k, 0.0) + v / (self.cfg.num_epochs * num_minibatches)
         self.train_step += 1
         values = self.denormalize(st.values[:-1])
@@ -342,21 +348,6 @@ class Learner:
             "the newest checkpoint holds the last finite weights. Check the scale of the rewards and observations, "
             "or lower --learning_rate"
         )
-
-
-def _select(rollout: Minibatch, cells: torch.Tensor) -> Minibatch:
-    """The cells ``cells`` (``[n]`` indices into the rollout's ``T * E``) of the whole-rollout ``rollout``."""
-    return Minibatch(
-        rollout.inputs.select(cells),
-        rollout.actions[cells],
-        rollout.old_log_probs[cells],
-        rollout.old_values[cells],
-        rollout.advantages[cells],
-        rollout.targets[cells],
-        rollout.mask[cells],
-        rollout.episode_start[cells],
-        rollout.num_steps,
-    )
 
 
 def _explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor, all_sum) -> float:
