@@ -45,8 +45,9 @@ class PettingZooAdapter:
       groups), ``observation_space`` / ``action_space`` are the padded transport spaces of
       ``marl_sf.envs.agent_spaces``: observations are zero-padded here, and each agent's action is cut back
       to its own space before the env sees it.
-    * ``state()`` is the env's own global state when it has one (``state_space``, flattened to a vector),
-      else the concatenation of all agents' flattened observations (``joint_obs``), ``[state_dim]`` float32.
+    * ``state()`` is the env's own global state when it has one (``state_space``: a float32 vector, a uint8 image
+      state keeps its shape); an env without one has ``state_space = None`` (no state is invented: a critic on
+      every agent's observations is ``--critic_input=joint_obs``).
     * ``max_episode_steps``: None here; the Parallel adapter reads the env's ``max_cycles``.
 
     Raises:

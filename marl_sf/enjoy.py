@@ -13,7 +13,7 @@ from marl_sf.algo.sampler import Sampler
 from marl_sf.cfg.arguments import check_folder_name, experiment_dir
 from marl_sf.checkpoint import checkpoint_dir, find_checkpoint, load_checkpoint
 from marl_sf.envs.spec import EnvSpec
-from marl_sf.experiment import build_run, build_storages
+from marl_sf.experiment import build_run, build_storages, seed_everything
 from marl_sf.report import build_report, write_report
 from marl_sf.report_html import write_html_report
 from marl_sf.train import parse_args
@@ -97,6 +97,7 @@ def enjoy(cfg) -> int:
         ValueError: a bad ``--video_name``, or the env does not render RGB frames with ``--save_video``.
         NonFiniteError: an env returned a NaN or inf.
     """
+    seed_everything(cfg.eval_seed)  # before the envs are made, as for training
     eval_dir = experiment_dir(cfg) / "eval"
     video_path = eval_dir / video_file_name(cfg.video_name) if cfg.save_video else None
     num_envs = max(1, min(cfg.num_envs, cfg.max_num_episodes))
@@ -106,7 +107,7 @@ def enjoy(cfg) -> int:
     try:
         if video_path is not None:
             envs.check_recordable("--save_video")
-        specs, models, paths = load_policies(cfg, envs.spec, cfg.eval_seed)
+        specs, models, paths = load_policies(cfg, envs.spec)
         check_writable(eval_dir, "the evaluation report")
         if video_path is not None:
             record = lambda env: VideoRecorder(env, video_path, names, cfg.video_frames, cfg.fps, cfg.env)  # noqa: E731

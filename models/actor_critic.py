@@ -22,14 +22,16 @@ The ``ActorCritic`` base class implements all three over the user's Sample Facto
 ``normalized_obs_dict`` holds the actor's keys (``"obs"``, optional ``"action_mask"``), and ``"state"``,
 the critic's input per row (``marl_sf.models.critic_input``), when ``--critic_input`` is not ``local``.
 
-The built-in models decide their own shortcuts at construction, from their structure: a critic whose input is the
-same for every agent of an env (``state``, ``joint_obs``; feed-forward) runs once per env (``critic_once_per_env``),
-and a separate feed-forward critic is left out of ``act`` (``values_from_act = False``): the learner computes the
-rollout's values in batched ``value`` passes. A subclass that defines its own ``forward`` uses neither shortcut.
+The built-in models decide their own shortcuts from their built structure (once, on first use): a critic whose input
+is the same for every agent of an env (``state``, ``joint_obs``; feed-forward) runs once per env
+(``critic_once_per_env``), and a separate feed-forward critic is left out of ``act`` (``values_from_act = False``):
+the learner computes the rollout's values in batched ``value`` passes. A subclass that brings its own ``forward``
+(itself or through a mixin) uses neither shortcut unless it declares ``shortcuts = True``.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -246,32 +248,36 @@ def _outer_cores(module: nn.Module):
 
 
 class _BuiltInActorCritic(ActorCritic):
-    """What the two built-in layouts share: the shortcuts they decide at construction (``decide_shortcuts``).
+    """What the two built-in layouts share: the shortcuts they decide from their own structure.
 
     Attributes:
         shortcuts: declared by the class: True for the built-in layouts; a subclass that defines its own
             ``forward`` (or ``forward_batch``) gets False (its own code then runs, the row adapter for a
             ``forward``), unless it sets ``shortcuts`` itself.
-        critic_once_per_env: the critic runs once per env, not once per agent (decided by ``decide_shortcuts``).
+        critic_once_per_env: the critic runs once per env, not once per agent (see the property).
     """
 
     shortcuts: bool = True
-    critic_once_per_env: bool = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        own_forward = "forward" in cls.__dict__ or "forward_batch" in cls.__dict__
-        if own_forward and "shortcuts" not in cls.__dict__:
-            cls.shortcuts = False  # the subclass's own forward decides the outputs
+        for klass in cls.__mro__:  # the nearest class that declares shortcuts or brings its own forward decides
+            if "shortcuts" in klass.__dict__:
+                cls.shortcuts = klass.__dict__["shortcuts"]
+                return
+            if "forward" in klass.__dict__ or "forward_batch" in klass.__dict__:
+                cls.shortcuts = False  # that class's forward decides the outputs
+                return
 
-    def decide_shortcuts(self) -> None:
-        """Decide, from the built model's structure, whether its critic runs once per env: a critic input that is
-        the same for every agent of an env (``--critic_input`` ``state``, ``joint_obs``), feed-forward cores
-        (identity), and no critic-only key but the env-wide ``episode_progress``. Called at the end of
-        ``__init__``."""
+    @functools.cached_property
+    def critic_once_per_env(self) -> bool:
+        """Whether the critic runs once per env, decided once from the built model's structure (on first use, so
+        that a subclass may still replace a part after ``__init__``): a critic input that is the same for every
+        agent of an env (``--critic_input`` ``state``, ``joint_obs``), feed-forward cores (identity), and no
+        critic-only key but the env-wide ``episode_progress``."""
         cores = [m for m in self.modules() if isinstance(m, ModelCore)]
         env_wide = {EPISODE_PROGRESS_KEY} if self.cfg.time_aware_critic else set()  # added by the engine
-        self.critic_once_per_env = (
+        return (
             self.shortcuts
             and critic_input(self.cfg.critic_input).per_env
             and "state" in self.obs_space.spaces
@@ -316,7 +322,6 @@ class ActorCriticSharedWeights(_BuiltInActorCritic):
         self.critic_linear = nn.Linear(value_input, 1)
         init_orthogonal(self.critic_linear, gain=1.0)
         self.action_parameterization = self.get_action_parameterization(self.decoder.get_out_size())
-        self.decide_shortcuts()
 
     def forward(self, normalized_obs_dict, rnn_states, values_only: bool = False):
         """See the module docstring for inputs and outputs."""
@@ -374,9 +379,12 @@ class ActorCriticSeparateWeights(_BuiltInActorCritic):
         self.critic_linear = nn.Linear(self.critic_decoder.get_out_size(), 1)
         init_orthogonal(self.critic_linear, gain=1.0)
         self.action_parameterization = self.get_action_parameterization(self.actor_decoder.get_out_size())
-        # a feed-forward critic of its own: act runs the actor alone, the learner computes values in batched passes
-        self.values_from_act = not (self.shortcuts and self.critic_core.rnn_state_size() == 0)
-        self.decide_shortcuts()
+
+    @functools.cached_property
+    def values_from_act(self) -> bool:
+        """False for a feed-forward critic of its own (with the built-in ``forward``): ``act`` runs the actor alone
+        and the learner computes the values in batched ``value`` passes. Decided once, on first use."""
+        return not (self.shortcuts and self.critic_core.rnn_state_size() == 0)
 
     def forward(self, normalized_obs_dict, rnn_states, values_only: bool = False):
         """See the module docstring for inputs and outputs."""

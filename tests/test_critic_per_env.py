@@ -17,6 +17,7 @@ import torch
 
 from marl_sf.models.actor_critic import ActorCritic, ActorCriticSeparateWeights
 from marl_sf.models.batch import PolicyBatch
+from marl_sf.models.core import ModelCoreRNN
 from marl_sf.models.critic_input import critic_input
 from marl_sf.models.obs_normalizer import ObservationNormalizer
 from marl_sf.train import Trainer
@@ -149,10 +150,39 @@ def test_a_subclass_with_its_own_forward_goes_through_the_row_adapter(make_cfg):
     assert OwnForwardBatch(*args).values_from_act
     assert DeclaredShortcuts(*args).critic_once_per_env and not DeclaredShortcuts(*args).values_from_act
 
+    class ForwardMixin:
+        def forward(self, normalized_obs_dict, rnn_states, values_only: bool = False):
+            return super().forward(normalized_obs_dict, rnn_states, values_only)
+
+    class MixedIn(ForwardMixin, ActorCriticSeparateWeights):
+        pass
+
+    assert not MixedIn(*args).critic_once_per_env and MixedIn(*args).values_from_act  # the mixin's forward runs
+
+    class RecurrentCritic(ActorCriticSeparateWeights):  # replaces a part after the built-in __init__
+        def __init__(self, *a):
+            super().__init__(*a)
+            self.critic_core = ModelCoreRNN(model.cfg, self.critic_encoder.get_out_size())  # a GRU by default
+
+    late = RecurrentCritic(*args)
+    assert not late.critic_once_per_env and late.values_from_act  # decided from the model as built
+
 
 class OwnForwardBatch(ActorCriticSeparateWeights):
     def forward_batch(self, batch, values_only: bool = False):
         return super().forward_batch(batch, values_only)
+
+
+def test_a_truncation_without_a_final_observation_bootstraps_from_its_last_inputs(make_cfg):
+    trainer = Trainer(make_cfg(*SPREAD, "--experiment=no_final", "--critic_input=joint_obs", "--value_bootstrap=True"))
+    sampler, st = trainer.sampler, trainer.storages[0]
+    sampler.collect()
+    sampler.step.has_final[:] = False  # as an env that reports no final observation
+    sampler._bootstrap_truncated(2, torch.tensor([1, 3]))
+    with torch.no_grad():
+        expected = trainer.models[0].value(st.batch(slice(2, 3), envs=slice(None)))[[1, 3]]  # V(obs_2) of envs 1, 3
+    torch.testing.assert_close(st.bootstrap_values[2, [1, 3]], expected)
+    trainer.close()
 
 
 @pytest.mark.parametrize("critic_input", ["state", "local"])

@@ -153,6 +153,11 @@ class Sampler:
             for p, (idx, model, st) in enumerate(zip(self.agents, self.models, self.storages, strict=True)):
                 batch = st.batch(slice(t, t + 1), self.cfg.obs_scale, rows)  # N = E_g cells
                 out = model.act(batch, deterministic)  # [E_g, A_p, ...]
+                if out.values is None and model.values_from_act:
+                    raise ValueError(
+                        f"{type(model).__name__}.act returned no values but the model declares values_from_act = True: "
+                        "return the values from act, or set values_from_act = False (the learner then computes them)"
+                    )
                 st.actions[t, rows] = out.actions
                 st.log_probs[t, rows] = out.log_probs
                 if out.values is not None:  # else the learner computes them (ActorCritic.values_from_act)
@@ -211,9 +216,10 @@ class Sampler:
         """
         reported = self.step.has_final[env_ids]  # [n]
         final_ids, slot_ids = env_ids[reported], env_ids[~reported]
-        final_obs = {k: v[final_ids] for k, v in self.step.final_obs.items()}  # [n_final, A, ...]
-        final_state = self.step.final_state[final_ids] if self.step.final_state is not None else None
-        states = self._critic_env_input(final_obs, final_state, slice(None))  # [n_final, G] or None
+        if len(final_ids):
+            final_obs = {k: v[final_ids] for k, v in self.step.final_obs.items()}  # [n_final, A, ...]
+            final_state = self.step.final_state[final_ids] if self.step.final_state is not None else None
+            states = self._critic_env_input(final_obs, final_state, slice(None))  # [n_final, G] or None
         for p, (idx, st) in enumerate(zip(self.agents, self.storages, strict=True)):
             device = st.values.device
             if len(final_ids):

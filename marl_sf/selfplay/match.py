@@ -84,15 +84,16 @@ def play_match(
     sides = agent_sides(agent_policy)
     lineups = seat_lineups(len(sides), player_a, player_b, team_sides)
     per_seat = max(1, min(cfg.num_envs, games_per_seat))
-    envs = make_envs_fn(per_seat * len(lineups))
-    env_seat = [lineups[e // per_seat][0] for e in range(len(envs))]  # the side A plays in env e, [E]
+    num_envs = per_seat * len(lineups)
+    envs = make_envs_fn(num_envs)
+    env_seat = [lineups[e // per_seat][0] for e in range(num_envs)]  # the side A plays in env e, [E]
     result = MatchResult(player_a.name, player_b.name, {seat: SeatRecord() for seat, _ in lineups})
     by_seat = dict(lineups)
     runner = LocalEnvs(envs, cfg.env).runner(uses_env_state(specs))
     try:
         score_fn = game_score(cfg.env)
-        matchmaker = Matchmaker(len(envs), len(agent_policy), sides, lambda e: by_seat[env_seat[e]], score_fn)
-        storages = build_storages(cfg, specs, models, len(envs), 1, next(models[0].parameters()).device)
+        matchmaker = Matchmaker(num_envs, len(agent_policy), sides, lambda e: by_seat[env_seat[e]], score_fn)
+        storages = build_storages(cfg, specs, models, num_envs, 1, next(models[0].parameters()).device)
         opponents = MatchOpponents(matchmaker, storages, cfg.pool_max_snapshots)
         sampler = Sampler(cfg, runner, specs, models, storages, seed, opponents)
         while min(r.games for r in result.seats.values()) < games_per_seat:
