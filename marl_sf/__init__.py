@@ -4,7 +4,7 @@ The Sample Factory extension API is re-exported here (docs/custom_envs.md and do
 ``register_env``, ``global_model_factory``, ``Encoder``, ``ModelCore``, ``Decoder``, ``ActorCritic``,
 ``parse_sf_args``, ``parse_full_cfg``, ``run_rl`` and ``enjoy``; and for several policies and self-play
 ``register_policy_mapping`` (agent -> policy), ``register_scripted_policy`` (scripted opponents) and
-``register_game_score`` (who won an episode).
+``register_game_score`` (who won an episode); ``load_policy`` runs a trained policy in your own loop.
 """
 
 from marl_sf.algo.policy_mapping import register_policy_mapping
@@ -16,6 +16,7 @@ from marl_sf.models.core import ModelCore
 from marl_sf.models.decoder import Decoder
 from marl_sf.models.encoder import Encoder
 from marl_sf.models.factory import global_model_factory
+from marl_sf.policy import Policy, load_policy
 from marl_sf.selfplay.scoring import register_game_score
 from marl_sf.selfplay.scripted import register_scripted_policy
 
@@ -41,9 +42,11 @@ __all__ = [
     "Decoder",
     "Encoder",
     "ModelCore",
+    "Policy",
     "enjoy",
     "global_model_factory",
     "is_multiagent_env",
+    "load_policy",
     "parse_full_cfg",
     "parse_sf_args",
     "register_env",
