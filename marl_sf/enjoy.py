@@ -17,6 +17,7 @@ from marl_sf.experiment import build_run, build_storages, seed_everything
 from marl_sf.report import build_report, write_report
 from marl_sf.report_html import write_html_report
 from marl_sf.train import parse_args
+from marl_sf.utils.extras import MissingExtraError, require
 from marl_sf.utils.io import check_writable
 from marl_sf.video import VideoRecorder
 
@@ -96,7 +97,11 @@ def enjoy(cfg) -> int:
         OSError: the report folder cannot be written (checked before any episode is played).
         ValueError: a bad ``--video_name``, or the env does not render RGB frames with ``--save_video``.
         NonFiniteError: an env returned a NaN or inf.
+        MissingExtraError: ``--save_video`` without the ``viz`` extra (checked before anything runs).
     """
+    if cfg.save_video:  # before anything runs: the recorder's packages
+        require("imageio.v2", "viz", "--save_video")
+        require("imageio_ffmpeg", "viz", "--save_video")
     seed_everything(cfg.eval_seed)  # before the envs are made, as for training
     eval_dir = experiment_dir(cfg) / "eval"
     video_path = eval_dir / video_file_name(cfg.video_name) if cfg.save_video else None
@@ -170,9 +175,13 @@ def describe_video(entry: dict) -> str:
 
 
 def main() -> int:
-    """``python -m marl_sf.enjoy``."""
+    """``python -m marl_sf.enjoy``; a missing optional extra ends it with one error line and exit code 1."""
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
-    return enjoy(parse_args(evaluation=True))
+    try:
+        return enjoy(parse_args(evaluation=True))
+    except MissingExtraError as exc:
+        log.error("error: %s", exc)
+        return 1
 
 
 if __name__ == "__main__":

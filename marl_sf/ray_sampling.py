@@ -29,6 +29,7 @@ from marl_sf.algo.env_runner import check_split
 from marl_sf.algo.sampler import RolloutStats
 from marl_sf.ray_actor import Registrations, SamplerResult, SamplerWorker, sampler_cfg
 from marl_sf.selfplay.remote import pool_view, to_episode_results
+from marl_sf.utils.extras import require
 from marl_sf.utils.rng import continued_seed
 
 log = logging.getLogger("marl_sf")
@@ -58,10 +59,7 @@ def check_ray_cfg(cfg) -> None:
                          f"and {exc}") from None  # fmt: skip
     if cfg.num_learners > 1:
         raise ValueError("--distributed=ray with --num_learners > 1 is not supported yet: choose one of the two")
-    try:
-        import ray  # noqa: F401
-    except ImportError as exc:
-        raise ImportError("--distributed=ray needs Ray: pip install 'marl-sf[ray]'") from exc
+    require("ray", "ray", "--distributed=ray")
 
 
 def start_ray(cfg) -> bool:

@@ -34,6 +34,7 @@ from marl_sf.plot import save_training_plots
 from marl_sf.ray_sampling import check_ray_cfg
 from marl_sf.selfplay.league import League, learner_name, uses_opponents
 from marl_sf.summaries import TrainingLogger
+from marl_sf.utils.extras import MissingExtraError
 from marl_sf.utils.finite import NonFiniteError, non_finite_tensors
 from marl_sf.utils.io import remove_stale_temp_files, write_json
 from marl_sf.utils.rng import capture_rng_states, continued_seed, restore_rng_states
@@ -399,12 +400,12 @@ def parse_args(argv: list[str] | None = None, evaluation: bool = False):
 
 
 def main() -> int:
-    """``python -m marl_sf.train``; a non-finite value, an unsafe checkpoint or a failed checkpoint write ends it
-    with one error line and exit code 1."""
+    """``python -m marl_sf.train``; a non-finite value, an unsafe checkpoint, a failed checkpoint write or a missing
+    optional extra ends it with one error line and exit code 1."""
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
     try:
         return run_rl(parse_args())
-    except (NonFiniteError, UnsafeCheckpointError, CheckpointWriteError) as exc:
+    except (NonFiniteError, UnsafeCheckpointError, CheckpointWriteError, MissingExtraError) as exc:
         log.error("error: %s", exc)
         return FAILURE
 
