@@ -73,6 +73,8 @@ class Policy:
             KeyError: an agent name the experiment's env does not have.
             ValueError: an observation misses a key the model reads.
         """
+        for name in observations:
+            self._policy(name)  # KeyError for a name the env does not have
         actions = {}
         with torch.no_grad():
             for p, (spec, model, st) in enumerate(zip(self.specs, self.models, self.storages, strict=True)):
@@ -98,14 +100,15 @@ class Policy:
     def _inputs(self, st: RolloutStorage, observations: list) -> dict[str, torch.Tensor]:
         """``{key: [1, A_p, ...]}`` stored-layout observations of one policy's agents (zeros for absent agents, and
         for keys only the critic reads when the observation lacks them)."""
+        dicts = [pz_obs_to_dict(obs) if obs is not None else None for obs in observations]
         out = {}
         for key, buf in st.obs.items():  # [T + 1, E, A_p, ...]
             rows = []
-            for obs in observations:
-                value = pz_obs_to_dict(obs).get(key) if obs is not None else None
+            for obs in dicts:
+                value = obs.get(key) if obs is not None else None
                 if value is None and obs is not None and key not in _CRITIC_SIDE_KEYS:
                     raise ValueError(f"the observation has no key {key!r}, which the policy reads (it has "
-                                     f"{sorted(pz_obs_to_dict(obs))})")  # fmt: skip
+                                     f"{sorted(obs)})")  # fmt: skip
                 rows.append(np.zeros(buf.shape[3:]) if value is None else np.asarray(value))
             out[key] = torch.as_tensor(np.stack(rows), dtype=buf.dtype, device=self.device).unsqueeze(0)
         return out

@@ -70,6 +70,8 @@ def test_recurrent_state_is_kept_per_agent_until_reset(make_cfg):
     assert not policy.rnn[0].any()
     with pytest.raises(KeyError, match="not an agent of 'mpe_simple_spread'"):
         policy.reset(["agent_9"])
+    with pytest.raises(KeyError, match="'agent_9' is not an agent"):
+        policy.act({"agent_9": obs["agent_0"]})
     env.close()
 
 

@@ -21,8 +21,8 @@ class Opponents(Protocol):
     """What the sampler needs from whoever plays the agents the learning policies do not."""
 
     def learner_controlled(self, rows: slice) -> torch.Tensor:
-        """``[E_g, A]`` bool on the envs' device: the agents the learning policies act for in envs ``rows``
-        (changes only in ``start_episodes``)."""
+        """``[E_g, A]`` bool: the agents the learning policies act for in envs ``rows`` (changes only in
+        ``start_episodes``; the sampler moves it to the envs' device)."""
 
     def start_episodes(self, env_ids: np.ndarray) -> None:
         """Envs ``env_ids`` (``[n]`` ints) start new episodes: choose who plays them (and reset its memory)."""

@@ -8,7 +8,6 @@ is decided here and nowhere above: evaluation and matches get a ``LocalEnvs`` wh
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -23,8 +22,6 @@ from marl_sf.algo.vector_runner import VectorEnvRunner
 from marl_sf.envs.spec import EnvSpec, read_env_spec
 from marl_sf.envs.vector import is_vector_env
 from marl_sf.utils.attr_dict import AttrDict
-
-log = logging.getLogger("marl_sf")
 
 
 class EnvRunner(Protocol):
