@@ -77,20 +77,26 @@ class BoxBounds:
     def __call__(self, actions: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """Normalized actions -> env actions in the boxes (numpy in the space's dtype, or float32 tensors)."""
         if isinstance(actions, torch.Tensor):
-            xp, (low, span, bounded, lo, hi) = torch, self._tensors(actions.device)
-        else:
-            xp, (low, span, bounded, lo, hi) = np, self.arrays
-        scaled = low + (xp.clip(actions, -1.0, 1.0) + 1.0) * 0.5 * span
-        out = xp.clip(xp.where(bounded, scaled, actions), lo, hi)
-        return out if xp is torch else out.astype(self.dtype)
+            if actions.device not in self.tensors:
+                self.tensors[actions.device] = self.as_tensors(actions.device)
+            return map_to_box(actions, *self.tensors[actions.device])
+        return map_to_box(actions, *self.arrays).astype(self.dtype)
 
-    def _tensors(self, device: torch.device) -> tuple:
-        if device not in self.tensors:
-            self.tensors[device] = tuple(
-                torch.as_tensor(a, device=device, dtype=torch.bool if a.dtype == bool else torch.float32)
-                for a in self.arrays
-            )
-        return self.tensors[device]
+    def as_tensors(self, device: torch.device | str = "cpu") -> tuple[torch.Tensor, ...]:
+        """``(low, span, bounded, clip_low, clip_high)``, each ``[d]`` (or ``[A, d_max]``), as tensors on ``device``
+        for ``map_to_box`` (a module registers them as buffers)."""
+        return tuple(
+            torch.as_tensor(a, device=device, dtype=torch.bool if a.dtype == bool else torch.float32)
+            for a in self.arrays
+        )
+
+
+def map_to_box(actions, low, span, bounded, clip_low, clip_high):
+    """``BoxBounds``' map of normalized actions ``[..., d]`` with its arrays (numpy) or ``as_tensors`` (torch): clip
+    to [-1, 1], scale onto ``[low, low + span]`` where bounded, then clip to the bounds."""
+    xp = torch if isinstance(actions, torch.Tensor) else np
+    scaled = low + (xp.clip(actions, -1.0, 1.0) + 1.0) * 0.5 * span
+    return xp.clip(xp.where(bounded, scaled, actions), clip_low, clip_high)
 
 
 def to_env_actions(action_space: gym.Space, actions: np.ndarray) -> list:

@@ -18,14 +18,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
-from marl_sf.algo.storage import RolloutStorage
+from marl_sf.algo.storage import torch_dtype
 from marl_sf.envs.actions import to_env_actions
 from marl_sf.envs.pettingzoo import pz_obs_to_dict
 from marl_sf.envs.registry import registry_entry
 from marl_sf.envs.spec import EnvSpec
+from marl_sf.standalone_actor import StandaloneActor
 
 
 class Policy:
@@ -43,11 +45,9 @@ class Policy:
         self.cfg, self.specs, self.models, self.deterministic = cfg, specs, models, deterministic
         self.agent_names = list(env_spec.agent_names)
         self.device = next(models[0].parameters()).device
-        # one env of each policy's agents: its storage makes model inputs exactly as training does
-        self.storages = [
-            RolloutStorage(s, 1, 1, m.rnn_state_size(), self.device) for s, m in zip(specs, models, strict=True)
-        ]
-        self.rnn = [torch.zeros_like(st.rnn_states[0]) for st in self.storages]  # [1, A_p, R] per policy
+        self.actors = [StandaloneActor(s, m, cfg.obs_scale, deterministic) for s, m in zip(specs, models, strict=True)]
+        self.rnn = [torch.zeros(len(s.agent_indices), a.rnn_state_size, device=self.device)
+                    for s, a in zip(specs, self.actors, strict=True)]  # [A_p, R] per policy  # fmt: skip
         self.policy_of = {}  # agent name -> (policy index, position among its agents)
         for p, spec in enumerate(specs):
             for j, i in enumerate(spec.agent_indices):
@@ -62,7 +62,7 @@ class Policy:
         """Forget the recurrent state of ``agents`` (all agents: None), as at an episode start."""
         for name in self.agent_names if agents is None else agents:
             p, j = self._policy(name)
-            self.rnn[p][:, j] = 0.0
+            self.rnn[p][j] = 0.0
 
     def act(self, observations: dict[str, Any]) -> dict[str, Any]:
         """Actions for the agents in ``observations`` (``{agent: observation}``, PettingZoo's layout: an array, or a
@@ -77,19 +77,18 @@ class Policy:
             self._policy(name)  # KeyError for a name the env does not have
         actions = {}
         with torch.no_grad():
-            for p, (spec, model, st) in enumerate(zip(self.specs, self.models, self.storages, strict=True)):
+            for p, (spec, actor) in enumerate(zip(self.specs, self.actors, strict=True)):
                 names = [self.agent_names[i] for i in spec.agent_indices]
-                present = [n for n in names if n in observations]
-                if not present:
+                if not any(n in observations for n in names):
                     continue
-                obs = self._inputs(st, [observations.get(n) for n in names])  # {key: [1, A_p, ...]}
-                state = torch.zeros((1, *spec.global_space.shape), device=self.device) if st.state is not None else None
-                out = model.act(st.make_batch(obs, state, self.rnn[p], self.cfg.obs_scale), self.deterministic)
-                chosen = out.actions[0].cpu().numpy()  # [A_p, ...] stored layout
+                inputs = self._inputs(p, [observations.get(n) for n in names])  # [A_p, ...] each
+                chosen, _, *new_rnn = actor(*inputs)
+                chosen = chosen.cpu().numpy()  # [A_p, ...]
                 for j, name in enumerate(names):
                     if name in observations:
                         actions[name] = _env_action(spec.action_space, chosen[j])
-                        self.rnn[p][:, j] = out.new_rnn_states[:, j]
+                        if new_rnn:
+                            self.rnn[p][j] = new_rnn[0][j]
         return actions
 
     def _policy(self, name: str) -> tuple[int, int]:
@@ -97,28 +96,32 @@ class Policy:
             raise KeyError(f"agent {name!r} is not an agent of {self.cfg.env!r}; its agents are {self.agent_names}")
         return self.policy_of[name]
 
-    def _inputs(self, st: RolloutStorage, observations: list) -> dict[str, torch.Tensor]:
-        """``{key: [1, A_p, ...]}`` stored-layout observations of one policy's agents (zeros for absent agents, and
-        for keys only the critic reads when the observation lacks them)."""
+    def _inputs(self, p: int, observations: list) -> list[torch.Tensor]:
+        """The actor's inputs for all ``A_p`` agents of a policy (``input_names`` order, ``[A_p, ...]`` each): zeros
+        for absent agents, so that sampling draws as in evaluation, which acts for every agent."""
+        spec, actor = self.specs[p], self.actors[p]
         dicts = [pz_obs_to_dict(obs) if obs is not None else None for obs in observations]
-        out = {}
-        for key, buf in st.obs.items():  # [T + 1, E, A_p, ...]
+        inputs = []
+        for key, space in actor.obs_spaces.items():
             rows = []
             for obs in dicts:
-                value = obs.get(key) if obs is not None else None
-                if value is None and obs is not None and key not in _CRITIC_SIDE_KEYS:
+                if obs is not None and obs.get(key) is None:
                     raise ValueError(f"the observation has no key {key!r}, which the policy reads (it has "
                                      f"{sorted(obs)})")  # fmt: skip
-                rows.append(np.zeros(buf.shape[3:]) if value is None else np.asarray(value))
-            out[key] = torch.as_tensor(np.stack(rows), dtype=buf.dtype, device=self.device).unsqueeze(0)
-        return out
-
-
-_CRITIC_SIDE_KEYS = ("episode_progress",)  # added by the engine for a time-aware critic; the actor never reads it
+                rows.append(np.zeros(space.shape) if obs is None else np.asarray(obs[key]))
+            inputs.append(torch.as_tensor(np.stack(rows), dtype=torch_dtype(space), device=self.device))
+        if actor.num_env_agents:
+            inputs.append(torch.tensor(spec.agent_indices, device=self.device))  # [A_p]
+        if actor.rnn_state_size:
+            inputs.append(self.rnn[p])  # [A_p, R]
+        return inputs
 
 
 def _env_action(space, action: np.ndarray) -> Any:
-    """One agent's stored-layout action as its env takes it (a Python int for Discrete)."""
+    """One agent's action from the actor (``StandaloneActor``'s layout) as its env takes it (a Python int for
+    Discrete, Box actions in the space's dtype)."""
+    if isinstance(space, gym.spaces.Box):
+        return action.astype(space.dtype)
     env_action = to_env_actions(space, action[None])[0]
     return int(env_action) if np.ndim(env_action) == 0 else env_action
 

@@ -11,6 +11,9 @@ agents, the global state once per env), in the shape of CleanRL's ``get_action_a
 * ``evaluate(batch, actions) -> EvaluationResult``: log-probs and entropy of the given actions, values, new
   recurrent states.
 
+A trained policy acting outside training (``marl_sf.Policy``, ``marl_sf.export``) calls ``actor_forward(batch)``:
+action logits and new recurrent states without values.
+
 The ``ActorCritic`` base class implements all three over the user's Sample Factory-style
 ``forward(normalized_obs_dict, rnn_states, values_only=False)``, which returns a dict of tensors over a batch of B
 (env, agent) rows:
@@ -126,6 +129,13 @@ class ActorCritic(nn.Module):
         states (see ``ActionResult``)."""
         out = self.forward_batch(batch)
         return self.sample_actions(batch, out["action_logits"], out["values"], out["new_rnn_states"], deterministic)
+
+    def actor_forward(self, batch: PolicyBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The actor's outputs alone, for acting without values: ``action_logits [N, A_p, P]`` and the new recurrent
+        states ``[N, A_p, R]``. This base runs ``forward_batch`` (a Sample Factory-style ``forward`` computes both
+        heads, so the critic's inputs must be there; zeros do); the built-in models run their actor only."""
+        out = self.forward_batch(batch)
+        return out["action_logits"], out["new_rnn_states"]
 
     def value(self, batch: PolicyBatch) -> torch.Tensor:
         """State values ``[N, A_p]`` of ``batch`` (a ``values_only`` forward)."""
@@ -344,6 +354,15 @@ class ActorCriticSharedWeights(_BuiltInActorCritic):
             out["action_logits"] = out["action_logits"].reshape(n, a, -1)  # [N * A_p, P] -> [N, A_p, P]
         return out
 
+    def actor_forward(self, batch: PolicyBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """See ``ActorCritic.actor_forward``: the trunk and the policy head, without the critic-only encoder."""
+        if not self.shortcuts:
+            return super().actor_forward(batch)
+        n, a = batch.num_envs, batch.num_agents
+        x, new_h = self._trunk(self.actor_rows(batch), batch.rnn_states.flatten(0, 1))  # [N * A_p, H], [N * A_p, R]
+        logits = self.action_parameterization.action_logits(x)  # [N * A_p, P]
+        return logits.view(n, a, -1), new_h.view(n, a, -1)  # [N * A_p, ...] -> [N, A_p, ...]
+
     def _trunk(self, normalized_obs_dict, rnn_states):
         """Encoder -> core -> decoder on rows: features ``[B, H]`` and the new recurrent states ``[B, R]``."""
         x = self.encoder(normalized_obs_dict)
@@ -415,11 +434,22 @@ class ActorCriticSeparateWeights(_BuiltInActorCritic):
         recurrent state is then empty, so the actor's is the whole ``[N, A_p, R]``)."""
         if self.values_from_act:
             return super().act(batch, deterministic)
+        logits, new_h = self.actor_forward(batch)  # [N, A_p, P], [N, A_p, R]
+        return self.sample_actions(batch, logits, None, new_h, deterministic)
+
+    def actor_forward(self, batch: PolicyBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """See ``ActorCritic.actor_forward``: the actor network alone; the critic's part of the recurrent state is
+        returned unchanged."""
+        if not self.shortcuts:
+            return super().actor_forward(batch)
         n, a = batch.num_envs, batch.num_agents
-        rnn_rows = batch.rnn_states.flatten(0, 1)  # [N, A_p, R] -> [N * A_p, R]
-        logits, new_h = self._actor(self.actor_rows(batch), rnn_rows)  # [N * A_p, P], [N * A_p, R]
-        # [N * A_p, ...] -> [N, A_p, ...]
-        return self.sample_actions(batch, logits.view(n, a, -1), None, new_h.view(n, a, -1), deterministic)
+        # [N, A_p, R_actor + R_critic] -> [N * A_p, R_actor], [N * A_p, R_critic]
+        actor_h, critic_h = batch.rnn_states.flatten(0, 1).split(
+            [self.actor_core.rnn_state_size(), self.critic_core.rnn_state_size()], -1
+        )
+        logits, new_actor_h = self._actor(self.actor_rows(batch), actor_h)  # [N * A_p, P], [N * A_p, R_actor]
+        new_h = torch.cat([new_actor_h, critic_h], dim=-1)  # [N * A_p, R]
+        return logits.view(n, a, -1), new_h.view(n, a, -1)  # [N * A_p, ...] -> [N, A_p, ...]
 
     def _critic(self, critic_obs, critic_h):
         """Values ``[B]`` and new critic states ``[B, R_critic]`` from the critic's inputs."""

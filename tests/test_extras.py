@@ -24,10 +24,14 @@ sys.exit(main())
          "pip install 'marl-sf[viz]'"),
         ("train", ["ray"], ["--distributed=ray"], "--distributed=ray needs ray, which is not installed: "
          "pip install 'marl-sf[ray]'"),
+        ("export", ["onnxruntime"], ["--format=onnx"], "export --format=onnx needs onnxruntime, which is not "
+         "installed: pip install 'marl-sf[onnx]'"),
     ],
 )  # fmt: skip
 def test_a_missing_extra_is_one_line_naming_it(tmp_path, command, hidden, argv, expected):
-    argv = ["--env=mpe_simple_spread", "--experiment=extras", f"--train_dir={tmp_path}", "--device=cpu", *argv]
+    argv = ["--experiment=extras", f"--train_dir={tmp_path}", *argv]
+    if command != "export":  # the training and evaluation commands also take the env and the device
+        argv = ["--env=mpe_simple_spread", "--device=cpu", *argv]
     code = HIDE_AND_RUN.format(hidden=hidden, command=command, argv=argv)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stderr

@@ -64,7 +64,7 @@ def test_recurrent_state_is_kept_per_agent_until_reset(make_cfg):
     env = policy.make_env()
     obs, _ = env.reset(seed=0)
     policy.act({"agent_1": obs["agent_1"]})  # only agent_1 acts: only its state moves
-    states = policy.rnn[0][0]  # [A_p, R] of the one policy
+    states = policy.rnn[0]  # [A_p, R] of the one policy
     assert states[1].abs().sum() > 0 and not states[0].any()
     policy.reset(["agent_1"])
     assert not policy.rnn[0].any()
