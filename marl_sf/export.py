@@ -56,8 +56,10 @@ def export_policies(
     Raises:
         ValueError: an unknown ``fmt``.
         MissingExtraError: ``fmt="onnx"`` without the ``onnx`` extra.
-        ExportError: a model that cannot be exported, or an exported program that computes something else than
-            the torch actor; nothing is written for that policy.
+        ExportError: a model that cannot be exported, an exported program that computes something else than the
+            torch actor, or an ONNX ``opset`` the exporter does not write; nothing is written, for any policy (all
+            are exported and checked before the first file is written).
+        OSError: ``out_dir`` cannot be written.
         FileNotFoundError: not an experiment folder, or no checkpoint.
     """
     if fmt not in FORMATS:
@@ -67,14 +69,15 @@ def export_policies(
             require(module, "onnx", "export --format=onnx")
     policy = load_policy(experiment, device="cpu", deterministic=True, kind=kind)
     out = Path(out_dir) if out_dir is not None else Path(experiment) / "export"
-    written = []
+    files = []  # every policy exported and checked before anything is written
     for spec, actor in zip(policy.specs, policy.actors, strict=True):
         actor.eval()
         data = _onnx_bytes(actor, opset) if fmt == "onnx" else _torch_export_bytes(actor)
-        path = out / f"policy_{spec.policy_id}{FORMATS[fmt]}"
-        atomic_write(path, lambda f, data=data: f.write(data))
         agents = [policy.agent_names[i] for i in spec.agent_indices]
-        description = _describe(actor, fmt, opset, agents)
+        files.append((out / f"policy_{spec.policy_id}{FORMATS[fmt]}", data, _describe(actor, fmt, opset, agents)))
+    written = []
+    for path, data, description in files:
+        atomic_write(path, lambda f, data=data: f.write(data))
         atomic_write(path.with_suffix(".json"), lambda f, d=description: json.dump(d, f, indent=2), mode="w")
         written.append(path)
     return written
@@ -88,6 +91,7 @@ def _dynamic_shapes(actor: StandaloneActor) -> tuple:
 def _capture(actor: StandaloneActor, export_fn):
     """``export_fn(actor, example_inputs)``, with a failure turned into an ``ExportError`` naming the module."""
     example = actor.example_inputs(_EXAMPLE_BATCH, torch.Generator().manual_seed(0))
+    previous = logging.root.manager.disable
     logging.disable(logging.CRITICAL)  # the exporters log and print their progress and, on failure, whole graphs
     chatter = io.StringIO()
     try:
@@ -97,7 +101,7 @@ def _capture(actor: StandaloneActor, export_fn):
     except Exception as e:  # the exporters raise many types; each becomes one error naming the module
         raise ExportError(_failure_message(actor, e)) from e
     finally:
-        logging.disable(logging.NOTSET)
+        logging.disable(previous)
 
 
 def _onnx_bytes(actor: StandaloneActor, opset: int) -> bytes:
@@ -107,6 +111,10 @@ def _onnx_bytes(actor: StandaloneActor, opset: int) -> bytes:
                                  dynamic_shapes=_dynamic_shapes(actor), verbose=False)  # fmt: skip
 
     program = _capture(actor, export)
+    got = {o.domain: o.version for o in program.model_proto.opset_import}.get("", None)
+    if got != opset:  # torch converts to another opset only where it can, and falls back silently
+        raise ExportError(f"the exporter wrote ONNX opset {got}, not the requested --opset={opset} (it converts "
+                          f"only between opsets it supports); nothing was written. Use --opset={got}")  # fmt: skip
     data = program.model_proto.SerializeToString()
     import onnxruntime
 
@@ -202,8 +210,9 @@ def _describe(actor: StandaloneActor, fmt: str, opset: int, agents: list[str]) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The command line; returns the exit code (1 with a one-line message for a missing extra or a failed
-    export)."""
+    """The command line; returns the exit code (1 with a one-line message for a missing extra, a failed export or
+    an unwritable folder). A registered custom model needs its registration first: call ``export_policies`` from a
+    script that registers it, as the training script did."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--experiment", required=True, help="the experiment's name (a folder of --train_dir)")
     p.add_argument("--train_dir", default="train_dir")
@@ -215,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         paths = export_policies(Path(args.train_dir) / args.experiment, args.format, args.out_dir,
                                 args.load_checkpoint_kind, args.opset)  # fmt: skip
-    except (MissingExtraError, ExportError) as e:
+    except (MissingExtraError, ExportError, OSError) as e:
         print(f"export: {e}", file=sys.stderr)
         return 1
     for path in paths:

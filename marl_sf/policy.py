@@ -45,7 +45,8 @@ class Policy:
         self.cfg, self.specs, self.models, self.deterministic = cfg, specs, models, deterministic
         self.agent_names = list(env_spec.agent_names)
         self.device = next(models[0].parameters()).device
-        self.actors = [StandaloneActor(s, m, cfg.obs_scale, deterministic) for s, m in zip(specs, models, strict=True)]
+        self.actors = [StandaloneActor(s, m, cfg.obs_scale, deterministic).to(self.device)
+                       for s, m in zip(specs, models, strict=True)]  # fmt: skip
         self.rnn = [torch.zeros(len(s.agent_indices), a.rnn_state_size, device=self.device)
                     for s, a in zip(specs, self.actors, strict=True)]  # [A_p, R] per policy  # fmt: skip
         self.policy_of = {}  # agent name -> (policy index, position among its agents)
@@ -120,8 +121,8 @@ class Policy:
 def _env_action(space, action: np.ndarray) -> Any:
     """One agent's action from the actor (``StandaloneActor``'s layout) as its env takes it (a Python int for
     Discrete, Box actions in the space's dtype)."""
-    if isinstance(space, gym.spaces.Box):
-        return action.astype(space.dtype)
+    if isinstance(space, gym.spaces.Box):  # on the bounds already; clipped again after a cast to float64 bounds
+        return np.clip(action.astype(space.dtype), space.low, space.high)
     env_action = to_env_actions(space, action[None])[0]
     return int(env_action) if np.ndim(env_action) == 0 else env_action
 

@@ -153,6 +153,13 @@ def test_a_model_that_cannot_be_exported_names_its_module_and_writes_nothing(mak
     assert not (exp / "export").exists() or not any((exp / "export").iterdir())
 
 
+def test_an_opset_the_exporter_does_not_write_is_an_error_not_a_silent_fallback(make_cfg):
+    exp = _train(make_cfg, "opset", *SPREAD)
+    with pytest.raises(ExportError, match=r"wrote ONNX opset \d+, not the requested --opset=7"):
+        export_policies(exp, "onnx", opset=7)
+    assert not (exp / "export").exists()
+
+
 def test_the_docs_export_command_and_onnxruntime_snippet_run(make_cfg, capsys):
     exp = _train(make_cfg, "docs_export", *SPREAD)
     page = (Path(__file__).resolve().parents[1] / "docs" / "using_policies.md").read_text()
