@@ -111,7 +111,7 @@ def _onnx_bytes(actor: StandaloneActor, opset: int) -> bytes:
                                  dynamic_shapes=_dynamic_shapes(actor), verbose=False)  # fmt: skip
 
     program = _capture(actor, export)
-    got = {o.domain: o.version for o in program.model_proto.opset_import}.get("", None)
+    got = {o.domain: o.version for o in program.model_proto.opset_import}.get("")
     if got != opset:  # torch converts to another opset only where it can, and falls back silently
         raise ExportError(f"the exporter wrote ONNX opset {got}, not the requested --opset={opset} (it converts "
                           f"only between opsets it supports); nothing was written. Use --opset={got}")  # fmt: skip
