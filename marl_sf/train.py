@@ -34,6 +34,7 @@ from marl_sf.plot import save_training_plots
 from marl_sf.ray_sampling import check_ray_cfg
 from marl_sf.selfplay.league import League, learner_name, uses_opponents
 from marl_sf.summaries import TrainingLogger
+from marl_sf.utils.experiment_lock import ExperimentLock, ExperimentLockedError
 from marl_sf.utils.extras import MissingExtraError
 from marl_sf.utils.finite import NonFiniteError, non_finite_tensors
 from marl_sf.utils.io import remove_stale_temp_files, write_json
@@ -133,12 +134,33 @@ class Trainer:
     A resumed run continues the one it resumes: the checkpoint restores the weights, the optimizer, the value
     normalizer and the global RNG states (torch, NumPy, Python); the envs, which start new episodes, are reset
     with ``continued_seed(cfg.seed, agent_steps)``, a fresh stream rather than a replay of the first one.
+
+    The run holds its experiment's lock (``marl_sf.utils.experiment_lock``) from before the folder is touched until
+    ``close()``.
+
+    Raises:
+        ExperimentLockedError: another process is training the same experiment (nothing was touched).
     """
 
     def __init__(self, cfg):
         self.cfg = cfg
         self.reducer = Reducer()  # data-parallel learners (--num_learners); rank 0 alone writes the experiment
         self.writes = self.reducer.rank == 0
+        self.lock = None  # one writer per experiment: held by rank 0 until close()
+        if self.writes:
+            inside_train_dir(cfg)  # a bad --experiment fails before anything is locked
+            self.lock = ExperimentLock(cfg.train_dir, cfg.experiment)
+            self.lock.acquire()
+        try:
+            self._start()
+        except BaseException:
+            if self.lock is not None:
+                self.lock.release()
+            raise
+
+    def _start(self) -> None:
+        """Prepare the experiment folder, build the run, resume from its checkpoints, start the sampler."""
+        cfg = self.cfg
         if self.writes:
             remove_stale_writes(prepare_experiment_dir(cfg))
         self.reducer.barrier()  # the other learners read the folder rank 0 prepared
@@ -356,9 +378,14 @@ class Trainer:
         return bool(self.reducer.sum(torch.tensor(int(over))) > 0)
 
     def close(self) -> None:
-        """Close the logger and the sampler (stopping env workers or sampler actors)."""
-        self.logger.close()
-        self.sampler.close()
+        """Close the logger and the sampler (stopping env workers or sampler actors), then release the
+        experiment's lock."""
+        try:
+            self.logger.close()
+            self.sampler.close()
+        finally:
+            if self.lock is not None:
+                self.lock.release()
 
 
 def _raise_keyboard_interrupt(signum, frame):
@@ -405,7 +432,8 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
     try:
         return run_rl(parse_args())
-    except (NonFiniteError, UnsafeCheckpointError, CheckpointWriteError, MissingExtraError) as exc:
+    except (NonFiniteError, UnsafeCheckpointError, CheckpointWriteError, MissingExtraError,
+            ExperimentLockedError) as exc:  # fmt: skip
         log.error("error: %s", exc)
         return FAILURE
 
