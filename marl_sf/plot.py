@@ -2,6 +2,7 @@
 
     python -m marl_sf.plot --experiment=spread                                 # train_dir/spread/plots/*.png
     python -m marl_sf.plot --experiment=spread --compare_experiments=spread_b  # + plots/compare_*.png
+    python -m marl_sf.plot --sweep=train_dir/spread_grid     # seeds aggregated: IQM, intervals, profiles
 
 Figures (each written when its summaries exist): ``episode_return.png`` (per agent and per policy, with the
 random-play line of ``marl_sf.reference_returns`` where known), ``entropy.png``, ``value_loss.png``,
@@ -19,6 +20,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from marl_sf.aggregate import aggregate_plots, find_experiments
 from marl_sf.cfg.arguments import check_folder_name, experiment_dir
 from marl_sf.cfg.options import add_basic_args, add_plot_args
 from marl_sf.reference_returns import random_play_returns
@@ -177,12 +179,17 @@ def main(argv: list[str] | None = None) -> int:
     cfg = parse_plot_args(argv)
     exp_dir = experiment_dir(cfg)
     try:
-        paths = write_plots(exp_dir)
-        if cfg.compare_experiments:
+        if cfg.sweep:
+            paths = aggregate_plots(find_experiments(cfg.sweep), Path(cfg.sweep) / "plots")
+        else:
+            paths = write_plots(exp_dir)
+        if cfg.compare_experiments and not cfg.sweep:
             others = [Path(cfg.train_dir) / check_folder_name(n, "--compare_experiments") for n in
                       cfg.compare_experiments]  # fmt: skip
             paths += compare_plots([exp_dir, *others], exp_dir / "plots")
-    except FileNotFoundError as exc:
+            if cfg.aggregate_seeds:
+                paths += aggregate_plots([exp_dir, *others], exp_dir / "plots")
+    except (FileNotFoundError, ValueError) as exc:
         log.error("error: %s (check --train_dir and the experiment names)", exc)
         return 1
     for path in paths:

@@ -12,11 +12,13 @@ import pytest
 
 from marl_sf.launcher.run import main
 from marl_sf.launcher.run_description import Experiment, ParamGrid, RunDescription, short_names
+from marl_sf.plot import main as plot_main
 
 TRAIN = ("python -m marl_sf.train --env=mpe_simple_spread --num_workers=0 --num_envs=2 --batch_size=150 "
          "--train_for_env_steps=300 --device=cpu --progress_bar=False --save_plots=False")  # fmt: skip
 
 GRID_MODULE = f"""
+from marl_sf.plot import main as plot_main
 from marl_sf.launcher.run_description import Experiment, ParamGrid, RunDescription
 
 _params = ParamGrid([("seed", [0, 1]), ("learning_rate", [0.0003, 0.001]), ("gae_lambda", [0.9, 0.95])])
@@ -80,6 +82,16 @@ def test_a_grid_of_2x2_configurations_and_2_seeds_runs_on_local_processes(tmp_pa
         assert list((train_dir / "spread_grid" / "spread" / r["name"]).glob("checkpoint_p0/*.pth"))
         assert Path(r["log"]).read_text()
     assert "8 experiments, 0 failed" in capsys.readouterr().out
+    # one command aggregates the sweep: 4 configurations of 2 seeds, IQM with intervals, profiles, numbers in JSON
+    assert plot_main([f"--sweep={train_dir / 'spread_grid'}"]) == 0
+    data = json.loads((train_dir / "spread_grid" / "plots" / "aggregate.json").read_text())
+    assert len(data["configurations"]) == 4
+    for config in data["configurations"]:
+        assert sorted(config["seeds"]) == [0, 1] and "learning_rate=" in config["label"]
+        low, high = config["iqm_ci95"]
+        assert low <= config["iqm"] <= high
+    for name in ("aggregate_curves", "aggregate_scores", "performance_profile"):
+        assert (train_dir / "spread_grid" / "plots" / f"{name}.png").stat().st_size > 0
 
 
 @pytest.mark.slow

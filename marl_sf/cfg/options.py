@@ -220,6 +220,15 @@ def add_plot_args(p: argparse.ArgumentParser) -> None:
         "--compare_experiments", nargs="*", default=[], help="other experiments (in --train_dir) drawn on the same "
         "axes as --experiment, written to <experiment>/plots/compare_*.png"
     )  # fmt: skip
+    g.add_argument(
+        "--aggregate_seeds", type=str2bool, nargs="?", const=True, default=False, help="with --compare_experiments: "
+        "also group the experiments into configurations (runs differing only in seed or env) and draw the IQM over "
+        "runs with stratified-bootstrap 95%% intervals and performance profiles (marl_sf.aggregate)"
+    )  # fmt: skip
+    g.add_argument(
+        "--sweep", default=None, help="a folder of experiments (a launcher run: train_dir/<run_name>): aggregate "
+        "every experiment below it as --aggregate_seeds does, figures and aggregate.json in <sweep>/plots/"
+    )  # fmt: skip
 
 
 def add_selfplay_args(p: argparse.ArgumentParser) -> None:
