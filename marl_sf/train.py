@@ -30,6 +30,7 @@ from marl_sf.checkpoint import (
 )
 from marl_sf.experiment import build_run, make_sampler
 from marl_sf.launch import check_num_learners, joined_group, process_alive, run_learners
+from marl_sf.pbt import PBTConfigError, PopulationBasedTraining
 from marl_sf.plot import save_training_plots
 from marl_sf.ray_sampling import check_ray_cfg
 from marl_sf.selfplay.league import League, learner_name, uses_opponents
@@ -147,6 +148,7 @@ class Trainer:
         self.reducer = Reducer()  # data-parallel learners (--num_learners); rank 0 alone writes the experiment
         self.writes = self.reducer.rank == 0
         self.lock = None  # one writer per experiment: held by rank 0 until close()
+        self.stop_at: int | None = None  # train(stop_at_agent_steps): an earlier end than --train_for_env_steps
         if self.writes:
             inside_train_dir(cfg)  # a bad --experiment fails before anything is locked
             self.lock = ExperimentLock(cfg.train_dir, cfg.experiment)
@@ -279,9 +281,10 @@ class Trainer:
             self.league.save()
         return True
 
-    def train(self) -> int:
+    def train(self, stop_at_agent_steps: int | None = None) -> int:
         """The loop: rollout, PPO update per policy, logs; checkpoints periodically, on exit and on Ctrl-C; the
-        learning curves (``marl_sf.plot``) when it ends with ``--save_plots``.
+        learning curves (``marl_sf.plot``) when it ends with ``--save_plots``. ``stop_at_agent_steps`` ends it
+        earlier than ``--train_for_env_steps`` without changing the learning-rate schedule (a PBT period).
 
         Whatever ends the run, ``close()`` runs and the exit checkpoint is written unless the state is not
         finite (see ``save``) or a checkpoint write has already failed; a run stopped during an update checkpoints
@@ -296,6 +299,7 @@ class Trainer:
             CheckpointWriteError: a checkpoint could not be written (no space left, permission denied).
         """
         start, status, failure = time.time(), SUCCESS, None
+        self.stop_at = stop_at_agent_steps
         try:
             self._loop(start)
         except KeyboardInterrupt:
@@ -374,7 +378,8 @@ class Trainer:
     def _done(self, start: float) -> bool:
         """Whether the step budget or the time budget is spent (decided together by data-parallel learners, so
         that all of them stop after the same update)."""
-        over = self.agent_steps >= self.cfg.train_for_env_steps or time.time() - start >= self.cfg.train_for_seconds
+        limit = min(self.cfg.train_for_env_steps, self.stop_at or self.cfg.train_for_env_steps)
+        over = self.agent_steps >= limit or time.time() - start >= self.cfg.train_for_seconds
         return bool(self.reducer.sum(torch.tensor(int(over))) > 0)
 
     def close(self) -> None:
@@ -406,9 +411,13 @@ def run_rl(cfg) -> int:
 
 
 def _run_one(cfg) -> int:
-    """One training process (the only one, or one of ``--num_learners``)."""
+    """One training process (the only one, or one of ``--num_learners``), or a PBT population (``--with_pbt``)."""
     previous = {sig: signal.signal(sig, _raise_keyboard_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        if cfg.with_pbt:
+            if cfg.seed is None:
+                cfg.seed = int(torch.randint(0, 2**31 - 1, ()).item())
+            return PopulationBasedTraining(cfg, _train_pbt_member).run()
         try:
             trainer = Trainer(cfg)
         except KeyboardInterrupt:  # nothing trained yet: nothing to save (env workers are stopped at exit)
@@ -418,6 +427,17 @@ def _run_one(cfg) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _train_pbt_member(cfg, stop_at_agent_steps: int) -> tuple[int, float | None]:
+    """One PBT member's turn: train it (resuming) to ``stop_at_agent_steps``; its exit code and the mean return of
+    its last episodes."""
+    try:
+        trainer = Trainer(cfg)
+    except KeyboardInterrupt:
+        return INTERRUPTED, None
+    code = trainer.train(stop_at_agent_steps)
+    return code, trainer.logger.mean_agent_return()
 
 
 def parse_args(argv: list[str] | None = None, evaluation: bool = False):
@@ -433,7 +453,7 @@ def main() -> int:
     try:
         return run_rl(parse_args())
     except (NonFiniteError, UnsafeCheckpointError, CheckpointWriteError, MissingExtraError,
-            ExperimentLockedError) as exc:  # fmt: skip
+            ExperimentLockedError, PBTConfigError) as exc:  # fmt: skip
         log.error("error: %s", exc)
         return FAILURE
 

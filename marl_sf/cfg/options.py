@@ -296,10 +296,72 @@ def add_distributed_args(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def add_pbt_args(p: argparse.ArgumentParser) -> None:
+    """Population-based training (``marl_sf.pbt``; Sample Factory's names, budgets in agent-steps per member)."""
+    g = p.add_argument_group("population-based training")
+    g.add_argument(
+        "--with_pbt",
+        type=str2bool,
+        default=False,
+        help="train a population of --num_policies members "
+        "(each its own copy of the experiment's policies and envs) with PBT (Jaderberg et al. 2017)",
+    )
+    g.add_argument(
+        "--pbt_period_env_steps",
+        type=int,
+        default=100_000,
+        help="agent-steps of each member between two PBT updates (exploit and explore)",
+    )
+    g.add_argument("--pbt_start_mutation", type=int, default=0, help="agent-steps before the first PBT update")
+    g.add_argument(
+        "--pbt_replace_fraction",
+        type=float,
+        default=0.3,
+        help="the best and the worst fraction of the "
+        "population: a worst member may take the weights and hyperparameters of a best one",
+    )
+    g.add_argument(
+        "--pbt_mutation_rate",
+        type=float,
+        default=0.15,
+        help="chance that each hyperparameter of a member that is not among the best is perturbed at an update",
+    )
+    g.add_argument(
+        "--pbt_replace_reward_gap",
+        type=float,
+        default=0.1,
+        help="a worst member is replaced only when "
+        "the best one's objective is ahead by this fraction of its magnitude ...",
+    )
+    g.add_argument("--pbt_replace_reward_gap_absolute", type=float, default=1e-6, help="... and by this much")
+    g.add_argument("--pbt_optimize_gamma", type=str2bool, default=False, help="also perturb the discount gamma")
+    g.add_argument(
+        "--pbt_target_objective",
+        default="episode_return",
+        choices=["episode_return"],
+        help="what members are ranked by: the mean training episode return of their last episodes",
+    )
+    g.add_argument(
+        "--pbt_perturb_min",
+        type=float,
+        default=1.1,
+        help="a perturbation multiplies or divides a "
+        "hyperparameter by a factor drawn uniformly in [pbt_perturb_min, pbt_perturb_max]",
+    )
+    g.add_argument("--pbt_perturb_max", type=float, default=1.5, help="see --pbt_perturb_min")
+    g.add_argument(
+        "--pbt_mix_policies_in_one_env",
+        type=str2bool,
+        default=False,
+        help="members acting in the same "
+        "envs: not supported (each member has its own envs; self-play pools let policies meet)",
+    )
+
+
 def add_all_args(p: argparse.ArgumentParser) -> None:
     """Every option group."""
     adds = (add_basic_args, add_sampling_args, add_model_args, add_ppo_args, add_run_args, add_eval_args)
-    for add in (*adds, add_distributed_args, add_selfplay_args):
+    for add in (*adds, add_distributed_args, add_selfplay_args, add_pbt_args):
         add(p)
 
 
