@@ -102,7 +102,7 @@ class PopulationBasedTraining:
         lock.acquire()
         try:
             self.exp_dir.mkdir(parents=True, exist_ok=True)
-            state = self._load_or_start()
+            state = self.load_or_start()
             while state.agent_steps < self.cfg.train_for_env_steps:
                 target = min(state.agent_steps + self.cfg.pbt_period_env_steps, self.cfg.train_for_env_steps)
                 for member in state.members:
@@ -200,7 +200,7 @@ class PopulationBasedTraining:
                 if old.name != latest.name:
                     old.unlink()
 
-    def _load_or_start(self) -> PopulationState:
+    def load_or_start(self) -> PopulationState:
         """The saved population (resume), or a new one: member 0 with the config's hyperparameters, the others
         perturbed from them."""
         saved = self.exp_dir / "pbt.json"

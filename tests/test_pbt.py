@@ -72,7 +72,7 @@ def test_a_small_gap_replaces_nobody_and_member_0_is_never_perturbed(tmp_path):
 
 
 def test_a_new_population_starts_from_the_config_with_members_1_and_up_perturbed(tmp_path):
-    state = _controller(tmp_path)._load_or_start()
+    state = _controller(tmp_path).load_or_start()
     assert [m.index for m in state.members] == [0, 1, 2, 3]
     assert state.members[0].hyperparams == DEFAULTS
     assert all(set(m.hyperparams) == set(TUNED) and m.hyperparams != DEFAULTS for m in state.members[1:])
