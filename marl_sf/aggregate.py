@@ -19,6 +19,7 @@ score) and ``aggregate.json`` (every number drawn) into the output folder.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,14 +30,11 @@ from marl_sf.stats import iqm, mean, performance_profile, stratified_bootstrap_c
 from marl_sf.utils.io import atomic_write
 from marl_sf.utils.summary_reader import read_all_scalars
 
-RUN_KEYS = (
-    "seed",
-    "experiment",
-    "train_dir",
-    "env",
-    "command_line",
-    "pool_dir",
-)  # vary between runs of one configuration
+# what may differ between the runs of one configuration: the seed, names and folders, how the run was started
+RUN_KEYS = ("seed", "experiment", "train_dir", "env", "command_line", "pool_dir", "restart_behavior", "device",
+            "progress_bar", "save_plots", "save_every_sec", "keep_checkpoints", "load_checkpoint_kind")  # fmt: skip
+log = logging.getLogger(__name__)
+_OLD_FOLDER = re.compile(r".+_old_\d{8}_\d{6}$")  # what --restart_behavior=restart leaves
 _RETURN_TAG = re.compile(r"policy_\d+/episode_return")
 _CURVE_POINTS = 50
 
@@ -59,8 +57,10 @@ class RunCurve:
 
 
 def find_experiments(folder: str | Path) -> list[Path]:
-    """Every experiment folder below ``folder`` (any depth) with a ``config.json`` and summaries, sorted."""
-    return sorted(p.parent for p in Path(folder).rglob("config.json") if (p.parent / ".summary").is_dir())
+    """Every experiment folder below ``folder`` (any depth) with a ``config.json`` and summaries, sorted; the
+    ``<name>_old_<time>`` folders that ``--restart_behavior=restart`` leaves are not experiments of the sweep."""
+    found = (p.parent for p in Path(folder).rglob("config.json") if (p.parent / ".summary").is_dir())
+    return sorted(p for p in found if not any(_OLD_FOLDER.fullmatch(part) for part in p.parts))
 
 
 def read_run(exp_dir: Path) -> RunCurve:
@@ -84,27 +84,28 @@ def read_run(exp_dir: Path) -> RunCurve:
 
 
 def configurations(runs: list[RunCurve]) -> dict[str, list[RunCurve]]:
-    """Runs grouped by the options that differ between them (``RUN_KEYS`` aside), labelled ``k=v, ...`` (the
-    runs' common name when nothing differs)."""
-    keys = sorted({k for r in runs for k in r.config} - set(RUN_KEYS))
-    varying = [k for k in keys if len({json.dumps(r.config.get(k), sort_keys=True) for r in runs}) > 1]
+    """Runs grouped by the options that differ between the runs of the same env (``RUN_KEYS`` aside: an env's own
+    options and defaults do not split a configuration run on several envs), labelled ``k=v, ...`` ("all runs" when
+    nothing differs)."""
     groups: dict[str, list[RunCurve]] = {}
-    for run in runs:
-        label = ", ".join(f"{k}={run.config.get(k)}" for k in varying) or "all runs"
-        groups.setdefault(label, []).append(run)
+    for env in sorted({r.env for r in runs}):
+        same_env = [r for r in runs if r.env == env]
+        keys = sorted({k for r in same_env for k in r.config} - set(RUN_KEYS))
+        varying = [k for k in keys if len({json.dumps(r.config.get(k), sort_keys=True) for r in same_env}) > 1]
+        for run in same_env:
+            label = ", ".join(f"{k}={run.config.get(k)}" for k in varying) or "all runs"
+            groups.setdefault(label, []).append(run)
     return groups
 
 
-def score_matrix(runs: list[RunCurve], normalize: dict[str, tuple[float, float]] | None) -> np.ndarray:
-    """``[runs, tasks]`` final scores (tasks: the envs, in sorted order; a short column is padded by resampling
-    its own runs), min-max normalized per env with ``normalize`` ``{env: (low, high)}``."""
-    by_env: dict[str, list[float]] = {}
-    for run in runs:
-        low, high = normalize.get(run.env, (0.0, 1.0)) if normalize else (0.0, 1.0)
-        by_env.setdefault(run.env, []).append((run.score - low) / ((high - low) or 1.0))
-    columns = [np.array(by_env[e]) for e in sorted(by_env)]
-    n = max(len(c) for c in columns)
-    return np.stack([np.resize(c, n) for c in columns], axis=1)  # [runs, tasks]
+def task_scores(runs: list[RunCurve], normalize: dict[str, tuple[float, float]] | None) -> list[np.ndarray]:
+    """Per env (sorted), the runs' final scores ``[runs_env]``, min-max normalized with ``normalize``
+    ``{env: (low, high)}``."""
+    out = []
+    for env in sorted({r.env for r in runs}):
+        low, high = normalize.get(env, (0.0, 1.0)) if normalize else (0.0, 1.0)
+        out.append(np.array([(r.score - low) / ((high - low) or 1.0) for r in runs if r.env == env]))
+    return out
 
 
 def aggregate(exp_dirs: list[Path], reps: int = 2000) -> dict:
@@ -116,18 +117,25 @@ def aggregate(exp_dirs: list[Path], reps: int = 2000) -> dict:
     """
     if not exp_dirs:
         raise ValueError("no experiment to aggregate (a sweep folder holds experiments with config.json)")
-    runs = [read_run(Path(d)) for d in exp_dirs]
+    runs = []
+    for d in exp_dirs:
+        try:
+            runs.append(read_run(Path(d)))
+        except FileNotFoundError as e:  # a run that crashed before its first episode: left out, said so
+            log.warning("left out of the aggregate: %s", e)
+    if not runs:
+        raise ValueError(f"none of the {len(exp_dirs)} experiments has logged an episode return")
     envs = sorted({r.env for r in runs})
     normalize = None
     if len(envs) > 1:
         normalize = {e: (min(r.score for r in runs if r.env == e), max(r.score for r in runs if r.env == e))
                      for e in envs}  # fmt: skip
     groups = configurations(runs)
-    all_scores = np.concatenate([score_matrix(g, normalize).ravel() for g in groups.values()])
+    all_scores = np.concatenate([np.concatenate(task_scores(g, normalize)) for g in groups.values()])
     thresholds = np.linspace(all_scores.min(), all_scores.max(), 41)
     out = {"envs": envs, "normalized": normalize is not None, "thresholds": thresholds.tolist(), "configurations": []}
     for label, group in groups.items():
-        scores = score_matrix(group, normalize)
+        scores = task_scores(group, normalize)
         fraction, low, high = performance_profile(scores, thresholds, reps)
         out["configurations"].append({
             "label": label, "experiments": [r.name for r in group], "seeds": [r.config.get("seed") for r in group],

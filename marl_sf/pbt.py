@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from marl_sf.checkpoint import checkpoint_dir, find_checkpoint
+from marl_sf.experiment_dir import prepare_experiment_dir
 from marl_sf.utils.experiment_lock import ExperimentLock
 from marl_sf.utils.io import atomic_write, write_json
 
@@ -55,6 +56,7 @@ class Member:
     hyperparams: dict[str, float]
     objective: float | None = None
     replaced_by: int = -1  # the member whose weights it took at the last update (-1: none)
+    agent_steps: int = 0  # how far it has trained in the current period (a resumed population skips it then)
 
 
 @dataclass
@@ -75,8 +77,8 @@ class PopulationBasedTraining:
             member until that many agent-steps (``marl_sf.train`` passes one that runs a ``Trainer``).
 
     Raises:
-        PBTConfigError: fewer than 2 members, ``--num_learners`` above 1 or ``--pbt_mix_policies_in_one_env`` (not
-            supported).
+        PBTConfigError: fewer than 2 members, a period that is not positive, ``--num_learners`` above 1 or
+            ``--pbt_mix_policies_in_one_env`` (not supported).
     """
 
     def __init__(self, cfg, train_member):
@@ -86,6 +88,9 @@ class PopulationBasedTraining:
             raise PBTConfigError(
                 "--with_pbt trains its members one after another in this process: give --num_learners=1"
             )
+        if cfg.pbt_period_env_steps <= 0:
+            raise PBTConfigError(f"--pbt_period_env_steps={cfg.pbt_period_env_steps}: give a positive number of "
+                                 "agent-steps")  # fmt: skip
         if cfg.pbt_mix_policies_in_one_env:
             raise PBTConfigError("--pbt_mix_policies_in_one_env is not supported: each member has its own envs (for "
                              "policies that meet in an env use self-play pools, docs/selfplay.md)")  # fmt: skip
@@ -101,17 +106,21 @@ class PopulationBasedTraining:
         lock = ExperimentLock(self.cfg.train_dir, self.cfg.experiment)
         lock.acquire()
         try:
-            self.exp_dir.mkdir(parents=True, exist_ok=True)
+            prepare_experiment_dir(self.cfg)  # --restart_behavior applies to the whole population
             state = self.load_or_start()
             while state.agent_steps < self.cfg.train_for_env_steps:
                 target = min(state.agent_steps + self.cfg.pbt_period_env_steps, self.cfg.train_for_env_steps)
                 for member in state.members:
-                    code, member.objective = self.train_member(self.member_cfg(member), target)
+                    if member.agent_steps >= target:
+                        continue  # trained this period before an interrupted run stopped
+                    code, objective = self.train_member(self.member_cfg(member), target)
                     if code != 0:
                         self._save(state)
                         return code
+                    member.agent_steps = target
+                    member.objective = objective if objective is not None else member.objective
                 state.agent_steps = target
-                if target >= self.cfg.pbt_start_mutation and target < self.cfg.train_for_env_steps:
+                if self.cfg.pbt_start_mutation <= target < self.cfg.train_for_env_steps:
                     self.update(state)
                 self._summaries(state)
                 self._save(state)
@@ -208,6 +217,9 @@ class PopulationBasedTraining:
             data = json.loads(saved.read_text())
             members = [Member(**m) for m in data["members"]]
             log.info("PBT: resuming the population at %d agent-steps per member", data["agent_steps"])
+            if data.get("rng_state") is not None:
+                version, internal, gauss = data["rng_state"]
+                self.rng.setstate((version, tuple(internal), gauss))
             return PopulationState(members, data["agent_steps"], data["events"])
         defaults = {name: self.cfg[name] for name in self.tuned}
         members = [Member(i, dict(defaults) if i == 0 else self.perturb_all(defaults)) for i in
@@ -225,9 +237,9 @@ class PopulationBasedTraining:
         return out
 
     def _save(self, state: PopulationState) -> None:
-        members = [asdict(m) for m in state.members]
-        write_json(self.exp_dir / "pbt.json", {"members": members, "agent_steps": state.agent_steps,
-                                               "events": state.events})  # fmt: skip
+        data = {"members": [asdict(m) for m in state.members], "agent_steps": state.agent_steps,
+                "events": state.events, "rng_state": list(self.rng.getstate())}  # fmt: skip
+        write_json(self.exp_dir / "pbt.json", data)
 
     def _summaries(self, state: PopulationState) -> None:
         """The population's hyperparameters, objectives and replacements at this update, in the summaries."""

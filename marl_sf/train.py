@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import shutil
 import signal
 import sys
 import time
@@ -17,7 +16,7 @@ from marl_sf.algo.distributed import Reducer
 from marl_sf.algo.env_factory import log_critic_time_input
 from marl_sf.algo.learner import Learner, describe_minibatches
 from marl_sf.algo.policy_mapping import agent_policies
-from marl_sf.cfg.arguments import experiment_dir, parse_full_cfg, parse_sf_args
+from marl_sf.cfg.arguments import parse_full_cfg, parse_sf_args
 from marl_sf.cfg.options import model_option_diff
 from marl_sf.checkpoint import (
     CHECKPOINT_FORMAT,
@@ -29,6 +28,7 @@ from marl_sf.checkpoint import (
     save_checkpoint,
 )
 from marl_sf.experiment import build_run, make_sampler
+from marl_sf.experiment_dir import inside_train_dir, prepare_experiment_dir
 from marl_sf.launch import check_num_learners, joined_group, process_alive, run_learners
 from marl_sf.pbt import PBTConfigError, PopulationBasedTraining
 from marl_sf.plot import save_training_plots
@@ -44,46 +44,6 @@ from marl_sf.utils.rng import capture_rng_states, continued_seed, restore_rng_st
 log = logging.getLogger("marl_sf")
 
 SUCCESS, FAILURE, INTERRUPTED = 0, 1, 2
-
-
-def inside_train_dir(cfg) -> Path:
-    """The experiment folder, checked to lie strictly inside ``--train_dir`` once symlinks are resolved.
-
-    Raises:
-        ValueError: a bad ``--experiment`` name, or a folder that resolves outside ``--train_dir`` (or to it).
-    """
-    exp_dir = experiment_dir(cfg)
-    root, target = Path(cfg.train_dir).resolve(), exp_dir.resolve()
-    if target == root or not target.is_relative_to(root):
-        raise ValueError(
-            f"experiment folder {exp_dir} resolves to {target}, which is not inside --train_dir={root}: "
-            "refusing to touch it (a symlink out of the train dir?); choose another --experiment"
-        )
-    return exp_dir
-
-
-def prepare_experiment_dir(cfg) -> Path:
-    """Apply ``--restart_behavior`` to an existing experiment folder, create it and draw the seed if unset.
-
-    resume: keep it (checkpoints are loaded); restart: rename it to ``<name>_old_<time>``; overwrite: delete it.
-    Only a folder strictly inside ``--train_dir`` is renamed or deleted. ``config.json`` is written later, by
-    ``save_config``, once the run has been validated.
-
-    Raises:
-        ValueError: a bad ``--experiment`` name or a folder outside ``--train_dir`` (nothing is touched).
-    """
-    exp_dir = inside_train_dir(cfg)
-    if exp_dir.exists() and cfg.restart_behavior != "resume":
-        if cfg.restart_behavior == "restart":
-            old = exp_dir.with_name(f"{exp_dir.name}_old_{time.strftime('%Y%m%d_%H%M%S')}")
-            exp_dir.rename(old)
-            log.info("restart: previous experiment moved to %s", old)
-        else:
-            shutil.rmtree(exp_dir)
-    exp_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.seed is None:
-        cfg.seed = int(torch.randint(0, 2**31 - 1, ()).item())
-    return exp_dir
 
 
 def remove_stale_writes(exp_dir: Path) -> None:
@@ -417,7 +377,7 @@ def _run_one(cfg) -> int:
         if cfg.with_pbt:
             if cfg.seed is None:
                 cfg.seed = int(torch.randint(0, 2**31 - 1, ()).item())
-            return PopulationBasedTraining(cfg, _train_pbt_member).run()
+            return PopulationBasedTraining(cfg, train_pbt_member).run()
         try:
             trainer = Trainer(cfg)
         except KeyboardInterrupt:  # nothing trained yet: nothing to save (env workers are stopped at exit)
@@ -429,7 +389,7 @@ def _run_one(cfg) -> int:
             signal.signal(sig, handler)
 
 
-def _train_pbt_member(cfg, stop_at_agent_steps: int) -> tuple[int, float | None]:
+def train_pbt_member(cfg, stop_at_agent_steps: int) -> tuple[int, float | None]:
     """One PBT member's turn: train it (resuming) to ``stop_at_agent_steps``; its exit code and the mean return of
     its last episodes."""
     try:

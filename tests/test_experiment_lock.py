@@ -82,3 +82,16 @@ def test_the_lock_is_per_process_and_names_its_holder(tmp_path):
         assert f"pid {os.getpid()}" in other.stderr
     finally:
         lock.release()
+
+
+def test_a_second_lock_in_the_same_process_is_refused_and_releasing_it_keeps_the_first(tmp_path):
+    first = ExperimentLock(tmp_path, "exp")
+    first.acquire()
+    try:
+        with pytest.raises(ExperimentLockedError, match=f"pid {os.getpid()}"):
+            ExperimentLock(tmp_path, "exp").acquire()  # POSIX locks alone would let this one through
+        code = f"from marl_sf.utils.experiment_lock import ExperimentLock as L; L({str(tmp_path)!r}, 'exp').acquire()"
+        other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert other.returncode != 0  # the refused second object did not release the first's lock
+    finally:
+        first.release()

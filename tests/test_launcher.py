@@ -111,10 +111,14 @@ def test_the_ray_backend_runs_the_experiments_as_ray_tasks(tmp_path, run_module)
 def test_a_failing_experiment_is_reported_and_the_others_finish(tmp_path, run_module):
     text = GRID_MODULE.replace('("learning_rate", [0.0003, 0.001]), ("gae_lambda", [0.9, 0.95])',
                                '("learning_rate", ["not_a_number", 0.001])')  # fmt: skip
-    module = run_module("failing_run", text.replace('("seed", [0, 1]), ', ""))
+    text = text.replace('("seed", [0, 1]), ', "").replace(
+        "_experiments = [", '_experiments = [Experiment("missing", "no_such_program_here --x=1"), '
+    )
+    module = run_module("failing_run", text)
     train_dir = tmp_path / "td"
     assert main([f"--run={module}", f"--train_dir={train_dir}", "--max_parallel=2", "--pause_between=0"]) == 1
-    failed, done = _summary(train_dir, "spread_grid")
+    missing, failed, done = _summary(train_dir, "spread_grid")
+    assert missing["returncode"] == 127 and "could not start" in Path(missing["log"]).read_text()
     assert failed["returncode"] != 0 and "learning_rate" in Path(failed["log"]).read_text()
     assert done["returncode"] == 0
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from marl_sf.pbt import TUNED, Member, PBTConfigError, PopulationBasedTraining, PopulationState
+from marl_sf.train import INTERRUPTED, train_pbt_member
 from marl_sf.utils.attr_dict import AttrDict
 from marl_sf.utils.summary_reader import read_all_scalars
 
@@ -20,7 +21,8 @@ DEFAULTS = dict(learning_rate=1e-3, exploration_loss_coeff=0.01, value_loss_coef
 
 def _controller(tmp_path, **overrides) -> PopulationBasedTraining:
     cfg = AttrDict(num_policies=4, num_learners=1, pbt_mix_policies_in_one_env=False, pbt_optimize_gamma=False,
-                   seed=3, train_dir=str(tmp_path), experiment="pop", pbt_mutation_rate=0.0, pbt_perturb_min=1.1,
+                   seed=3, train_dir=str(tmp_path), experiment="pop", pbt_period_env_steps=1000, pbt_mutation_rate=0.0,
+                   pbt_perturb_min=1.1,
                    pbt_perturb_max=1.5, pbt_replace_fraction=0.3, pbt_replace_reward_gap=0.1,
                    pbt_replace_reward_gap_absolute=1e-6, **DEFAULTS)  # fmt: skip
     cfg.update(overrides)
@@ -107,3 +109,36 @@ def test_a_population_trains_updates_logs_and_resumes(tmp_path):
     assert more.returncode == 0, more.stderr[-3000:]
     assert "resuming the population at 900" in more.stderr
     assert json.loads((tmp_path / "pop" / "pbt.json").read_text())["agent_steps"] == 1200
+    over = subprocess.run([*argv, "--train_for_env_steps=300", "--restart_behavior=overwrite"], capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    assert over.returncode == 0 and "resuming" not in over.stderr  # a new population from scratch
+    assert json.loads((tmp_path / "pop" / "pbt.json").read_text())["agent_steps"] == 300
+
+
+@pytest.mark.slow
+def test_an_interrupted_population_resumes_without_retraining_or_forgetting_a_member(make_cfg):
+    cfg = make_cfg(
+        "--env=mpe_simple_spread",
+        "--experiment=pop",
+        "--num_envs=2",
+        "--batch_size=150",
+        "--with_pbt=True",
+        "--num_policies=2",
+        "--pbt_period_env_steps=300",
+        "--train_for_env_steps=600",
+    )
+    turns = []
+
+    def interrupted_after_one_member(member_cfg, stop_at):
+        turns.append((member_cfg.experiment, stop_at))
+        if len(turns) == 2:
+            return INTERRUPTED, None  # as Ctrl-C during member 1's turn ends it
+        return train_pbt_member(member_cfg, stop_at)
+
+    assert PopulationBasedTraining(cfg, interrupted_after_one_member).run() == INTERRUPTED
+    saved = json.loads((Path(cfg.train_dir) / "pop" / "pbt.json").read_text())["members"]
+    assert saved[0]["agent_steps"] == 300 and saved[0]["objective"] is not None and saved[1]["agent_steps"] == 0
+    turns.clear()
+    assert PopulationBasedTraining(cfg, lambda c, s: (turns.append((c.experiment, s)), train_pbt_member(c, s))[1]
+                                   ).run() == 0  # fmt: skip
+    assert turns == [("member_1", 300), ("member_0", 600), ("member_1", 600)]  # member 0 not trained twice

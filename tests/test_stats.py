@@ -34,3 +34,11 @@ def test_the_performance_profile_is_the_fraction_of_runs_above_each_threshold():
     np.testing.assert_allclose(fraction, [1.0, 0.75, 0.25, 0.0])
     assert np.all(low <= fraction) and np.all(fraction <= high)
     assert low[0] == high[0] == 1.0 and low[-1] == high[-1] == 0.0
+
+
+def test_tasks_with_different_numbers_of_runs_are_resampled_each_within_itself():
+    scores = [np.array([0.0, 0.0, 0.0]), np.array([10.0])]  # 3 runs on one env, 1 on the other
+    assert mean(scores) == pytest.approx(2.5) and iqm(scores) == pytest.approx(0.0)
+    assert stratified_bootstrap_ci(scores, mean) == (2.5, 2.5)  # each task keeps its own runs: no mixing
+    fraction, _, _ = performance_profile(scores, np.array([5.0]))
+    np.testing.assert_allclose(fraction, [0.25])

@@ -105,8 +105,8 @@ class Experiment:
             tokens = [self.base_name] + [f"{shorts[k]}_{v}" for k, v in params.items()]
             name = f"{index:02d}_" + ("_".join(tokens) if customize_experiment_name else self.base_name)
             name = re.sub(r"[^A-Za-z0-9._=-]", "-", name)  # a value like [64, 64] stays a valid folder name
-            options = " ".join(f"{param_prefix}{k}={_value(v)}" for k, v in params.items())
-            yield f"{self.cmd} {options} {experiment_arg_name}={name}".replace("  ", " "), name
+            options = [f"{param_prefix}{k}={_value(v)}" for k, v in params.items()]
+            yield " ".join([self.cmd, *options, f"{experiment_arg_name}={name}"]), name
 
 
 class RunDescription:
@@ -145,9 +145,9 @@ class RunDescription:
             commands = experiment.generate_experiments(self.experiment_arg_name, self.customize_experiment_name,
                                                        self.param_prefix)  # fmt: skip
             for command, name in commands:
-                if (folder, name) in seen:
+                if name in seen:  # their logs and results are kept by name
                     raise ValueError(f"two experiments of run {self.run_name!r} are both named {name!r}")
-                seen.add((folder, name))
+                seen.add(name)
                 argv = shlex.split(command) + [f"{self.experiment_dir_arg_name}={folder}"]
                 if argv[0].startswith("python"):
                     argv[0] = sys.executable  # this interpreter (the virtual env the launcher runs in)

@@ -42,7 +42,13 @@ def run_processes(description: RunDescription, args) -> list[RunResult]:
         while pending and len(running) < capacity:
             spec = pending.pop(0)
             gpu = _least_busy_gpu([g for *_, g in running], args) if args.experiments_per_gpu > 0 else None
-            running.append((spec, _start(spec, logs, gpu), time.time(), gpu))
+            try:
+                running.append((spec, _start(spec, logs, gpu), time.time(), gpu))
+            except OSError as e:  # the command cannot start: reported like a failed run, the others go on
+                (logs / f"{spec.name}.log").write_text(f"could not start {spec.command}: {e}\n")
+                results[spec.name] = RunResult(spec.name, spec.command, 127, 0.0, str(logs / f"{spec.name}.log"))
+                log.error("%s could not start: %s", spec.name, e)
+                continue
             time.sleep(args.pause_between)
         still = []
         for spec, proc, started, gpu in running:

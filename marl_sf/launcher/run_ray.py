@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import subprocess
 import time
 
@@ -31,7 +32,11 @@ def _run_command(argv: list[str], log_path: str, env_vars: dict[str, str] | None
     env = {**os.environ, **{str(k): str(v) for k, v in (env_vars or {}).items()}}
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     with open(log_path, "w") as out:
-        code = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env).returncode
+        try:
+            code = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env).returncode
+        except OSError as e:  # the command cannot start: a failed run, reported as such
+            out.write(f"could not start {shlex.join(argv)}: {e}\n")
+            code = 127
     return code, time.time() - started
 
 
@@ -59,7 +64,11 @@ def run_ray(description: RunDescription, args) -> list[RunResult]:
         while waiting:
             done, waiting = ray.wait(waiting, num_returns=1)
             spec = refs[done[0]]
-            code, seconds = ray.get(done[0])
+            try:
+                code, seconds = ray.get(done[0])
+            except Exception as e:  # noqa: BLE001 - a crashed worker or node: that experiment failed, the rest go on
+                log.error("%s: its Ray task failed: %s", spec.name, e)
+                code, seconds = -1, 0.0
             results[spec.name] = RunResult(spec.name, spec.command, code, seconds, str(logs / f"{spec.name}.log"))
             log.log(logging.INFO if code == 0 else logging.ERROR, "%s ended with exit code %d after %.0f s",
                     spec.name, code, seconds)  # fmt: skip

@@ -1,7 +1,8 @@
 """The ``slurm`` backend: one sbatch script per experiment in ``--slurm_workdir``, submitted with ``sbatch``
 (``--slurm_print_only``: written and listed, not submitted), and ``scancel.sh`` that cancels the submitted jobs.
 
-A script is ``--slurm_sbatch_template`` (a file; default ``SBATCH_TEMPLATE``) with ``string.Template`` fields:
+A script is ``--slurm_sbatch_template`` (a file; default ``SBATCH_TEMPLATE``) with ``string.Template`` fields (any
+other ``$NAME``, such as ``$HOME``, is left for the shell):
 ``$NAME``, ``$CMD`` (the experiment's command), ``$LOG``, ``$CPU``, ``$GPU``, ``$TIMEOUT``, ``$PARTITION`` (an
 ``#SBATCH --partition`` line or nothing) and ``$WORKDIR`` (the folder the launcher ran in).
 """
@@ -67,7 +68,7 @@ def run_slurm(description: RunDescription, args) -> list[RunResult]:
     for spec in description.generate_experiments(args.train_dir):
         script = workdir / f"sbatch_{spec.name}.sh"
         job_log = workdir / f"{spec.name}-%j.out"
-        text = template.substitute(NAME=spec.name, CMD=spec.command, LOG=job_log, PARTITION=partition,
+        text = template.safe_substitute(NAME=spec.name, CMD=spec.command, LOG=job_log, PARTITION=partition,
                                    CPU=args.slurm_cpus_per_gpu * max(1, args.slurm_gpus_per_job),
                                    GPU=args.slurm_gpus_per_job, TIMEOUT=args.slurm_timeout,
                                    WORKDIR=shlex.quote(str(Path.cwd())))  # fmt: skip
