@@ -6,7 +6,9 @@ Players are named on the command line:
 * ``pool``: every snapshot in the experiment's opponent pool of that policy (``<experiment>/pool/p<id>``);
 * a path to a ``.pth`` file (a checkpoint or a pool snapshot of the same env and model options);
 * a scripted policy registered with ``marl_sf.register_scripted_policy`` (``random``,
-  ``connect_four_lookahead``, yours).
+  ``connect_four_lookahead``, yours);
+* a search player for connect_four and tictactoe (``marl_sf.selfplay.search_players``): ``alphabeta:<depth>``,
+  ``perfect`` (tictactoe), ``openspiel_mcts:<simulations>`` (the ``openspiel`` extra).
 
 Every pair plays ``--games_per_pair`` games, half with each player on each seat; learned players sample their
 actions (``--eval_deterministic=False`` by default here, else two checkpoints replay one game). Written to

@@ -310,6 +310,21 @@ def test_tournament_writes_ratings_matrix_and_per_seat_results(make_cfg, tmp_pat
 
 
 @pytest.mark.slow
+def test_a_tournament_plays_search_players_by_name(make_cfg, tmp_path):
+    pytest.importorskip("pyspiel")
+    trainer = Trainer(make_cfg(*TICTACTOE, "--experiment=gauntlet", "--train_for_env_steps=300"))
+    assert trainer.train() == 0
+    argv = [f"--train_dir={tmp_path}", "--device=cpu", *TICTACTOE, "--experiment=gauntlet", "--games_per_pair=10"]
+    players = ["latest", "perfect", "alphabeta:2", "openspiel_mcts:50"]
+    results = tournament(parse_tournament_args([*argv, "--players", *players]))
+    assert set(results["ratings"]) == set(players)
+    for match in results["matches"]:
+        if "perfect" in (match.a, match.b):  # perfect play never loses, from either seat
+            record = match.total()
+            assert (record.losses if match.a == "perfect" else record.wins) == 0
+
+
+@pytest.mark.slow
 def test_two_learning_teams_face_each_other_s_pools_and_meet_only_across_teams(make_cfg, tmp_path):
     argv = ["--env=mpe_simple_tag", "--experiment=tag", "--num_envs=4", "--rollout=25", "--batch_size=100"]
     argv += ["--num_epochs=1", "--self_play=True", "--pool_snapshot_every=500", "--opponent_prob=1.0"]

@@ -26,6 +26,7 @@ class _Scripted:
 
 
 _SCRIPTED: dict[str, _Scripted] = {}
+_FAMILIES: dict[str, tuple[Callable[[str], ScriptedPolicy], bool]] = {}  # prefix -> (make(argument), batched)
 
 
 def registered_scripted_policies() -> dict:
@@ -50,10 +51,28 @@ def register_scripted_policy(name: str, fn: ScriptedPolicy, batched: bool = Fals
     _SCRIPTED[name] = _Scripted(fn, batched)
 
 
+def register_scripted_family(prefix: str, make: Callable[[str], ScriptedPolicy], batched: bool = False) -> None:
+    """Register a family of scripted policies named ``<prefix>:<argument>`` (or ``<prefix>``): the first use of a
+    name calls ``make(argument)`` (``""`` without one) and registers what it returns under that name, e.g.
+    ``alphabeta:4`` (``marl_sf.selfplay.search_players``).
+
+    Raises:
+        TypeError: ``make`` is not callable.
+    """
+    if not callable(make):
+        raise TypeError(f"register_scripted_family({prefix!r}, ...): make must be callable as make(argument)")
+    _FAMILIES[prefix] = (make, batched)
+
+
 def _entry(name: str) -> _Scripted:
+    prefix, _, argument = name.partition(":")
+    if name not in _SCRIPTED and prefix in _FAMILIES:
+        make, batched = _FAMILIES[prefix]
+        register_scripted_policy(name, make(argument), batched)  # ValueError from make names a bad argument
     if name not in _SCRIPTED:
+        families = ", ".join(f"{p}:<...>" for p in sorted(_FAMILIES))
         raise ValueError(
-            f"unknown scripted policy {name!r}; registered: {sorted(_SCRIPTED)}. "
+            f"unknown scripted policy {name!r}; registered: {sorted(_SCRIPTED)}{', ' + families if families else ''}. "
             "Add yours with marl_sf.register_scripted_policy(name, fn)"
         )
     return _SCRIPTED[name]
