@@ -38,7 +38,7 @@ def _files(folder: Path) -> dict[str, int]:
 
 
 def test_a_second_run_on_a_running_experiment_stops_at_once_and_touches_nothing(tmp_path):
-    first = _start_training(tmp_path, "--train_for_seconds=60")
+    first = _start_training(tmp_path, "--train_for_seconds=60", "--save_every_sec=1")
     try:
         before = sorted(p.name for p in tmp_path.iterdir())
         config = (tmp_path / "locked" / "config.json").read_bytes()
@@ -51,6 +51,14 @@ def test_a_second_run_on_a_running_experiment_stops_at_once_and_touches_nothing(
         assert sorted(p.name for p in tmp_path.iterdir()) == before  # not renamed, not deleted
         assert (tmp_path / "locked" / "config.json").read_bytes() == config
         assert first.poll() is None  # the first run goes on
+        deadline = time.time() + 120  # readers take no lock: evaluation reads the running experiment
+        while not list((tmp_path / "locked").glob("checkpoint_p0/checkpoint_*.pth")) and time.time() < deadline:
+            time.sleep(0.2)
+        enjoy = [sys.executable, "-m", "marl_sf.enjoy", "--env=mpe_simple_spread", "--experiment=locked",
+                 f"--train_dir={tmp_path}", "--device=cpu", "--max_num_episodes=2", "--num_envs=1"]  # fmt: skip
+        evaluation = subprocess.run(enjoy, capture_output=True, text=True, timeout=120)
+        assert evaluation.returncode == 0, evaluation.stderr[-2000:]
+        assert first.poll() is None
     finally:
         first.send_signal(signal.SIGINT)
         assert first.wait(timeout=120) == 2  # interrupted: it saved its checkpoint and released the lock

@@ -142,3 +142,14 @@ def test_an_interrupted_population_resumes_without_retraining_or_forgetting_a_me
     assert PopulationBasedTraining(cfg, lambda c, s: (turns.append((c.experiment, s)), train_pbt_member(c, s))[1]
                                    ).run() == 0  # fmt: skip
     assert turns == [("member_1", 300), ("member_0", 600), ("member_1", 600)]  # member 0 not trained twice
+
+
+@pytest.mark.slow
+def test_a_self_play_population_keeps_an_opponent_pool_per_member(make_cfg):
+    cfg = make_cfg("--env=classic_tictactoe", "--experiment=sp_pop", "--num_envs=4", "--policy_mapping=self_play",
+                   "--pool_snapshot_every=200", "--with_pbt=True", "--num_policies=2", "--pbt_period_env_steps=400",
+                   "--train_for_env_steps=800")  # fmt: skip
+    assert PopulationBasedTraining(cfg, train_pbt_member).run() == 0
+    for member in ("member_0", "member_1"):
+        pool = json.loads((Path(cfg.train_dir) / "sp_pop" / member / "pool" / "p0" / "pool.json").read_text())
+        assert len(pool["members"]) >= 2  # its own snapshots
