@@ -147,12 +147,33 @@ def negamax(game: Game, mine: int, theirs: int, depth: int, alpha: float, beta: 
     return best
 
 
+@functools.lru_cache(maxsize=1 << 20)
+def _exact(game: Game, mine: int, theirs: int, depth: int) -> float:
+    """``negamax``'s value without pruning, remembered per position: what a small board (tictactoe: 5,478 positions)
+    searches once and then looks up."""
+    if mine | theirs == game.full:
+        return 0
+    if depth == 0:
+        return game.evaluate(mine, theirs)
+    best = -np.inf
+    for _, bit in game.moves(mine | theirs):
+        after = mine | bit
+        best = max(best, WIN + depth if game.won(after) else -_exact(game, theirs, after, depth - 1))
+    return best
+
+
 def search_move(game: Game, mine: int, theirs: int, depth: int, rng: np.random.Generator) -> int:
-    """The mover's best action by ``negamax`` to ``depth`` plies; equally good moves drawn at random."""
+    """The mover's best action by ``negamax`` to ``depth`` plies (tictactoe: exact values, remembered); equally
+    good moves drawn at random."""
     values = []
     for action, bit in game.moves(mine | theirs):
         after = mine | bit
-        value = WIN + depth if game.won(after) else -negamax(game, theirs, after, depth - 1, -np.inf, np.inf)
+        if game.won(after):
+            value = WIN + depth
+        elif game is TICTACTOE:
+            value = -_exact(game, theirs, after, depth - 1)
+        else:
+            value = -negamax(game, theirs, after, depth - 1, -np.inf, np.inf)
         values.append((value, action))
     top = max(v for v, _ in values)
     return int(rng.choice([a for v, a in values if v == top]))
