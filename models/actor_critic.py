@@ -448,7 +448,8 @@ class ActorCriticSeparateWeights(_BuiltInActorCritic):
             [self.actor_core.rnn_state_size(), self.critic_core.rnn_state_size()], -1
         )
         logits, new_actor_h = self._actor(self.actor_rows(batch), actor_h)  # [N * A_p, P], [N * A_p, R_actor]
-        new_h = torch.cat([new_actor_h, critic_h], dim=-1)  # [N * A_p, R]
+        # [N * A_p, R]; a feed-forward critic (the sampler's case) has nothing to append
+        new_h = torch.cat([new_actor_h, critic_h], dim=-1) if critic_h.shape[-1] else new_actor_h
         return logits.view(n, a, -1), new_h.view(n, a, -1)  # [N * A_p, ...] -> [N, A_p, ...]
 
     def _critic(self, critic_obs, critic_h):

@@ -31,6 +31,7 @@ def run_processes(description: RunDescription, args) -> list[RunResult]:
         one ``RunResult`` per experiment, in the run's order.
     """
     pending = list(description.generate_experiments(args.train_dir))
+    order = [spec.name for spec in pending]  # the run's order, for the results
     logs = description.run_dir(args.train_dir) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     running: list[tuple[RunSpec, subprocess.Popen, float, int | None]] = []
@@ -62,7 +63,6 @@ def run_processes(description: RunDescription, args) -> list[RunResult]:
                     results[spec.name].seconds)  # fmt: skip
         running = still
         time.sleep(0.2)
-    order = [s.name for s in description.generate_experiments(args.train_dir)]
     return [results[name] for name in order]
 
 

@@ -240,7 +240,7 @@ def _removable(game: Game, occupied: int) -> list[tuple[int, int]]:
 def openspiel_mcts_player(simulations: int, seed: int | None = None):
     """The batched ``openspiel_mcts:<simulations>`` policy (OpenSpiel's MCTSBot, UCT c = 2, one random rollout per
     leaf)."""
-    require("pyspiel", "openspiel", "openspiel_mcts players")
+    pyspiel = require("pyspiel", "openspiel", "openspiel_mcts players")
     from open_spiel.python.algorithms import mcts
 
     random_state = np.random.RandomState(seed)
@@ -250,7 +250,7 @@ def openspiel_mcts_player(simulations: int, seed: int | None = None):
         planes = np.asarray(obs.get("obs", obs.get("observation")))
         game = game_of(planes)
         if game.name not in bots:
-            spiel_game = require("pyspiel", "openspiel", "openspiel_mcts players").load_game(game.openspiel)
+            spiel_game = pyspiel.load_game(game.openspiel)
             evaluator = mcts.RandomRolloutEvaluator(1, random_state)
             bots[game.name] = mcts.MCTSBot(spiel_game, 2.0, simulations, evaluator, random_state=random_state)
         return np.array([bots[game.name].step(openspiel_state(game, *game.from_planes(p))) for p in planes],
