@@ -8,7 +8,9 @@ Players are named on the command line:
 * a scripted policy registered with ``marl_sf.register_scripted_policy`` (``random``,
   ``connect_four_lookahead``, yours);
 * a search player for connect_four and tictactoe (``marl_sf.selfplay.search_players``): ``alphabeta:<depth>``,
-  ``perfect`` (tictactoe), ``openspiel_mcts:<simulations>`` (the ``openspiel`` extra).
+  ``perfect`` (tictactoe), ``openspiel_mcts:<simulations>`` (the ``openspiel`` extra);
+* a checkpoint player with decision-time search on connect_four and tictactoe: ``<player>+puct:<simulations>``
+  (``latest+puct:200``: MCTS guided by the checkpoint's policy and value, ``marl_sf.selfplay.puct``).
 
 Every pair plays ``--games_per_pair`` games, half with each player on each seat; learned players sample their
 actions (``--eval_deterministic=False`` by default here, else two checkpoints replay one game). Written to
@@ -36,6 +38,7 @@ from marl_sf.selfplay.elo import bradley_terry_covariance, bradley_terry_elo
 from marl_sf.selfplay.match import MatchResult, play_match
 from marl_sf.selfplay.players import ScriptedPlayer, SnapshotPlayer
 from marl_sf.selfplay.pool import load_snapshot_model
+from marl_sf.selfplay.puct import PolicyValueNet, PUCTPlayer, checkpoint_value_norm, split_search_name
 from marl_sf.utils.io import check_writable, write_json, write_text
 
 log = logging.getLogger("marl_sf")
@@ -49,6 +52,8 @@ def add_tournament_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--games_per_pair", type=int, default=100, help="games per pair of players (split over seats)")
     g.add_argument("--tournament_policy_id", type=int, default=0, help="the policy whose checkpoints play")
     g.add_argument("--tournament_name", default="tournament", help="output folder inside the experiment")
+    g.add_argument("--search_c_puct", type=float, default=1.25, help="PUCT exploration constant of "
+                   "<player>+puct:<simulations> players")  # fmt: skip
     # learned players sample their actions: two deterministic checkpoints would replay one game over and over
     parser.set_defaults(eval_deterministic=False)
 
@@ -90,7 +95,8 @@ def resolve_players(cfg, specs, make_model, device: torch.device | None = None) 
     teams = len(specs) > 1
     chosen = specs if teams else [s for s in specs if s.policy_id == cfg.tournament_policy_id]
     players = []
-    for name in cfg.players:
+    for full_name in cfg.players:
+        name, simulations = split_search_name(full_name)
         for spec in chosen:
             pid = spec.policy_id
             folder = Path(name).parent.name
@@ -98,12 +104,20 @@ def resolve_players(cfg, specs, make_model, device: torch.device | None = None) 
                 continue
             paths = _checkpoint_paths(name, exp_dir, pid)
             if paths is None:
+                if simulations is not None:
+                    raise ValueError(f"player {full_name!r}: +puct searches with a checkpoint's policy and value")
                 players.append((ScriptedPlayer(name, spec.action_space, f"p{pid}:{name}" if teams else None), pid))
                 continue
             for player_name, path in paths:
                 model = load_snapshot_model(path, lambda s=spec: make_model(s)).to(device or torch.device("cpu"))
                 label = f"p{pid}:{player_name}" if teams and not player_name.startswith(f"p{pid}_") else player_name
-                players.append((SnapshotPlayer(label, model, spec.action_space), pid))
+                if simulations is None:
+                    players.append((SnapshotPlayer(label, model, spec.action_space), pid))
+                    continue
+                norm = checkpoint_value_norm(path, model, cfg)
+                net = PolicyValueNet(model.eval(), norm, cfg.critic_input, cfg.obs_scale)
+                label = f"{label}+puct:{simulations}"
+                players.append((PUCTPlayer(label, net, simulations, cfg.search_c_puct, seed=cfg.eval_seed), pid))
     return players
 
 

@@ -99,6 +99,27 @@ class Game:
             boards.append(sum(self.bit(int(r), int(c)) for r, c in zip(rows, cols, strict=True)))
         return boards[0], boards[1]
 
+    def to_planes(self, mine: int, theirs: int) -> np.ndarray:
+        """The observation ``[rows, cols, 2]`` (float32) of ``(mine, theirs)``: the inverse of ``from_planes``."""
+        planes = np.zeros((self.rows, self.cols, 2), np.float32)
+        for k, board in enumerate((mine, theirs)):
+            for row in range(self.rows):
+                for col in range(self.cols):
+                    if board & self.bit(row, col):
+                        planes[self.rows - 1 - row if self.gravity else row, col, k] = 1.0
+        return planes
+
+    @property
+    def num_actions(self) -> int:
+        """Actions of the env: a column (gravity) or a cell."""
+        return self.cols if self.gravity else self.rows * self.cols
+
+    def action_bit(self, action: int, occupied: int) -> int:
+        """The cell ``action`` fills on a board with ``occupied`` cells (a column's lowest empty cell)."""
+        if not self.gravity:
+            return self.bit(action // self.cols, action % self.cols)
+        return next(self.bit(r, action) for r in range(self.rows) if not occupied & self.bit(r, action))
+
     def evaluate(self, mine: int, theirs: int) -> int:
         """A leaf's value for the mover: open lines, weighted by the pieces in them (cubed)."""
         score = 0

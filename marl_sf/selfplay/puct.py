@@ -1,0 +1,269 @@
+"""Decision-time search for turn-based board games: MCTS guided by a trained policy and value (PUCT).
+
+Silver et al. 2017, "Mastering the game of Go without human knowledge" (AlphaGo Zero), Methods "Search
+algorithm": each simulation descends the tree by ``a = argmax_a Q(s, a) + U(s, a)`` with
+``U(s, a) = c_puct * P(s, a) * sqrt(sum_b N(s, b)) / (1 + N(s, a))``, expands the leaf with the network's priors
+``P`` (the policy's masked action distribution) and value ``v`` (the critic's value for the player to move; a
+finished game scores +1 / 0 / -1 instead), and backs ``v`` up the path with its sign flipped at every ply (the
+players alternate). The move played is the most visited root action (greedy) or one drawn in proportion to the
+visits (sampled).
+
+The search runs on a game model that can be copied cheaply: the k-in-a-row bitboards of
+``marl_sf.selfplay.search_players`` (connect_four and tictactoe), rebuilt from PettingZoo's board observations.
+A batch of ``n`` positions is searched together: every round runs one simulation in each tree and evaluates the
+``n`` new leaves in one forward pass of the model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from marl_sf.algo.storage import scale_obs
+from marl_sf.models.batch import PolicyBatch
+from marl_sf.selfplay.search_players import Game, game_of
+
+
+@dataclass
+class Node:
+    """A position in the search tree, seen by the player to move.
+
+    Attributes:
+        mine, theirs: bitboards of the mover's and the opponent's pieces.
+        terminal: the mover's score if the game is over here (-1: the previous mover won, 0: a draw), else None.
+        actions: ``[k]`` legal actions (after expansion).
+        priors, visits, value_sums: ``[k]`` float arrays over ``actions``: P, N and the summed values W (from the
+            mover's side: Q = W / N).
+        children: ``{index into actions: Node}``.
+    """
+
+    mine: int
+    theirs: int
+    terminal: float | None = None
+    actions: np.ndarray | None = None
+    priors: np.ndarray | None = None
+    visits: np.ndarray | None = None
+    value_sums: np.ndarray | None = None
+    children: dict[int, Node] = field(default_factory=dict)
+
+    def select(self, c_puct: float) -> int:
+        """The index of ``argmax_a Q + U`` (unvisited actions have Q = 0)."""
+        q = np.divide(self.value_sums, self.visits, out=np.zeros_like(self.value_sums), where=self.visits > 0)
+        u = c_puct * self.priors * math.sqrt(max(1.0, self.visits.sum())) / (1.0 + self.visits)
+        return int(np.argmax(q + u))
+
+
+class PolicyValueNet:
+    """Priors and values of board positions from an actor-critic, for ``PUCTSearch``.
+
+    Each position is given to the model as the env gives it to the player to move: ``obs [rows, cols, 2]`` from
+    the mover's side, ``action_mask [P]`` and, for ``--critic_input=joint_obs``, ``state`` = both seats' views
+    joined in seat order (the first mover is seat 0).
+
+    Args:
+        model: a feed-forward actor-critic (used under ``torch.no_grad``; observation normalization included).
+        value_norm: the learner's ``ValueNorm`` of that model (its outputs are then de-normalized to returns), or
+            None when the model's values are in return units.
+        critic_input: ``--critic_input`` of the run: ``local`` or ``joint_obs``.
+        obs_scale: ``--obs_scale``.
+
+    Raises:
+        ValueError: a recurrent model, or a critic input a board position alone cannot make (the env's state).
+    """
+
+    def __init__(self, model: torch.nn.Module, value_norm=None, critic_input: str = "local", obs_scale: float = 1.0):
+        if model.is_recurrent:
+            raise ValueError("PUCT search evaluates positions out of game order: it needs a feed-forward policy "
+                             "(train without --use_rnn)")  # fmt: skip
+        if critic_input not in ("local", "joint_obs"):
+            raise ValueError(f"PUCT search builds the critic's input from the board: --critic_input={critic_input} "
+                             "needs the env's state; train with --critic_input=joint_obs or local")  # fmt: skip
+        self.model, self.value_norm, self.critic_input, self.obs_scale = model, value_norm, critic_input, obs_scale
+        self.device = next(model.parameters()).device
+
+    def inputs(self, game: Game, nodes: list[Node]) -> dict[str, torch.Tensor]:
+        """The model's input rows of ``n`` positions: ``obs [n, rows, cols, 2]``, ``action_mask [n, P]`` and, for
+        ``joint_obs``, ``state [n, 2 * rows * cols * 2]``."""
+        mover = np.stack([game.to_planes(n.mine, n.theirs) for n in nodes])  # [n, rows, cols, 2]
+        masks = np.zeros((len(nodes), game.num_actions), np.float32)  # [n, P]
+        for i, n in enumerate(nodes):
+            masks[i, n.actions] = 1.0
+        rows = {"obs": mover, "action_mask": masks}
+        if self.critic_input == "joint_obs":
+            other = mover[..., ::-1]  # the same board from the other seat: planes swapped
+            first = np.array([n.mine.bit_count() == n.theirs.bit_count() for n in nodes])  # seat 0 to move, [n]
+            seat0 = np.where(first[:, None, None, None], mover, other)
+            seat1 = np.where(first[:, None, None, None], other, mover)
+            rows["state"] = np.concatenate([seat0.reshape(len(nodes), -1), seat1.reshape(len(nodes), -1)], axis=1)
+        tensors = {k: torch.as_tensor(np.ascontiguousarray(v), device=self.device) for k, v in rows.items()}
+        return scale_obs(tensors, self.obs_scale)
+
+    def __call__(self, game: Game, nodes: list[Node]) -> tuple[list[np.ndarray], np.ndarray]:
+        """``(priors, values)`` of ``n`` positions: ``priors[i]`` over ``nodes[i]``'s legal actions (``[k_i]``), and
+        ``values [n]``, each the mover's value clipped to [-1, 1]."""
+        inputs = self.inputs(game, nodes)
+        rnn = torch.zeros(len(nodes), 0, device=self.device)  # feed-forward: [n, R = 0]
+        with torch.no_grad():
+            out = self.model.forward_batch(PolicyBatch.of_rows(inputs, rnn))
+            legal = inputs["action_mask"] > 0
+            logits = out["action_logits"][:, 0].masked_fill(~legal, -torch.inf)  # [n, 1, P] -> [n, P]
+            probs = torch.softmax(logits, dim=-1).cpu().numpy()
+            values = out["values"][:, 0]  # [n, 1] -> [n]
+            if self.value_norm is not None:
+                values = self.value_norm.denormalize(values)
+        priors = [probs[i, n.actions] for i, n in enumerate(nodes)]
+        return priors, values.clamp(-1.0, 1.0).cpu().numpy()
+
+
+class PUCTSearch:
+    """PUCT search from many root positions at once (see the module docstring).
+
+    Args:
+        net: ``net(game, nodes) -> (priors, values)`` (a ``PolicyValueNet``).
+        simulations: simulations per move (per root).
+        c_puct: the exploration constant of ``U``.
+        rng: draws sampled moves and breaks ties.
+    """
+
+    def __init__(self, net, simulations: int, c_puct: float = 1.25, rng: np.random.Generator | None = None):
+        if simulations < 1:
+            raise ValueError(f"PUCT search needs at least one simulation per move, not {simulations}")
+        self.net, self.simulations, self.c_puct = net, simulations, c_puct
+        self.rng = rng or np.random.default_rng()
+
+    def moves(self, game: Game, positions: list[tuple[int, int]], deterministic: bool = True) -> np.ndarray:
+        """The chosen action of each ``(mine, theirs)`` position, ``[n]``: the most visited root action
+        (``deterministic``) or one drawn in proportion to the root visits."""
+        roots = [Node(mine, theirs) for mine, theirs in positions]
+        self._expand(game, roots)
+        for _ in range(self.simulations):
+            leaves, paths = [], []
+            for root in roots:
+                leaf, path = self._descend(game, root)
+                leaves.append(leaf)
+                paths.append(path)
+            fresh = [leaf for leaf in leaves if leaf.terminal is None and leaf.actions is None]
+            values = dict(zip(map(id, fresh), self._expand(game, fresh), strict=True))
+            for leaf, path in zip(leaves, paths, strict=True):
+                value = leaf.terminal if leaf.terminal is not None else values.get(id(leaf), 0.0)
+                for node, index in reversed(path):  # the value flips sign at every ply up
+                    value = -value
+                    node.visits[index] += 1.0
+                    node.value_sums[index] += value
+        return np.array([self._choose(root, deterministic) for root in roots], dtype=np.int64)
+
+    def _descend(self, game: Game, node: Node) -> tuple[Node, list[tuple[Node, int]]]:
+        """From ``node`` down to a leaf (unexpanded or finished), with the ``(node, action index)`` path."""
+        path = []
+        while node.terminal is None and node.actions is not None:
+            index = node.select(self.c_puct)
+            path.append((node, index))
+            if index not in node.children:
+                node.children[index] = _child(game, node, int(node.actions[index]))
+            node = node.children[index]
+        return node, path
+
+    def _expand(self, game: Game, nodes: list[Node]) -> list[float]:
+        """Give ``nodes`` their legal actions and the net's priors; returns the net's values (``[n]``)."""
+        if not nodes:
+            return []
+        for node in nodes:
+            node.actions = np.array([a for a, _ in game.moves(node.mine | node.theirs)], dtype=np.int64)
+        priors, values = self.net(game, nodes)
+        for node, p in zip(nodes, priors, strict=True):
+            node.priors = p / max(float(p.sum()), 1e-8)
+            node.visits = np.zeros(len(node.actions))
+            node.value_sums = np.zeros(len(node.actions))
+        return values.tolist()
+
+    def _choose(self, root: Node, deterministic: bool) -> int:
+        if deterministic:
+            best = np.flatnonzero(root.visits == root.visits.max())
+            return int(root.actions[best[np.argmax(root.priors[best])]])
+        return int(self.rng.choice(root.actions, p=root.visits / root.visits.sum()))
+
+
+def _child(game: Game, node: Node, action: int) -> Node:
+    """The position after the mover plays ``action``, seen by the next mover."""
+    after = node.mine | game.action_bit(action, node.mine | node.theirs)
+    if game.won(after):
+        return Node(node.theirs, after, terminal=-1.0)
+    if after | node.theirs == game.full:
+        return Node(node.theirs, after, terminal=0.0)
+    return Node(node.theirs, after)
+
+
+class PUCTPlayer:
+    """A learned player that searches before every move (``<checkpoint player>+puct:<simulations>``).
+
+    Acts like ``SnapshotPlayer`` (same ``act`` contract) for connect_four and tictactoe boards.
+
+    Args:
+        name: the player's name.
+        net: the ``PolicyValueNet`` of the checkpoint.
+        simulations, c_puct: see ``PUCTSearch``.
+        seed: seeds tie-breaks and sampled moves.
+    """
+
+    def __init__(self, name: str, net: PolicyValueNet, simulations: int, c_puct: float = 1.25,
+                 seed: int | None = None):  # fmt: skip
+        self.name = name
+        self.search = PUCTSearch(net, simulations, c_puct, np.random.default_rng(seed))
+
+    def act(self, inputs, raw_obs, rnn_states, deterministic: bool = False):
+        """Actions ``[n]`` for the ``n`` board rows of ``raw_obs`` (``{"obs": [n, rows, cols, 2]}``); the
+        recurrent states ``[n, 0]`` pass through.
+
+        Raises:
+            ValueError: the observations are not connect_four or tictactoe boards, or the model reads inputs a
+                board position cannot make.
+        """
+        extra = set(inputs) - {"obs", "action_mask", "state"}
+        if extra:
+            raise ValueError(f"PUCT search builds the model's inputs from the board; it cannot make {sorted(extra)}")
+        planes = raw_obs["obs"].cpu().numpy()
+        if len(planes) == 0:
+            return torch.zeros(0, dtype=torch.int64, device=rnn_states.device), rnn_states
+        game = game_of(planes)
+        actions = self.search.moves(game, [game.from_planes(p) for p in planes], deterministic)
+        return torch.as_tensor(actions, device=rnn_states.device), rnn_states
+
+
+def split_search_name(name: str) -> tuple[str, int | None]:
+    """``("latest", 200)`` for the player name ``latest+puct:200``, ``(name, None)`` for a name without search.
+
+    Raises:
+        ValueError: a ``+puct:`` suffix without a positive number of simulations.
+    """
+    base, sep, sims = name.partition("+puct:")
+    if not sep:
+        return name, None
+    if not sims.isdigit() or int(sims) < 1:
+        raise ValueError(f"player {name!r}: write <player>+puct:<simulations>, simulations a positive number")
+    return base, int(sims)
+
+
+def checkpoint_value_norm(path, model: torch.nn.Module, cfg):
+    """The ``ValueNorm`` saved with checkpoint ``path`` (read as weights only), or None when ``cfg`` does not
+    normalize returns.
+
+    Raises:
+        ValueError: the run normalized returns but the file keeps no learner state (a pool snapshot): its values
+            cannot be read in return units.
+    """
+    from marl_sf.algo.value_norm import ValueNorm
+    from marl_sf.checkpoint import load_weights_file
+
+    if not cfg.normalize_returns:
+        return None
+    state = load_weights_file(path, "cpu")
+    saved = state.get("learner", {}).get("value_norm") if isinstance(state, dict) else None
+    if saved is None:
+        raise ValueError(f"{path} keeps no value normalizer (a pool snapshot of a --normalize_returns run): "
+                         "search with a checkpoint (latest, best or a checkpoint_*.pth file)")  # fmt: skip
+    norm = ValueNorm().to(next(model.parameters()).device)
+    norm.load_state_dict(saved)
+    return norm

@@ -1,0 +1,128 @@
+"""Decision-time PUCT search (marl_sf.selfplay.puct): the search on known positions and with an exact value
+function, the model inputs it builds against the env's own, and ``<player>+puct:<n>`` in a tournament."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from pettingzoo.classic import connect_four_v3, tictactoe_v3
+
+from envs.pettingzoo_aec import PettingZooAECEnv
+from marl_sf.selfplay.puct import Node, PolicyValueNet, PUCTSearch, split_search_name
+from marl_sf.selfplay.search_players import CONNECT_FOUR, TICTACTOE, WIN, _exact, search_move
+from marl_sf.tournament import parse_tournament_args, tournament
+from marl_sf.train import Trainer
+
+TICTACTOE_ARGS = ("--env=classic_tictactoe", "--num_envs=4", "--rollout=16", "--batch_size=128", "--num_epochs=1")
+
+
+def uniform_net(game, nodes):
+    """Uniform priors, value 0: the search learns only from finished games."""
+    return [np.full(len(n.actions), 1.0 / len(n.actions)) for n in nodes], np.zeros(len(nodes))
+
+
+def exact_net(game, nodes):
+    """Uniform priors and tictactoe's exact value for the mover (+1 won, 0 drawn, -1 lost with best play)."""
+    values = [np.sign(_exact(game, n.mine, n.theirs, 9)) for n in nodes]
+    return [np.full(len(n.actions), 1.0 / len(n.actions)) for n in nodes], np.array(values, dtype=float)
+
+
+class _FeedForward(torch.nn.Module):
+    """A stand-in for the model where only the inputs built for it are checked."""
+
+    is_recurrent = False
+
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(1, 1)
+
+
+def cells(*indices: int) -> int:
+    return sum(TICTACTOE.bit(i // 3, i % 3) for i in indices)
+
+
+def test_puct_takes_a_win_and_blocks_a_loss_from_finished_games_alone():
+    search = PUCTSearch(uniform_net, simulations=100, rng=np.random.default_rng(0))
+    # tictactoe: 0 1 _ / 3 4 _ / 6 _ 8; the mover holds 0, 1, 6 (2 wins), the opponent 3, 4, 8 (5 would win)
+    assert search.moves(TICTACTOE, [(cells(0, 1, 6), cells(3, 4, 8))]).tolist() == [2]
+    assert search.moves(TICTACTOE, [(cells(4), cells(0, 1))]).tolist() == [2]  # the only move that does not lose
+    bit = CONNECT_FOUR.bit  # (row from the bottom, column)
+    # connect_four: the opponent has three in column 3, the mover must play there (two positions searched at once)
+    block = (bit(0, 0) | bit(1, 0) | bit(0, 6), bit(0, 3) | bit(1, 3) | bit(2, 3))
+    win = (bit(0, 1) | bit(0, 2) | bit(0, 3), bit(1, 1) | bit(1, 2) | bit(1, 3))  # columns 0 and 4 win now
+    assert search.moves(CONNECT_FOUR, [block, win])[0] == 3
+    assert search.moves(CONNECT_FOUR, [block, win])[1] in (0, 4)
+
+
+def _game_against_perfect(search: PUCTSearch, seat: int, rng: np.random.Generator) -> float:
+    """One tictactoe game of the search (on ``seat``) against exact minimax; the search's score."""
+    mine, theirs, mover = 0, 0, 0  # bitboards of the player to move and of the other
+    while True:
+        if mover == seat:
+            action = int(search.moves(TICTACTOE, [(mine, theirs)])[0])
+        else:
+            action = search_move(TICTACTOE, mine, theirs, 9, rng)
+        after = mine | TICTACTOE.action_bit(action, mine | theirs)
+        if TICTACTOE.won(after):
+            return 1.0 if mover == seat else 0.0
+        if after | theirs == TICTACTOE.full:
+            return 0.5
+        mine, theirs, mover = theirs, after, 1 - mover
+
+
+def test_puct_with_exact_values_never_loses_to_perfect_play_from_either_seat():
+    rng = np.random.default_rng(1)
+    search = PUCTSearch(exact_net, simulations=30, rng=rng)
+    scores = [_game_against_perfect(search, seat, rng) for seat in (0, 1) for _ in range(10)]
+    assert min(scores) == 0.5  # perfect play on both sides: every game drawn
+    assert WIN > 0 and np.sign(_exact(TICTACTOE, 0, 0, 9)) == 0  # the empty board is a draw
+
+
+@pytest.mark.parametrize("module", [tictactoe_v3, connect_four_v3], ids=["tictactoe", "connect_four"])
+def test_the_search_builds_the_observations_the_env_gives(module):
+    """Along a random game, the model inputs of the mover's position equal the env adapter's: the mover's board,
+    its legal moves and the joint observation (both seats' boards) of ``--critic_input=joint_obs``."""
+    env = PettingZooAECEnv(module.env())
+    game = TICTACTOE if module is tictactoe_v3 else CONNECT_FOUR
+    net = PolicyValueNet(_FeedForward(), critic_input="joint_obs")
+    obs, infos = env.reset(seed=3)
+    rng = np.random.default_rng(3)
+    for _ in range(7):
+        mover = next(i for i, info in enumerate(infos) if info["is_active"])
+        node = Node(*game.from_planes(obs[mover]["obs"]))
+        node.actions = np.array([a for a, _ in game.moves(node.mine | node.theirs)])
+        inputs = net.inputs(game, [node])
+        np.testing.assert_array_equal(inputs["obs"][0].numpy(), obs[mover]["obs"])
+        np.testing.assert_array_equal(inputs["action_mask"][0].numpy(), obs[mover]["action_mask"])
+        joint = np.concatenate([obs[0]["obs"].ravel(), obs[1]["obs"].ravel()])
+        np.testing.assert_array_equal(inputs["state"][0].numpy(), joint)
+        action = int(rng.choice(np.flatnonzero(obs[mover]["action_mask"])))
+        actions = [action, action]
+        obs, _, terminated, _, infos = env.step(actions)
+        if any(terminated):
+            break
+
+
+def test_search_player_names_and_models_it_cannot_search_with():
+    assert split_search_name("latest+puct:200") == ("latest", 200)
+    assert split_search_name("alphabeta:4") == ("alphabeta:4", None)
+    with pytest.raises(ValueError, match="<player>\\+puct:<simulations>"):
+        split_search_name("latest+puct:0")
+    with pytest.raises(ValueError, match="at least one simulation"):
+        PUCTSearch(uniform_net, simulations=0)
+    with pytest.raises(ValueError, match="needs the env's state"):
+        PolicyValueNet(_FeedForward(), None, "state")
+
+
+def test_a_checkpoint_with_search_plays_in_a_tournament(make_cfg, tmp_path):
+    trainer = Trainer(make_cfg(*TICTACTOE_ARGS, "--experiment=searched", "--train_for_env_steps=300"))
+    assert trainer.train() == 0
+    argv = [f"--train_dir={tmp_path}", "--device=cpu", *TICTACTOE_ARGS, "--experiment=searched", "--games_per_pair=8"]
+    players = ["latest+puct:60", "latest", "perfect"]
+    results = tournament(parse_tournament_args([*argv, "--eval_deterministic=True", "--players", *players]))
+    assert set(results["ratings"]) == set(players)
+    for match in results["matches"]:
+        assert sum(r.games for r in match.seats.values()) == 8
+    with pytest.raises(ValueError, match="searches with a checkpoint"):
+        tournament(parse_tournament_args([*argv, "--players", "random+puct:5", "latest"]))
