@@ -40,6 +40,7 @@ from marl_sf.selfplay.players import ScriptedPlayer, SnapshotPlayer
 from marl_sf.selfplay.pool import load_snapshot_model
 from marl_sf.selfplay.puct import PolicyValueNet, PUCTPlayer, checkpoint_value_norm, split_search_name
 from marl_sf.utils.io import check_writable, write_json, write_text
+from marl_sf.utils.types import str2bool
 
 log = logging.getLogger("marl_sf")
 
@@ -52,6 +53,8 @@ def add_tournament_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--games_per_pair", type=int, default=100, help="games per pair of players (split over seats)")
     g.add_argument("--tournament_policy_id", type=int, default=0, help="the policy whose checkpoints play")
     g.add_argument("--tournament_name", default="tournament", help="output folder inside the experiment")
+    g.add_argument("--gauntlet", type=str2bool, default=False, help="play only the first player against each of "
+                   "the others (an evaluation against fixed opponents) instead of every pair")  # fmt: skip
     g.add_argument("--search_c_puct", type=float, default=1.25, help="PUCT exploration constant of "
                    "<player>+puct:<simulations> players")  # fmt: skip
     # learned players sample their actions: two deterministic checkpoints would replay one game over and over
@@ -129,7 +132,8 @@ def run_tournament(cfg, players: list[tuple[object, int]], specs, models) -> dic
     scores, games = np.zeros((count, count)), np.zeros((count, count))
     policy_ids = sorted(s.policy_id for s in specs)
     matches = []
-    for i, j in itertools.combinations(range(count), 2):
+    pairs = [(0, j) for j in range(1, count)] if cfg.gauntlet else itertools.combinations(range(count), 2)
+    for i, j in pairs:
         (a, pid_a), (b, pid_b) = players[i], players[j]
         teams = None if len(specs) == 1 else (policy_ids.index(pid_a), policy_ids.index(pid_b))
         if teams is not None and pid_a == pid_b:
@@ -149,7 +153,11 @@ def run_tournament(cfg, players: list[tuple[object, int]], specs, models) -> dic
 
 
 def _match_json(m: MatchResult) -> dict:
-    return {"a": m.a, "b": m.b, "seats": {s: vars(r) for s, r in m.seats.items()}}
+    return {
+        "a": m.a,
+        "b": m.b,
+        "seats": {s: {**vars(r), "score": r.score, "score_ci95": list(r.score_ci())} for s, r in m.seats.items()},
+    }
 
 
 def report_markdown(results: dict, env: str) -> str:
@@ -182,12 +190,15 @@ def report_markdown(results: dict, env: str) -> str:
         "",
         "Per seat (A's W/D/L with A on the seat):",
         "",
-        "| A | B | seat | W/D/L | A's score |",
-        "|---|---|---|---|---|",
+        "| A | B | seat | W/D/L | A's score | 95% CI |",
+        "|---|---|---|---|---|---|",
     ]
     for m in results["matches"]:
         for seat, r in m.seats.items():
-            lines.append(f"| {m.a} | {m.b} | {seat} | {r.wins}/{r.draws}/{r.losses} | {r.score:.2f} |")
+            low, high = r.score_ci()
+            lines.append(f"| {m.a} | {m.b} | {seat} | {r.wins}/{r.draws}/{r.losses} | {r.score:.2f} | "
+                         f"[{low:.2f}, {high:.2f}] |")  # fmt: skip
+    lines += ["", "A's score: win 1, draw 0.5, loss 0; the interval is a percentile bootstrap over the seat's games."]
     return "\n".join(lines) + "\n"
 
 

@@ -3,6 +3,8 @@ function, the model inputs it builds against the env's own, and ``<player>+puct:
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -115,14 +117,20 @@ def test_search_player_names_and_models_it_cannot_search_with():
         PolicyValueNet(_FeedForward(), None, "state")
 
 
-def test_a_checkpoint_with_search_plays_in_a_tournament(make_cfg, tmp_path):
+def test_a_checkpoint_with_search_plays_a_gauntlet(make_cfg, tmp_path):
     trainer = Trainer(make_cfg(*TICTACTOE_ARGS, "--experiment=searched", "--train_for_env_steps=300"))
     assert trainer.train() == 0
     argv = [f"--train_dir={tmp_path}", "--device=cpu", *TICTACTOE_ARGS, "--experiment=searched", "--games_per_pair=8"]
     players = ["latest+puct:60", "latest", "perfect"]
-    results = tournament(parse_tournament_args([*argv, "--eval_deterministic=True", "--players", *players]))
-    assert set(results["ratings"]) == set(players)
+    results = tournament(parse_tournament_args([*argv, "--eval_deterministic=True", "--gauntlet=True", "--players",
+                                                *players]))  # fmt: skip
+    assert [(m.a, m.b) for m in results["matches"]] == [("latest+puct:60", "latest"), ("latest+puct:60", "perfect")]
     for match in results["matches"]:
-        assert sum(r.games for r in match.seats.values()) == 8
+        assert [r.games for r in match.seats.values()] == [4, 4]
+        low, high = match.seats[0].score_ci()
+        assert low <= match.seats[0].score <= high
+    assert results["matches"][1].total().wins == 0  # nobody beats perfect play
+    saved = json.loads((tmp_path / "searched" / "tournament" / "results.json").read_text())
+    assert len(saved["matches"][0]["seats"]["0"]["score_ci95"]) == 2
     with pytest.raises(ValueError, match="searches with a checkpoint"):
         tournament(parse_tournament_args([*argv, "--players", "random+puct:5", "latest"]))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from marl_sf.algo.policy_mapping import agent_policies
 from marl_sf.algo.runners import LocalEnvs, uses_env_state
 from marl_sf.algo.sampler import Sampler
@@ -16,6 +18,7 @@ from marl_sf.experiment import build_storages
 from marl_sf.selfplay.match_opponents import MatchOpponents
 from marl_sf.selfplay.matchmaking import Matchmaker, agent_sides
 from marl_sf.selfplay.scoring import game_score
+from marl_sf.stats import mean, stratified_bootstrap_ci
 
 
 @dataclass
@@ -34,6 +37,13 @@ class SeatRecord:
     def score(self) -> float:
         """Mean score (win 1, draw 0.5), NaN before any game."""
         return (self.wins + 0.5 * self.draws) / self.games if self.games else float("nan")
+
+    def score_ci(self, confidence: float = 0.95) -> tuple[float, float]:
+        """The percentile bootstrap interval of the mean score over the games (NaNs before any game)."""
+        if not self.games:
+            return float("nan"), float("nan")
+        games = np.repeat([1.0, 0.5, 0.0], [self.wins, self.draws, self.losses])  # [games]
+        return stratified_bootstrap_ci([games], mean, confidence=confidence)
 
 
 @dataclass
