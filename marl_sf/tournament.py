@@ -145,10 +145,11 @@ def run_tournament(cfg, players: list[tuple[object, int]], specs, models) -> dic
         games[i, j] = games[j, i] = total.games
         matches.append(result)
         log.info("%s vs %s: %d-%d-%d (W-D-L)", names[i], names[j], total.wins, total.draws, total.losses)
+    search = {p.name: p.search_budget() for p, _ in players if hasattr(p, "search_budget")}
     ratings = bradley_terry_elo(scores, games)
     covariance = bradley_terry_covariance(ratings, games)  # [P, P] Elo points^2
     return {"players": names, "ratings": dict(zip(names, ratings.tolist(), strict=True)), "matches": matches,
-            "scores": scores, "games": games, "covariance": covariance,
+            "scores": scores, "games": games, "covariance": covariance, "search": search,
             "rating_se": dict(zip(names, np.sqrt(np.diag(covariance)).tolist(), strict=True))}  # fmt: skip
 
 
@@ -199,6 +200,10 @@ def report_markdown(results: dict, env: str) -> str:
             lines.append(f"| {m.a} | {m.b} | {seat} | {r.wins}/{r.draws}/{r.losses} | {r.score:.2f} | "
                          f"[{low:.2f}, {high:.2f}] |")  # fmt: skip
     lines += ["", "A's score: win 1, draw 0.5, loss 0; the interval is a percentile bootstrap over the seat's games."]
+    for name, budget in results.get("search", {}).items():
+        lines += ["", f"{name}: {budget['simulations']} simulations per move, {budget['seconds_per_move']:.3f} s per "
+                  f"move ({budget['moves']} moves, searched in batches of parallel games: "
+                  f"{budget['seconds_per_search']:.3f} s per batch)"]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -245,7 +250,7 @@ def tournament(cfg) -> dict:
     players = resolve_players(cfg, specs, lambda s: create_actor_critic(cfg, s.obs_space, s.action_space), device)
     check_writable(out, "the tournament report")
     results = run_tournament(cfg, players, specs, models)
-    write_json(out / "results.json", {**{k: results[k] for k in ("players", "ratings", "rating_se")},
+    write_json(out / "results.json", {**{k: results[k] for k in ("players", "ratings", "rating_se", "search")},
                                       "covariance": results["covariance"].tolist(),
                                       "matches": [_match_json(m) for m in results["matches"]]})  # fmt: skip
     report = report_markdown(results, cfg.env)

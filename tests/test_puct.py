@@ -132,5 +132,8 @@ def test_a_checkpoint_with_search_plays_a_gauntlet(make_cfg, tmp_path):
     assert results["matches"][1].total().wins == 0  # nobody beats perfect play
     saved = json.loads((tmp_path / "searched" / "tournament" / "results.json").read_text())
     assert len(saved["matches"][0]["seats"]["0"]["score_ci95"]) == 2
+    budget = saved["search"]["latest+puct:60"]
+    assert budget["simulations"] == 60 and budget["moves"] >= 8 * 2 and budget["seconds_per_move"] > 0
+    assert "60 simulations per move" in (tmp_path / "searched" / "tournament" / "report.md").read_text()
     with pytest.raises(ValueError, match="searches with a checkpoint"):
         tournament(parse_tournament_args([*argv, "--players", "random+puct:5", "latest"]))

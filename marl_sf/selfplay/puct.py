@@ -17,6 +17,7 @@ A batch of ``n`` positions is searched together: every round runs one simulation
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -206,12 +207,24 @@ class PUCTPlayer:
         net: the ``PolicyValueNet`` of the checkpoint.
         simulations, c_puct: see ``PUCTSearch``.
         seed: seeds tie-breaks and sampled moves.
+
+    Attributes:
+        moves_played, search_seconds: the moves chosen so far and the wall-clock seconds their searches took (a
+            batch of positions is searched together, so ``search_seconds / moves_played`` is the cost per move
+            amortized over the batch; ``batches`` counts the searches).
     """
 
     def __init__(self, name: str, net: PolicyValueNet, simulations: int, c_puct: float = 1.25,
                  seed: int | None = None):  # fmt: skip
         self.name = name
         self.search = PUCTSearch(net, simulations, c_puct, np.random.default_rng(seed))
+        self.moves_played, self.batches, self.search_seconds = 0, 0, 0.0
+
+    def search_budget(self) -> dict[str, float]:
+        """``simulations`` per move, ``moves``, ``seconds_per_move`` (amortized) and ``seconds_per_search``."""
+        return {"simulations": self.search.simulations, "moves": self.moves_played,
+                "seconds_per_move": self.search_seconds / max(1, self.moves_played),
+                "seconds_per_search": self.search_seconds / max(1, self.batches)}  # fmt: skip
 
     def act(self, inputs, raw_obs, rnn_states, deterministic: bool = False):
         """Actions ``[n]`` for the ``n`` board rows of ``raw_obs`` (``{"obs": [n, rows, cols, 2]}``); the
@@ -228,7 +241,10 @@ class PUCTPlayer:
         if len(planes) == 0:
             return torch.zeros(0, dtype=torch.int64, device=rnn_states.device), rnn_states
         game = game_of(planes)
+        start = time.perf_counter()
         actions = self.search.moves(game, [game.from_planes(p) for p in planes], deterministic)
+        self.search_seconds += time.perf_counter() - start
+        self.moves_played, self.batches = self.moves_played + len(planes), self.batches + 1
         return torch.as_tensor(actions, device=rnn_states.device), rnn_states
 
 
