@@ -5,9 +5,11 @@ prioritized fictitious self-play: frozen snapshots of the policy (one joins ever
 agent-steps) and two scripted baselines, ``random`` and ``connect_four_lookahead`` (PFSP keeps drawing the
 members the learner still loses to). ``--pool_scripted`` with no names gives pure self-play. Afterwards the
 latest checkpoint, a few pool snapshots, ``random`` and the one-step-lookahead heuristic play a round-robin from
-both seats, actions sampled (``<experiment>/tournament/report.md``), and the latest checkpoint plays the two
-baselines with greedy actions, 200 games per seat (``<experiment>/vs_baselines/report.md``). README.md
-"Results" has the figures.
+both seats, actions sampled (``<experiment>/tournament/report.md``), the latest checkpoint plays the two
+baselines with greedy actions, 200 games per seat (``<experiment>/vs_baselines/report.md``), and last the latest
+checkpoint with decision-time search (``latest+puct:<--search_simulations>``, MCTS guided by its policy and
+value, ``marl_sf.selfplay.puct``) plays depth-4 alpha-beta and OpenSpiel's MCTS with 1,000 simulations, 100 games
+per seat, greedy (``<experiment>/gauntlet/report.md``). README.md "Results" has the figures.
 
 The policy encodes the board with ``FourInARowEncoder`` (one 4x4 convolution: every possible line of four lies
 in one 4x4 window), registered through ``global_model_factory()`` as a Sample Factory user would. A checkpoint of
@@ -22,6 +24,7 @@ Any marl_sf option on the command line overrides the recipe below.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import sys
 
@@ -95,9 +98,17 @@ def main(argv: list[str] | None = None) -> int:
     own = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     own.add_argument("--tournaments_only", action="store_true", help="replay the tournaments of a trained run")
     own.add_argument("--games_per_pair", type=int, default=200, help="games per pair in the main tournament")
+    own.add_argument("--gauntlet_only", action="store_true", help="replay only the gauntlet of a trained run")
+    own.add_argument("--search_simulations", type=int, default=400, help="PUCT simulations per move in the gauntlet")
+    own.add_argument(
+        "--gauntlet_games", type=int, default=200, help="games per opponent in the gauntlet (half per seat)"
+    )
     own_args, argv = own.parse_known_args(sys.argv[1:] if argv is None else argv)
     global_model_factory().register_encoder_factory(make_encoder)  # before any model is built or loaded
     cfg = parse_args([*RECIPE, *argv])
+    if own_args.gauntlet_only:
+        gauntlet(argv, own_args.search_simulations, own_args.gauntlet_games)
+        return 0
     if not own_args.tournaments_only:  # the encoder is registered above, so checkpoints load either way
         status = run_rl(cfg)
         if status != 0:
@@ -111,7 +122,22 @@ def main(argv: list[str] | None = None) -> int:
     tournament(
         parse_tournament_args([*RECIPE, *argv, *baselines, "--games_per_pair=400", "--tournament_name=vs_baselines"])
     )
+    gauntlet(argv, own_args.search_simulations, own_args.gauntlet_games)
     return 0
+
+
+def gauntlet(argv: list[str], simulations: int, games: int) -> None:
+    """The latest checkpoint with PUCT search against players nobody here trained, greedy moves, both seats:
+    depth-4 alpha-beta and, with the ``openspiel`` extra, OpenSpiel's MCTS with 1,000 simulations
+    (``<experiment>/gauntlet/report.md``: score per seat with 95% intervals, the search's seconds per move)."""
+    opponents = ["alphabeta:4"]
+    if importlib.util.find_spec("pyspiel") is not None:
+        opponents.append("openspiel_mcts:1000")
+    else:
+        logging.getLogger("marl_sf").info("no OpenSpiel (pip install 'marl-sf[openspiel]'): the gauntlet skips MCTS")
+    players = ["--players", f"latest+puct:{simulations}", *opponents, "--gauntlet=True", "--eval_deterministic=True"]
+    tournament(parse_tournament_args([*RECIPE, *argv, *players, f"--games_per_pair={games}",
+                                      "--tournament_name=gauntlet", "--num_envs=50"]))  # fmt: skip
 
 
 if __name__ == "__main__":

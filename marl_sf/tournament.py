@@ -55,8 +55,6 @@ def add_tournament_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--tournament_name", default="tournament", help="output folder inside the experiment")
     g.add_argument("--gauntlet", type=str2bool, default=False, help="play only the first player against each of "
                    "the others (an evaluation against fixed opponents) instead of every pair")  # fmt: skip
-    g.add_argument("--search_c_puct", type=float, default=1.25, help="PUCT exploration constant of "
-                   "<player>+puct:<simulations> players")  # fmt: skip
     # learned players sample their actions: two deterministic checkpoints would replay one game over and over
     parser.set_defaults(eval_deterministic=False)
 

@@ -150,8 +150,9 @@ class Trainer:
         self.agent_policy = agent_policies(self.specs)
         self.league = None
         if uses_opponents(cfg):
+            value_norms = {s.policy_id: lr.value_norm for s, lr in zip(self.specs, self.learners, strict=True)}
             self.league = League(cfg, self.exp_dir, self.specs, self.models, self.agent_policy, cfg.num_envs,
-                                 seed=self.env_seed)  # fmt: skip
+                                 seed=self.env_seed, value_norms=value_norms)  # fmt: skip
             self.league.maybe_snapshot(self.agent_steps)
         self.sampler = self._make_sampler()
         try:

@@ -137,3 +137,15 @@ def test_a_checkpoint_with_search_plays_a_gauntlet(make_cfg, tmp_path):
     assert "60 simulations per move" in (tmp_path / "searched" / "tournament" / "report.md").read_text()
     with pytest.raises(ValueError, match="searches with a checkpoint"):
         tournament(parse_tournament_args([*argv, "--players", "random+puct:5", "latest"]))
+
+
+def test_a_pool_member_searches_with_the_learner_s_current_weights(make_cfg):
+    argv = [*TICTACTOE_ARGS, "--experiment=live", "--policy_mapping=self_play", "--pool_scripted", "latest+puct:4"]
+    trainer = Trainer(make_cfg(*argv, "--pool_snapshot_every=100000", "--train_for_env_steps=400"))
+    member = trainer.league.pools[0].members["latest+puct:4"]
+    assert member.search.net.model is trainer.models[0]  # the live model, not a copy
+    assert member.search.net.value_norm is trainer.learners[0].value_norm
+    assert trainer.train() == 0
+    assert trainer.league.pools[0].games["latest+puct:4"] > 0 and member.moves_played > 0
+    with pytest.raises(ValueError, match="write latest\\+puct:<simulations>"):
+        Trainer(make_cfg(*TICTACTOE_ARGS, "--experiment=bad", "--pool_scripted", "best+puct:4"))

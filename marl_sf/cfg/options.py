@@ -259,6 +259,8 @@ def add_selfplay_args(p: argparse.ArgumentParser) -> None:
         "--pool_dir", default="", help="the pool folder (default: <experiment>/pool); an explicit folder must exist"
     )
     g.add_argument("--elo_k", type=float, default=16.0, help="Elo K-factor for the training-time ratings")
+    g.add_argument("--search_c_puct", type=float, default=1.25, help="PUCT exploration constant of "
+                   "<player>+puct:<simulations> players (tournament, and latest+puct:<n> pool members)")  # fmt: skip
 
 
 def add_distributed_args(p: argparse.ArgumentParser) -> None:

@@ -19,6 +19,7 @@ from marl_sf.selfplay.match_opponents import MatchOpponents
 from marl_sf.selfplay.matchmaking import EpisodeResult, Matchmaker, agent_sides, draw_lineup
 from marl_sf.selfplay.players import ScriptedPlayer, SnapshotPlayer, make_player
 from marl_sf.selfplay.pool import OpponentPool, load_pool, load_snapshot_model, save_snapshot
+from marl_sf.selfplay.puct import PolicyValueNet, PUCTPlayer, split_search_name
 from marl_sf.selfplay.scoring import game_score
 
 log = logging.getLogger("marl_sf")
@@ -50,8 +51,10 @@ class League:
             checkpoint, an unknown scripted policy.
     """
 
-    def __init__(self, cfg, exp_dir: Path, specs, models, agent_policy: list[int], num_envs: int, seed=None):
+    def __init__(self, cfg, exp_dir: Path, specs, models, agent_policy: list[int], num_envs: int, seed=None,
+                 value_norms=None):  # fmt: skip
         self.cfg, self.specs, self.models = cfg, specs, models
+        self.value_norms = value_norms or {}
         self.snapshots_on = bool(cfg.self_play or cfg.policy_mapping == "self_play")
         self.elo_path = Path(exp_dir) / "elo.json"
         self.elo = EloRatings.load(self.elo_path) if self.elo_path.exists() else EloRatings(k=cfg.elo_k)
@@ -65,7 +68,7 @@ class League:
                 log.info("opponent pool of policy %d: %d members from %s", spec.policy_id, len(self), folder)
             for name in cfg.pool_scripted:
                 if name not in self.pools[spec.policy_id].members:
-                    self.pools[spec.policy_id].add(ScriptedPlayer(name, spec.action_space))
+                    self.pools[spec.policy_id].add(self._named_player(spec, name))
         self.sides = agent_sides(agent_policy)
         self.side_policy = [agent_policy[side[0]] for side in self.sides]
         self.rng = np.random.default_rng(cfg.seed if seed is None else seed)
@@ -94,10 +97,23 @@ class League:
                              "(<experiment>/pool) or leave --pool_dir empty for a new pool")  # fmt: skip
         return folder
 
-    def _player(self, spec, name: str, path: Path | None):
-        """A pool member: a snapshot loaded from ``path`` into this policy's model, or a scripted policy."""
-        if path is None:
+    def _named_player(self, spec, name: str):
+        """A member by name: ``latest+puct:<n>``, the learning policy's current weights searching ``n`` simulations
+        per move (``marl_sf.selfplay.puct``; connect_four and tictactoe), or a scripted policy."""
+        base, simulations = split_search_name(name)
+        if simulations is None:
             return ScriptedPlayer(name, spec.action_space)
+        if base != "latest":
+            raise ValueError(f"pool member {name!r}: a searching member plays the learning policy's own weights; "
+                             "write latest+puct:<simulations>")  # fmt: skip
+        model = self.models[[s.policy_id for s in self.specs].index(spec.policy_id)]
+        net = PolicyValueNet(model, self.value_norms.get(spec.policy_id), self.cfg.critic_input, self.cfg.obs_scale)
+        return PUCTPlayer(name, net, simulations, self.cfg.search_c_puct, seed=self.cfg.seed)
+
+    def _player(self, spec, name: str, path: Path | None):
+        """A pool member: a snapshot loaded from ``path`` into this policy's model, or a member by name."""
+        if path is None:
+            return self._named_player(spec, name)
         model = load_snapshot_model(path, lambda: create_actor_critic(self.cfg, spec.obs_space, spec.action_space))
         return make_player(name, spec.action_space, model.to(next(self.models[0].parameters()).device))
 
