@@ -11,6 +11,7 @@ import torch
 from pettingzoo.classic import connect_four_v3, tictactoe_v3
 
 from envs.pettingzoo_aec import PettingZooAECEnv
+from marl_sf.algo.value_norm import ValueNorm
 from marl_sf.selfplay.puct import Node, PolicyValueNet, PUCTSearch, split_search_name
 from marl_sf.selfplay.search_players import CONNECT_FOUR, TICTACTOE, WIN, _exact, search_move
 from marl_sf.tournament import parse_tournament_args, tournament
@@ -31,13 +32,20 @@ def exact_net(game, nodes):
 
 
 class _FeedForward(torch.nn.Module):
-    """A stand-in for the model where only the inputs built for it are checked."""
+    """A stand-in for the model: every position gets all probability on action 0 and value 3.0 (before the
+    value normalizer)."""
 
     is_recurrent = False
 
     def __init__(self):
         super().__init__()
         self.layer = torch.nn.Linear(1, 1)
+
+    def forward_batch(self, batch):
+        n, actions = batch.obs["action_mask"].shape[0], batch.obs["action_mask"].shape[-1]
+        logits = torch.full((n, 1, actions), -50.0)
+        logits[..., 0] = 50.0
+        return {"action_logits": logits, "values": torch.full((n, 1), 3.0)}
 
 
 def cells(*indices: int) -> int:
@@ -104,6 +112,18 @@ def test_the_search_builds_the_observations_the_env_gives(module):
         obs, _, terminated, _, infos = env.step(actions)
         if any(terminated):
             break
+
+
+def test_priors_mix_the_policy_with_uniform_and_values_are_clipped_returns():
+    node = Node(0, 0)
+    node.actions = np.arange(9)
+    norm = ValueNorm()
+    norm.update(torch.tensor([-1.0, 0.0, 1.0]))  # returns of mean 0, variance 2/3
+    priors, values = PolicyValueNet(_FeedForward(), norm, "local", prior_mix=0.25)(TICTACTOE, [node])
+    np.testing.assert_allclose(priors[0], [0.75 + 0.25 / 9] + [0.25 / 9] * 8, rtol=1e-6)
+    assert values.tolist() == [1.0]  # 3.0 * sqrt(2/3) = 2.45 returns, clipped to a won game
+    with pytest.raises(ValueError, match="prior mix is a fraction"):
+        PolicyValueNet(_FeedForward(), None, "local", prior_mix=1.5)
 
 
 def test_search_player_names_and_models_it_cannot_search_with():

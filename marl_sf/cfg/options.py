@@ -261,6 +261,8 @@ def add_selfplay_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--elo_k", type=float, default=16.0, help="Elo K-factor for the training-time ratings")
     g.add_argument("--search_c_puct", type=float, default=1.25, help="PUCT exploration constant of "
                    "<player>+puct:<simulations> players (tournament, and latest+puct:<n> pool members)")  # fmt: skip
+    g.add_argument("--search_prior_mix", type=float, default=0.5, help="PUCT priors: this fraction of uniform "
+                   "over the legal moves mixed into the policy's probabilities")  # fmt: skip
 
 
 def add_distributed_args(p: argparse.ArgumentParser) -> None:

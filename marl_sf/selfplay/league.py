@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -107,7 +108,9 @@ class League:
             raise ValueError(f"pool member {name!r}: a searching member plays the learning policy's own weights; "
                              "write latest+puct:<simulations>")  # fmt: skip
         model = self.models[[s.policy_id for s in self.specs].index(spec.policy_id)]
-        net = PolicyValueNet(model, self.value_norms.get(spec.policy_id), self.cfg.critic_input, self.cfg.obs_scale)
+        cfg = self.cfg
+        net = PolicyValueNet(model, self.value_norms.get(spec.policy_id), cfg.critic_input, cfg.obs_scale,
+                             cfg.search_prior_mix)  # fmt: skip
         return PUCTPlayer(name, net, simulations, self.cfg.search_c_puct, seed=self.cfg.seed)
 
     def _player(self, spec, name: str, path: Path | None):
@@ -164,7 +167,8 @@ class League:
     def summary(self) -> dict[str, float]:
         """Scalars for the logs (Elo of each learner and member, recent learner scores, pool sizes); resets
         the recent scores."""
-        scalars = {f"elo/{name}": r for name, r in self.elo.ratings.items()}
+        # summary names take [A-Za-z0-9_./-]: latest+puct:32 is written elo/latest_puct_32
+        scalars = {"elo/" + re.sub(r"[^\w./-]", "_", name): r for name, r in self.elo.ratings.items()}
         for pid, scores in self.recent_scores.items():
             if scores:
                 scalars[f"policy_{pid}/selfplay/score_vs_pool"] = float(np.mean(scores))

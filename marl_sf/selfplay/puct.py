@@ -70,12 +70,17 @@ class PolicyValueNet:
             None when the model's values are in return units.
         critic_input: ``--critic_input`` of the run: ``local`` or ``joint_obs``.
         obs_scale: ``--obs_scale``.
+        prior_mix: the priors are ``(1 - prior_mix) * policy + prior_mix * uniform`` over the legal moves: a policy
+            trained by PPO is often nearly deterministic, and PUCT never tries a move whose prior is 0.
 
     Raises:
         ValueError: a recurrent model, or a critic input a board position alone cannot make (the env's state).
     """
 
-    def __init__(self, model: torch.nn.Module, value_norm=None, critic_input: str = "local", obs_scale: float = 1.0):
+    def __init__(self, model: torch.nn.Module, value_norm=None, critic_input: str = "local", obs_scale: float = 1.0,
+                 prior_mix: float = 0.0):  # fmt: skip
+        if not 0.0 <= prior_mix <= 1.0:
+            raise ValueError(f"the PUCT prior mix is a fraction in [0, 1], not {prior_mix}")
         if model.is_recurrent:
             raise ValueError("PUCT search evaluates positions out of game order: it needs a feed-forward policy "
                              "(train without --use_rnn)")  # fmt: skip
@@ -83,6 +88,7 @@ class PolicyValueNet:
             raise ValueError(f"PUCT search builds the critic's input from the board: --critic_input={critic_input} "
                              "needs the env's state; train with --critic_input=joint_obs or local")  # fmt: skip
         self.model, self.value_norm, self.critic_input, self.obs_scale = model, value_norm, critic_input, obs_scale
+        self.prior_mix = prior_mix
         self.device = next(model.parameters()).device
 
     def inputs(self, game: Game, nodes: list[Node]) -> dict[str, torch.Tensor]:
@@ -115,7 +121,8 @@ class PolicyValueNet:
             values = out["values"][:, 0]  # [n, 1] -> [n]
             if self.value_norm is not None:
                 values = self.value_norm.denormalize(values)
-        priors = [probs[i, n.actions] for i, n in enumerate(nodes)]
+        mix = self.prior_mix
+        priors = [(1.0 - mix) * probs[i, n.actions] + mix / len(n.actions) for i, n in enumerate(nodes)]
         return priors, values.clamp(-1.0, 1.0).cpu().numpy()
 
 
