@@ -117,6 +117,7 @@ def resolve_players(cfg, specs, make_model, device: torch.device | None = None) 
                     continue
                 norm = checkpoint_value_norm(path, model, cfg)
                 net = PolicyValueNet(model.eval(), norm, cfg.critic_input, cfg.obs_scale, cfg.search_prior_mix)
+                net.check_spaces(spec.obs_space)
                 label = f"{label}+puct:{simulations}"
                 players.append((PUCTPlayer(label, net, simulations, cfg.search_c_puct, seed=cfg.eval_seed), pid))
     return players
@@ -197,7 +198,11 @@ def report_markdown(results: dict, env: str) -> str:
             low, high = r.score_ci()
             lines.append(f"| {m.a} | {m.b} | {seat} | {r.wins}/{r.draws}/{r.losses} | {r.score:.2f} | "
                          f"[{low:.2f}, {high:.2f}] |")  # fmt: skip
-    lines += ["", "A's score: win 1, draw 0.5, loss 0; the interval is a percentile bootstrap over the seat's games."]
+    lines += [
+        "",
+        "A's score: win 1, draw 0.5, loss 0; the interval is a percentile bootstrap over the seat's games, "
+        "which assumes independent games (two deterministic players replay one game).",
+    ]
     for name, budget in results.get("search", {}).items():
         lines += ["", f"{name}: {budget['simulations']} simulations per move, {budget['seconds_per_move']:.3f} s per "
                   f"move ({budget['moves']} moves, searched in batches of parallel games: "
@@ -245,6 +250,9 @@ def tournament(cfg) -> dict:
     if cfg.tournament_policy_id not in [s.policy_id for s in specs]:
         raise ValueError(f"--tournament_policy_id={cfg.tournament_policy_id}: the experiment has policies "
                          f"{[s.policy_id for s in specs]}")  # fmt: skip
+    if cfg.gauntlet and (len(specs) > 1 or split_search_name(cfg.players[0])[0] == "pool"):
+        raise ValueError("--gauntlet plays one player (the first name, not 'pool') against the others in seat games "
+                         "of one learning policy")  # fmt: skip
     players = resolve_players(cfg, specs, lambda s: create_actor_critic(cfg, s.obs_space, s.action_space), device)
     check_writable(out, "the tournament report")
     results = run_tournament(cfg, players, specs, models)

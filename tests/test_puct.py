@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -32,20 +33,21 @@ def exact_net(game, nodes):
 
 
 class _FeedForward(torch.nn.Module):
-    """A stand-in for the model: every position gets all probability on action 0 and value 3.0 (before the
-    value normalizer)."""
+    """A stand-in for the model: every position gets all probability on action 0 and the value ``raw_value``
+    (before the value normalizer)."""
 
     is_recurrent = False
 
-    def __init__(self):
+    def __init__(self, raw_value: float = 0.3):
         super().__init__()
         self.layer = torch.nn.Linear(1, 1)
+        self.raw_value = raw_value
 
     def forward_batch(self, batch):
         n, actions = batch.obs["action_mask"].shape[0], batch.obs["action_mask"].shape[-1]
         logits = torch.full((n, 1, actions), -50.0)
         logits[..., 0] = 50.0
-        return {"action_logits": logits, "values": torch.full((n, 1), 3.0)}
+        return {"action_logits": logits, "values": torch.full((n, 1), self.raw_value)}
 
 
 def cells(*indices: int) -> int:
@@ -119,9 +121,11 @@ def test_priors_mix_the_policy_with_uniform_and_values_are_clipped_returns():
     node.actions = np.arange(9)
     norm = ValueNorm()
     norm.update(torch.tensor([-1.0, 0.0, 1.0]))  # returns of mean 0, variance 2/3
-    priors, values = PolicyValueNet(_FeedForward(), norm, "local", prior_mix=0.25)(TICTACTOE, [node])
+    priors, values = PolicyValueNet(_FeedForward(0.3), norm, "local", prior_mix=0.25)(TICTACTOE, [node])
     np.testing.assert_allclose(priors[0], [0.75 + 0.25 / 9] + [0.25 / 9] * 8, rtol=1e-6)
-    assert values.tolist() == [1.0]  # 3.0 * sqrt(2/3) = 2.45 returns, clipped to a won game
+    np.testing.assert_allclose(values, [0.3 * np.sqrt(2 / 3)], rtol=1e-5)  # de-normalized to returns
+    _, values = PolicyValueNet(_FeedForward(3.0), norm, "local")(TICTACTOE, [node])
+    assert values.tolist() == [1.0]  # 2.45 in returns, clipped to a won game
     with pytest.raises(ValueError, match="prior mix is a fraction"):
         PolicyValueNet(_FeedForward(), None, "local", prior_mix=1.5)
 
@@ -135,6 +139,16 @@ def test_search_player_names_and_models_it_cannot_search_with():
         PUCTSearch(uniform_net, simulations=0)
     with pytest.raises(ValueError, match="needs the env's state"):
         PolicyValueNet(_FeedForward(), None, "state")
+    net = PolicyValueNet(_FeedForward(), None, "local")
+    board = gym.spaces.Box(0, 1, (3, 3, 2))
+    with pytest.raises(ValueError, match="cannot make \\['agent_id'\\]"):
+        net.check_spaces(gym.spaces.Dict({"obs": board, "agent_id": gym.spaces.Box(0, 1, (2,))}))
+    with pytest.raises(ValueError, match="search players play connect_four"):
+        net.check_spaces(gym.spaces.Dict({"obs": gym.spaces.Box(0, 1, (5,))}))
+    with pytest.raises(ValueError, match="not a finished game"):
+        PUCTSearch(uniform_net, 5).moves(TICTACTOE, [(cells(3, 4), cells(0, 1, 2))])  # the opponent has won
+    with pytest.raises(ValueError, match="not a legal move"):
+        CONNECT_FOUR.action_bit(3, sum(CONNECT_FOUR.bit(r, 3) for r in range(6)))
 
 
 def test_a_checkpoint_with_search_plays_a_gauntlet(make_cfg, tmp_path):
@@ -157,6 +171,8 @@ def test_a_checkpoint_with_search_plays_a_gauntlet(make_cfg, tmp_path):
     assert "60 simulations per move" in (tmp_path / "searched" / "tournament" / "report.md").read_text()
     with pytest.raises(ValueError, match="searches with a checkpoint"):
         tournament(parse_tournament_args([*argv, "--players", "random+puct:5", "latest"]))
+    with pytest.raises(ValueError, match="--gauntlet plays one player"):
+        tournament(parse_tournament_args([*argv, "--gauntlet=True", "--players", "pool", "random"]))
 
 
 def test_a_pool_member_searches_with_the_learner_s_current_weights(make_cfg):

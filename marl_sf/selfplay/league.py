@@ -107,10 +107,14 @@ class League:
         if base != "latest":
             raise ValueError(f"pool member {name!r}: a searching member plays the learning policy's own weights; "
                              "write latest+puct:<simulations>")  # fmt: skip
+        if self.cfg.distributed == "ray":
+            raise ValueError(f"pool member {name!r} searches with the learner's current weights, which Ray sampler "
+                             "actors do not hold: train it without --distributed=ray")  # fmt: skip
         model = self.models[[s.policy_id for s in self.specs].index(spec.policy_id)]
         cfg = self.cfg
         net = PolicyValueNet(model, self.value_norms.get(spec.policy_id), cfg.critic_input, cfg.obs_scale,
                              cfg.search_prior_mix)  # fmt: skip
+        net.check_spaces(spec.obs_space)
         return PUCTPlayer(name, net, simulations, self.cfg.search_c_puct, seed=self.cfg.seed)
 
     def _player(self, spec, name: str, path: Path | None):

@@ -73,8 +73,12 @@ class PolicyValueNet:
         prior_mix: the priors are ``(1 - prior_mix) * policy + prior_mix * uniform`` over the legal moves: a policy
             trained by PPO is often nearly deterministic, and PUCT never tries a move whose prior is 0.
 
+    The model must play both seats (one policy for both, as in self-play): the opponent's positions in the tree are
+    evaluated with the same network.
+
     Raises:
-        ValueError: a recurrent model, or a critic input a board position alone cannot make (the env's state).
+        ValueError: a recurrent model, a critic input a board position alone cannot make (the env's state), a
+            ``prior_mix`` outside [0, 1].
     """
 
     def __init__(self, model: torch.nn.Module, value_norm=None, critic_input: str = "local", obs_scale: float = 1.0,
@@ -91,6 +95,19 @@ class PolicyValueNet:
         self.prior_mix = prior_mix
         self.device = next(model.parameters()).device
 
+    def check_spaces(self, obs_space) -> None:
+        """Refuse, before any game, an agent observation space the search cannot build inputs for.
+
+        Raises:
+            ValueError: not a connect_four or tictactoe board, or model inputs beyond the board and its mask (an
+                agent id, episode progress).
+        """
+        extra = set(obs_space.spaces) - {"obs", "action_mask", "state"}
+        if extra:
+            raise ValueError(f"PUCT search builds the model's inputs from the board; it cannot make {sorted(extra)} "
+                             "(train without --add_agent_id, or search another run)")  # fmt: skip
+        game_of(np.zeros((1, *obs_space["obs"].shape)))
+
     def inputs(self, game: Game, nodes: list[Node]) -> dict[str, torch.Tensor]:
         """The model's input rows of ``n`` positions: ``obs [n, rows, cols, 2]``, ``action_mask [n, P]`` and, for
         ``joint_obs``, ``state [n, 2 * rows * cols * 2]``."""
@@ -104,9 +121,14 @@ class PolicyValueNet:
             first = np.array([n.mine.bit_count() == n.theirs.bit_count() for n in nodes])  # seat 0 to move, [n]
             seat0 = np.where(first[:, None, None, None], mover, other)
             seat1 = np.where(first[:, None, None, None], other, mover)
+            # [n, rows, cols, 2] x 2 -> [n, 2 * rows * cols * 2], seat order
             rows["state"] = np.concatenate([seat0.reshape(len(nodes), -1), seat1.reshape(len(nodes), -1)], axis=1)
         tensors = {k: torch.as_tensor(np.ascontiguousarray(v), device=self.device) for k, v in rows.items()}
-        return scale_obs(tensors, self.obs_scale)
+        state = tensors.pop("state", None)
+        inputs = scale_obs(tensors, self.obs_scale)
+        if state is not None:  # a float critic state is not scaled in training either (RolloutStorage.make_batch)
+            inputs["state"] = state
+        return inputs
 
     def __call__(self, game: Game, nodes: list[Node]) -> tuple[list[np.ndarray], np.ndarray]:
         """``(priors, values)`` of ``n`` positions: ``priors[i]`` over ``nodes[i]``'s legal actions (``[k_i]``), and
@@ -133,7 +155,7 @@ class PUCTSearch:
         net: ``net(game, nodes) -> (priors, values)`` (a ``PolicyValueNet``).
         simulations: simulations per move (per root).
         c_puct: the exploration constant of ``U``.
-        rng: draws sampled moves and breaks ties.
+        rng: draws sampled moves (ties in the greedy choice go to the higher prior, then centre first).
     """
 
     def __init__(self, net, simulations: int, c_puct: float = 1.25, rng: np.random.Generator | None = None):
@@ -146,6 +168,9 @@ class PUCTSearch:
         """The chosen action of each ``(mine, theirs)`` position, ``[n]``: the most visited root action
         (``deterministic``) or one drawn in proportion to the root visits."""
         roots = [Node(mine, theirs) for mine, theirs in positions]
+        for root in roots:
+            if game.won(root.theirs) or (root.mine | root.theirs) == game.full:
+                raise ValueError("PUCT search needs positions with a move to play, not a finished game")
         self._expand(game, roots)
         for _ in range(self.simulations):
             leaves, paths = [], []
@@ -213,7 +238,7 @@ class PUCTPlayer:
         name: the player's name.
         net: the ``PolicyValueNet`` of the checkpoint.
         simulations, c_puct: see ``PUCTSearch``.
-        seed: seeds tie-breaks and sampled moves.
+        seed: seeds the sampled moves.
 
     Attributes:
         moves_played, search_seconds: the moves chosen so far and the wall-clock seconds their searches took (a
@@ -238,12 +263,9 @@ class PUCTPlayer:
         recurrent states ``[n, 0]`` pass through.
 
         Raises:
-            ValueError: the observations are not connect_four or tictactoe boards, or the model reads inputs a
-                board position cannot make.
+            ValueError: the observations are not connect_four or tictactoe boards (``PolicyValueNet.check_spaces``
+                refuses them before any game).
         """
-        extra = set(inputs) - {"obs", "action_mask", "state"}
-        if extra:
-            raise ValueError(f"PUCT search builds the model's inputs from the board; it cannot make {sorted(extra)}")
         planes = raw_obs["obs"].cpu().numpy()
         if len(planes) == 0:
             return torch.zeros(0, dtype=torch.int64, device=rnn_states.device), rnn_states
@@ -270,23 +292,25 @@ def split_search_name(name: str) -> tuple[str, int | None]:
 
 
 def checkpoint_value_norm(path, model: torch.nn.Module, cfg):
-    """The ``ValueNorm`` saved with checkpoint ``path`` (read as weights only), or None when ``cfg`` does not
-    normalize returns.
+    """The ``ValueNorm`` saved with checkpoint ``path`` (read as weights only), or None when the run that wrote it
+    did not normalize returns.
 
     Raises:
-        ValueError: the run normalized returns but the file keeps no learner state (a pool snapshot): its values
+        ValueError: the file keeps no learner state (a pool snapshot) and ``cfg`` normalizes returns: its values
             cannot be read in return units.
     """
     from marl_sf.algo.value_norm import ValueNorm
     from marl_sf.checkpoint import load_weights_file
 
-    if not cfg.normalize_returns:
-        return None
     state = load_weights_file(path, "cpu")
-    saved = state.get("learner", {}).get("value_norm") if isinstance(state, dict) else None
-    if saved is None:
+    learner = state.get("learner") if isinstance(state, dict) else None
+    if learner is None:
+        if not cfg.normalize_returns:
+            return None
         raise ValueError(f"{path} keeps no value normalizer (a pool snapshot of a --normalize_returns run): "
                          "search with a checkpoint (latest, best or a checkpoint_*.pth file)")  # fmt: skip
+    if learner.get("value_norm") is None:
+        return None
     norm = ValueNorm().to(next(model.parameters()).device)
-    norm.load_state_dict(saved)
+    norm.load_state_dict(learner["value_norm"])
     return norm

@@ -115,10 +115,18 @@ class Game:
         return self.cols if self.gravity else self.rows * self.cols
 
     def action_bit(self, action: int, occupied: int) -> int:
-        """The cell ``action`` fills on a board with ``occupied`` cells (a column's lowest empty cell)."""
-        if not self.gravity:
-            return self.bit(action // self.cols, action % self.cols)
-        return next(self.bit(r, action) for r in range(self.rows) if not occupied & self.bit(r, action))
+        """The cell ``action`` fills on a board with ``occupied`` cells (a column's lowest empty cell).
+
+        Raises:
+            ValueError: ``action`` is not a legal move there (a full column, an occupied cell, out of range).
+        """
+        if not 0 <= action < self.num_actions:
+            raise ValueError(f"action {action} is out of range for {self.name} ({self.num_actions} actions)")
+        cells = [(r, action) for r in range(self.rows)] if self.gravity else [divmod(action, self.cols)]
+        free = [self.bit(r, c) for r, c in cells if not occupied & self.bit(r, c)]
+        if not free:
+            raise ValueError(f"action {action} is not a legal move in {self.name}: its cell or column is full")
+        return free[0]
 
     def evaluate(self, mine: int, theirs: int) -> int:
         """A leaf's value for the mover: open lines, weighted by the pieces in them (cubed)."""
