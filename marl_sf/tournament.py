@@ -242,7 +242,8 @@ def tournament(cfg) -> dict:
         UnsafeCheckpointError: a player's file would run code when unpickled (nothing in it has run).
         OSError: the output folder cannot be written (checked before any game is played).
         ValueError: a bad ``--experiment`` or ``--tournament_name`` (checked before any game), unknown players
-            (see ``resolve_players``).
+            (see ``resolve_players``), ``--gauntlet`` with ``pool`` first or in team games, a ``+puct`` player
+            whose model the search cannot feed (``PolicyValueNet``).
     """
     out = experiment_dir(cfg) / check_folder_name(cfg.tournament_name, "--tournament_name")
     run = build_run(cfg, cfg.eval_seed)
