@@ -14,7 +14,7 @@ from pettingzoo.classic import connect_four_v3, tictactoe_v3
 from envs.pettingzoo_aec import PettingZooAECEnv
 from marl_sf.algo.value_norm import ValueNorm
 from marl_sf.selfplay.puct import Node, PolicyValueNet, PUCTSearch, split_search_name
-from marl_sf.selfplay.search_players import CONNECT_FOUR, TICTACTOE, WIN, _exact, search_move
+from marl_sf.selfplay.search_players import CONNECT_FOUR, TICTACTOE, _exact, search_move
 from marl_sf.tournament import parse_tournament_args, tournament
 from marl_sf.train import Trainer
 
@@ -88,7 +88,6 @@ def test_puct_with_exact_values_never_loses_to_perfect_play_from_either_seat():
     search = PUCTSearch(exact_net, simulations=30, rng=rng)
     scores = [_game_against_perfect(search, seat, rng) for seat in (0, 1) for _ in range(10)]
     assert min(scores) == 0.5  # perfect play on both sides: every game drawn
-    assert WIN > 0 and np.sign(_exact(TICTACTOE, 0, 0, 9)) == 0  # the empty board is a draw
 
 
 @pytest.mark.parametrize("module", [tictactoe_v3, connect_four_v3], ids=["tictactoe", "connect_four"])

@@ -3,6 +3,8 @@ OpenSpiel's MCTS on the OpenSpiel state rebuilt from the PettingZoo board, check
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 from pettingzoo.classic import connect_four_v3, tictactoe_v3
@@ -109,3 +111,13 @@ def test_openspiel_mcts_plays_legal_moves_and_takes_a_win():
     for seed in range(2):  # whole games, every move legal (checked in _play_tictactoe)
         returns = _play_tictactoe("openspiel_mcts:200", "random", seed)
         assert set(returns) == {"player_1", "player_2"}
+
+
+def test_an_openspiel_mcts_player_that_has_played_still_pickles_and_plays():
+    """The scripted registry travels to Ray sampler actors by pickling; a used MCTS player holds pyspiel bots."""
+    pytest.importorskip("pyspiel")
+    player = scripted_batch_policy("openspiel_mcts:50")
+    win = _connect_four([(0, 1), (0, 2), (0, 3)], [(1, 1), (1, 2), (1, 3)])
+    player(win)
+    copy = pickle.loads(pickle.dumps(player))
+    assert int(copy(win)[0]) in (0, 4)

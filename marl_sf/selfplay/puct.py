@@ -181,7 +181,7 @@ class PUCTSearch:
             fresh = [leaf for leaf in leaves if leaf.terminal is None and leaf.actions is None]
             values = dict(zip(map(id, fresh), self._expand(game, fresh), strict=True))
             for leaf, path in zip(leaves, paths, strict=True):
-                value = leaf.terminal if leaf.terminal is not None else values.get(id(leaf), 0.0)
+                value = leaf.terminal if leaf.terminal is not None else values[id(leaf)]  # every other leaf is fresh
                 for node, index in reversed(path):  # the value flips sign at every ply up
                     value = -value
                     node.visits[index] += 1.0

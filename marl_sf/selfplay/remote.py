@@ -128,9 +128,6 @@ class RemoteLeague:
 
         spec = self.specs[policy_id]
         if ref is None:
-            if "+puct:" in name:
-                raise ValueError(f"pool member {name!r} searches with the learner's current weights, which Ray "
-                                 "sampler actors do not hold: train it without --distributed=ray")  # fmt: skip
             return ScriptedPlayer(name, spec.action_space)
         model = self.make_model(spec)
         model.load_state_dict(ray.get(ref))

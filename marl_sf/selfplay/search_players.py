@@ -266,26 +266,33 @@ def _removable(game: Game, occupied: int) -> list[tuple[int, int]]:
     return out
 
 
-def openspiel_mcts_player(simulations: int, seed: int | None = None):
+class OpenSpielMCTSPlayer:
     """The batched ``openspiel_mcts:<simulations>`` policy (OpenSpiel's MCTSBot, UCT c = 2, one random rollout per
-    leaf)."""
-    pyspiel = require("pyspiel", "openspiel", "openspiel_mcts players")
-    from open_spiel.python.algorithms import mcts
+    leaf): ``player({"obs": [n, rows, cols, 2], ...}) -> [n]`` actions.
 
-    random_state = np.random.RandomState(seed)
-    bots = {}
+    The bots are built on first use and left out when the player is pickled (a registry shipped to Ray sampler
+    actors carries the player; pyspiel objects cannot be pickled).
+    """
 
-    def act(obs: dict[str, np.ndarray]) -> np.ndarray:
+    def __init__(self, simulations: int, seed: int | None = None):
+        require("pyspiel", "openspiel", "openspiel_mcts players")
+        self.simulations, self.random_state, self.bots = simulations, np.random.RandomState(seed), {}
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "bots": {}}
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         planes = np.asarray(obs.get("obs", obs.get("observation")))
         game = game_of(planes)
-        if game.name not in bots:
-            spiel_game = pyspiel.load_game(game.openspiel)
-            evaluator = mcts.RandomRolloutEvaluator(1, random_state)
-            bots[game.name] = mcts.MCTSBot(spiel_game, 2.0, simulations, evaluator, random_state=random_state)
-        return np.array([bots[game.name].step(openspiel_state(game, *game.from_planes(p))) for p in planes],
-                        dtype=np.int64)  # fmt: skip
+        if game.name not in self.bots:
+            import pyspiel
+            from open_spiel.python.algorithms import mcts
 
-    return act
+            evaluator = mcts.RandomRolloutEvaluator(1, self.random_state)
+            self.bots[game.name] = mcts.MCTSBot(pyspiel.load_game(game.openspiel), 2.0, self.simulations, evaluator,
+                                                random_state=self.random_state)  # fmt: skip
+        bot = self.bots[game.name]
+        return np.array([bot.step(openspiel_state(game, *game.from_planes(p))) for p in planes], dtype=np.int64)
 
 
 def _depth(arg: str) -> int:
@@ -311,7 +318,7 @@ def _perfect(arg: str):
 def _simulations(arg: str):
     if not arg.isdigit() or int(arg) < 1:
         raise ValueError(f"openspiel_mcts:<simulations> takes a positive number, not {arg!r}")
-    return openspiel_mcts_player(int(arg))
+    return OpenSpielMCTSPlayer(int(arg))
 
 
 register_scripted_family("alphabeta", lambda arg: alphabeta_player(_depth(arg)), batched=True)
