@@ -24,7 +24,7 @@ LAYOUTS = {
     "single machine (env workers)": [],
     "ray, 1 sampler actor": ["--distributed=ray", "--num_samplers=1"],
     "ray, 2 sampler actors": ["--distributed=ray", "--num_samplers=2"],
-    "ray, 2 sampler actors, --max_policy_lag=1": ["--distributed=ray", "--num_samplers=2", "--max_policy_lag=1"],
+    "ray, 2 sampler actors, --max_policy_lag=1": ["--distributed=ray", "--num_samplers=2", "--async_rl=True"],
 }
 
 

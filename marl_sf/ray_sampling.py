@@ -6,9 +6,9 @@ workers, envs in the actor or one vectorized env) with a copy of every policy, a
 rows ``[i * E_s, (i + 1) * E_s)`` of its own storages, so one update sees the same ``[T, E, A_p]`` rollout as on one
 machine, and publishes the new weights with one ``ray.put`` per update.
 
-Synchronous by default (``--max_policy_lag=0``): every rollout comes from the current weights. With
-``--max_policy_lag=1`` the samplers collect the next rollout while the learner updates, with the weights one
-version old (the bounded policy lag of Sample Factory's APPO; PPO's ratio uses the behaviour policy's stored log
+Synchronous by default (``--async_rl=False``): every rollout comes from the current weights. With
+``--async_rl=True`` the samplers collect the next rollout while the learner updates, with the weights one
+version old (a lag of 1, within any ``--max_policy_lag``) (the bounded policy lag of Sample Factory's APPO; PPO's ratio uses the behaviour policy's stored log
 probabilities). Every rollout carries the policy version it was collected with.
 
 A sampler actor that dies (its process killed, its node lost) is restarted by Ray (``--sampler_max_restarts``); its
@@ -89,7 +89,7 @@ class RaySampler:
     actors' rollouts and returns the merged ``RolloutStats``, as ``Sampler.collect`` does on one machine.
 
     Args:
-        cfg: config (``num_samplers``, ``max_policy_lag``, ``sampler_*``, ``ray_address``).
+        cfg: config (``num_samplers``, ``async_rl``, ``sampler_*``, ``ray_address``).
         specs, models, storages: the learner's policies, their models (whose weights are published) and rollout
             storages (``[T, E, A_p]``, E = ``--num_envs``).
         agent_steps: agent-steps trained before (a resumed run); env seeds continue from them.
@@ -160,7 +160,7 @@ class RaySampler:
             self.pending = [self._submit(i) for i in range(len(self.actors))]
         results = [self._result(i, ref) for i, ref in enumerate(self.pending)]
         self.pending = None
-        if self.cfg.max_policy_lag > 0:  # the next rollouts run during the update, on these (pre-update) weights
+        if self.cfg.async_rl:  # the next rollouts run during the update, on these (pre-update) weights
             self.pending = [self._submit(i) for i in range(len(self.actors))]
         stats = self._merge(results)
         self.agent_steps += stats.agent_steps

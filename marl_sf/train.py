@@ -34,6 +34,7 @@ from marl_sf.pbt import PBTConfigError, PopulationBasedTraining
 from marl_sf.plot import save_training_plots
 from marl_sf.ray_sampling import check_ray_cfg
 from marl_sf.selfplay.league import League, learner_name, uses_opponents
+from marl_sf.status import ExperimentStatus
 from marl_sf.summaries import TrainingLogger
 from marl_sf.utils.experiment_lock import ExperimentLock, ExperimentLockedError
 from marl_sf.utils.extras import MissingExtraError
@@ -43,7 +44,7 @@ from marl_sf.utils.rng import capture_rng_states, continued_seed, restore_rng_st
 
 log = logging.getLogger("marl_sf")
 
-SUCCESS, FAILURE, INTERRUPTED = 0, 1, 2
+SUCCESS, FAILURE, INTERRUPTED = ExperimentStatus.SUCCESS, ExperimentStatus.FAILURE, ExperimentStatus.INTERRUPTED
 
 
 def remove_stale_writes(exp_dir: Path) -> None:

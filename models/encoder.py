@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from marl_sf.models.conv import image_layout, make_conv_trunk
-from marl_sf.models.model_utils import RESERVED_OBS_KEYS, flat_obs, mlp
+from marl_sf.models.model_utils import RESERVED_OBS_KEYS, calc_num_elements, flat_obs, mlp
 
 
 class Encoder(nn.Module):
@@ -91,8 +91,7 @@ class ConvEncoder(Encoder):
         architecture = cfg.encoder_conv_architecture
         self.trunk = make_conv_trunk(architecture, c, cfg)
         try:
-            with torch.no_grad():
-                conv_size = self.trunk(torch.zeros(1, c, h, w)).numel()
+            conv_size = calc_num_elements(self.trunk, (c, h, w))
         except RuntimeError as e:
             raise ValueError(
                 f"image key {key!r} of shape {space.shape} is too small for {architecture}: use convnet_impala or "

@@ -69,13 +69,26 @@ def nonlinearity(cfg, overwrite_input: bool = False) -> Activation:
     return Activation(name, overwrite_input)
 
 
-def mlp(input_size: int, layer_sizes: list[int], cfg) -> nn.Sequential:
-    """``Linear -> activation`` for each size in ``layer_sizes``; empty sizes give an identity."""
+def create_mlp(layer_sizes: list[int], input_size: int, activation: nn.Module) -> nn.Module:
+    """Sample Factory's MLP: ``Linear -> activation`` for each size in ``layer_sizes``, ``[B, input_size] ->
+    [B, layer_sizes[-1]]``; no sizes give ``nn.Identity``. The one ``activation`` module follows every layer."""
     layers: list[nn.Module] = []
     for size in layer_sizes:
-        layers += [nn.Linear(input_size, size), nonlinearity(cfg, overwrite_input=True)]  # a fresh Linear output
+        layers += [nn.Linear(input_size, size), activation]
         input_size = size
-    return nn.Sequential(*layers)
+    return nn.Sequential(*layers) if layers else nn.Identity()
+
+
+def mlp(input_size: int, layer_sizes: list[int], cfg) -> nn.Module:
+    """``create_mlp`` with ``cfg.nonlinearity``, written into each fresh ``Linear`` output when gradients are off."""
+    return create_mlp(layer_sizes, input_size, nonlinearity(cfg, overwrite_input=True))
+
+
+def calc_num_elements(module: nn.Module, module_input_shape: tuple[int, ...]) -> int:
+    """Elements of ``module``'s output for one input of shape ``module_input_shape`` (no batch axis): the flat size
+    after a conv trunk, as Sample Factory's ``calc_num_elements``. Runs ``module`` once on zeros ``[1, *shape]``."""
+    with torch.no_grad():
+        return module(torch.zeros((1, *module_input_shape))).numel()
 
 
 def init_orthogonal(module: nn.Module, gain: float) -> None:

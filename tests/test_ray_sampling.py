@@ -94,7 +94,7 @@ def test_a_killed_sampler_actor_is_restarted_and_the_run_reaches_its_budget(tmp_
     from marl_sf.utils.summary_reader import read_scalars
 
     before = ray_processes()
-    run = Run(tmp_path, "--experiment=kill", "--train_for_env_steps=3000", "--max_policy_lag=1")
+    run = Run(tmp_path, "--experiment=kill", "--train_for_env_steps=3000", "--async_rl=True")
     pid = sampler_pid(run, 1)
     run.wait_for("agent-steps/s")  # an update is done: the run is going
     os.kill(pid, signal.SIGSTOP)  # frozen, the actor holds the rollout the learner waits for next ...

@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from marl_sf.cfg.no_effect import check_sample_factory_options
 from marl_sf.cfg.options import add_all_args
 from marl_sf.utils.attr_dict import AttrDict
 from marl_sf.utils.types import str2bool
@@ -174,4 +175,5 @@ def parse_full_cfg(parser: argparse.ArgumentParser, argv: list[str] | None = Non
             ):
                 cfg[key] = value
     cfg.command_line = " ".join(argv)
+    check_sample_factory_options(cfg, parser.error)
     return cfg

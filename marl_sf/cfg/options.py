@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 
+from marl_sf.cfg.no_effect import add_no_effect_args
 from marl_sf.models.critic_input import CRITIC_INPUTS
 from marl_sf.utils.types import str2bool
 
@@ -50,6 +51,10 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
         help="env groups: the sampler runs inference on one group while the others step (double buffering); "
         "--num_envs must be a multiple of num_workers x worker_num_splits",
     )
+    g.add_argument(
+        "--num_envs_per_worker", type=int, default=None, help="Sample Factory's sizing: when set, --num_envs becomes "
+        "this x the env workers (x 1 with no workers)"
+    )  # fmt: skip
     g.add_argument("--serial_mode", type=str2bool, default=False, help="step every env in the main process")
     g.add_argument(
         "--worker_timeout_sec", type=float, default=60.0, help="an env worker silent this long is reported hung"
@@ -119,10 +124,48 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         default=False,
         help="Box actions: a state-dependent log-std from the network instead of one learned parameter per dimension",
     )
+    g.add_argument(
+        "--obs_subtract_mean",
+        type=float,
+        default=0.0,
+        help="subtracted from observations before --obs_scale divides them",
+    )
+    g.add_argument(
+        "--normalize_input_keys",
+        nargs="*",
+        default=None,
+        help="obs keys --normalize_input normalizes (default: every actor and critic input)",
+    )
+    g.add_argument(
+        "--policy_initialization",
+        default="orthogonal",
+        choices=["orthogonal", "xavier_uniform", "torch_default"],
+        help="init of the trunk's layers (heads keep their small orthogonal init)",
+    )
+    g.add_argument(
+        "--policy_init_gain",
+        type=float,
+        default=1.0,
+        help="multiplies the trunk's init gain (orthogonal: sqrt(2) x this; xavier_uniform: this)",
+    )
+    g.add_argument("--initial_stddev", type=float, default=1.0, help="Box actions: initial standard deviation")
+    g.add_argument(
+        "--continuous_tanh_scale",
+        type=float,
+        default=0.0,
+        help="Box actions: above 0, the mean is this x tanh(raw mean)",
+    )
     g.add_argument("--use_rnn", type=str2bool, default=False, help="recurrent core instead of feed-forward")
     g.add_argument("--rnn_type", default="gru", choices=["gru", "lstm"], help="recurrent core type")
     g.add_argument("--rnn_size", type=int, default=64, help="recurrent state size per layer")
     g.add_argument("--rnn_num_layers", type=int, default=1, help="recurrent layers")
+    g.add_argument(
+        "--recurrence",
+        type=int,
+        default=-1,
+        help="BPTT length: marl_sf backpropagates through the "
+        "whole rollout, so -1 (or --rollout, or 1 without --use_rnn)",
+    )
 
 
 def add_ppo_args(p: argparse.ArgumentParser) -> None:
@@ -133,6 +176,7 @@ def add_ppo_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--num_epochs", type=int, default=4, help="passes over each rollout")
     g.add_argument(
         "--num_minibatches",
+        "--num_batches_per_epoch",
         type=int,
         default=4,
         help="minibatches per epoch over each policy's rollout (used unless --batch_size is set)",
@@ -160,7 +204,39 @@ def add_ppo_args(p: argparse.ArgumentParser) -> None:
         "come depends on the time left (Pardo et al. 2018)",
     )
     g.add_argument("--learning_rate", type=float, default=3e-4, help="Adam learning rate")
-    g.add_argument("--lr_schedule", default="constant", choices=["constant", "linear_decay"], help="lr schedule")
+    g.add_argument(
+        "--lr_schedule", default="constant", choices=["constant", "linear_decay", "kl_adaptive_minibatch",
+        "kl_adaptive_epoch"], help="lr schedule; kl_adaptive_*: after each minibatch (epoch) the lr is divided by 1.5 "
+        "when KL(behaviour || current) > 2 x --lr_schedule_kl_threshold and multiplied by 1.5 below half of it"
+    )  # fmt: skip
+    g.add_argument("--lr_schedule_kl_threshold", type=float, default=0.008, help="KL target of kl_adaptive_*")
+    g.add_argument("--lr_adaptive_min", type=float, default=1e-6, help="lowest lr of kl_adaptive_*")
+    g.add_argument("--lr_adaptive_max", type=float, default=1e-2, help="highest lr of kl_adaptive_*")
+    g.add_argument(
+        "--optimizer", default="adam", choices=["adam", "lamb"], help="adam, or lamb (pip install torch-optimizer)"
+    )
+    g.add_argument(
+        "--reward_scale",
+        type=float,
+        default=1.0,
+        help="rewards are multiplied by this for learning (episode returns are reported unscaled)",
+    )
+    g.add_argument("--reward_clip", type=float, default=1000.0, help="scaled rewards are clipped to +-this")
+    g.add_argument(
+        "--exploration_loss",
+        default="entropy",
+        choices=["entropy", "symmetric_kl"],
+        help="exploration "
+        "term weighted by --exploration_loss_coeff: entropy bonus, or the symmetric KL to the uniform "
+        "policy (discrete actions)",
+    )
+    g.add_argument("--kl_loss_coeff", type=float, default=0.0, help="weight of a KL(behaviour || current) penalty")
+    g.add_argument(
+        "--shuffle_minibatches",
+        type=str2bool,
+        default=True,
+        help="draw each epoch's minibatches in a new random order (off: the same contiguous cells every epoch)",
+    )
     g.add_argument("--adam_eps", type=float, default=1e-5, help="Adam epsilon")
     g.add_argument("--adam_beta1", type=float, default=0.9, help="Adam beta1")
     g.add_argument("--adam_beta2", type=float, default=0.999, help="Adam beta2")
@@ -186,6 +262,43 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--save_every_sec", type=float, default=120.0, help="checkpoint period")
     g.add_argument("--keep_checkpoints", type=int, default=2, help="latest checkpoints kept (plus the best)")
     g.add_argument("--stats_avg", type=int, default=100, help="episodes averaged for stats and the best model")
+    g.add_argument(
+        "--experiment_summaries_interval",
+        type=float,
+        default=10.0,
+        help="seconds between two "
+        "TensorBoard summary writes (every update's statistics are averaged into the next write)",
+    )
+    g.add_argument("--flush_summaries_interval", type=float, default=30.0, help="seconds between TensorBoard flushes")
+    g.add_argument("--log_to_file", type=str2bool, default=True, help="also write the log to <experiment>/sf_log.txt")
+    g.add_argument("--save_best_every_sec", type=float, default=5.0, help="period of the best-checkpoint check")
+    g.add_argument(
+        "--save_best_metric",
+        default="reward",
+        choices=["reward"],
+        help="what the best checkpoint maximizes: reward (mean episode return; Elo rating in self-play)",
+    )
+    g.add_argument("--save_best_after", type=int, default=100_000, help="agent-steps before a best checkpoint is kept")
+    g.add_argument(
+        "--save_milestones_sec",
+        type=float,
+        default=-1,
+        help="also keep a copy of the checkpoint every "
+        "this many seconds in <experiment>/checkpoint_p<id>/milestones (-1: never)",
+    )
+    g.add_argument(
+        "--with_wandb",
+        type=str2bool,
+        default=False,
+        help="mirror the TensorBoard summaries to Weights & "
+        "Biases (pip install marl-sf[wandb]; WANDB_MODE=offline works without a network)",
+    )
+    g.add_argument("--wandb_user", default=None, help="W&B entity")
+    g.add_argument("--wandb_project", default="marl_sf", help="W&B project")
+    g.add_argument("--wandb_group", default=None, help="W&B group (default: the env name)")
+    g.add_argument("--wandb_job_type", default="marl_sf", help="W&B job type")
+    g.add_argument("--wandb_tags", nargs="*", default=[], help="W&B tags")
+    g.add_argument("--wandb_dir", default=None, help="W&B files (default: <experiment>/wandb)")
     g.add_argument("--status_every_sec", type=float, default=5.0, help="status line period")
     g.add_argument("--progress_bar", type=str2bool, default=True, help="show a progress bar")
     g.add_argument(
@@ -198,6 +311,15 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
     """Evaluation (``python -m marl_sf.enjoy``)."""
     g = p.add_argument_group("evaluation")
     g.add_argument("--max_num_episodes", type=int, default=100, help="episodes to evaluate")
+    g.add_argument(
+        "--max_num_frames",
+        type=int,
+        default=1_000_000_000,
+        help="evaluation also stops after this many env steps (summed over the evaluation envs)",
+    )
+    g.add_argument(
+        "--no_render", action="store_true", help="evaluate without rendering (marl_sf renders only for --save_video)"
+    )
     g.add_argument("--eval_deterministic", type=str2bool, default=True, help="argmax/mean actions, not sampled")
     g.add_argument("--load_checkpoint_kind", default="latest", choices=["latest", "best"], help="which checkpoint")
     g.add_argument("--eval_seed", type=int, default=12345, help="seed of the evaluation envs")
@@ -259,10 +381,81 @@ def add_selfplay_args(p: argparse.ArgumentParser) -> None:
         "--pool_dir", default="", help="the pool folder (default: <experiment>/pool); an explicit folder must exist"
     )
     g.add_argument("--elo_k", type=float, default=16.0, help="Elo K-factor for the training-time ratings")
-    g.add_argument("--search_c_puct", type=float, default=1.25, help="PUCT exploration constant of "
-                   "<player>+puct:<simulations> players (tournament, and latest+puct:<n> pool members)")  # fmt: skip
-    g.add_argument("--search_prior_mix", type=float, default=0.5, help="PUCT priors: this fraction of uniform "
-                   "over the legal moves mixed into the policy's probabilities")  # fmt: skip
+    g.add_argument(
+        "--search_c_puct",
+        type=float,
+        default=1.25,
+        help="PUCT exploration constant of "
+        "<player>+puct:<simulations> players (tournament, and latest+puct:<n> pool members)",
+    )
+    g.add_argument(
+        "--search_prior_mix",
+        type=float,
+        default=0.5,
+        help="PUCT priors: this fraction of uniform over the legal moves mixed into the policy's probabilities",
+    )
+
+
+def add_appo_args(p: argparse.ArgumentParser) -> None:
+    """Asynchronous sampling and learning (Sample Factory's APPO) and V-trace."""
+    g = p.add_argument_group("appo")
+    g.add_argument(
+        "--algo",
+        default="APPO",
+        choices=["APPO", "PPO"],
+        help="the loss is PPO's either way; APPO is Sample Factory's name, asynchrony is --async_rl",
+    )
+    g.add_argument(
+        "--async_rl", type=str2bool, default=False, help="sample the next rollouts with the newest weights the "
+        "sampler has while the learner trains on earlier ones (policy lag bounded by --max_policy_lag); off: each "
+        "rollout is collected with the current weights (synchronous PPO)"
+    )  # fmt: skip
+    g.add_argument(
+        "--max_policy_lag", type=int, default=1, help="with --async_rl: the sampler runs at most this many updates "
+        "ahead of the learner, so no rollout is trained on more than this many updates after the weights that "
+        "collected it (a version is one update of a policy; summaries: version_diff)"
+    )  # fmt: skip
+    g.add_argument(
+        "--with_vtrace",
+        type=str2bool,
+        default=False,
+        help="V-trace value targets and advantages (Espeholt et al. 2018) instead of GAE",
+    )
+    g.add_argument(
+        "--vtrace_rho",
+        type=float,
+        default=1.0,
+        help="V-trace rho-bar: clip of the importance weights of the TD errors and policy-gradient advantages",
+    )
+    g.add_argument("--vtrace_c", type=float, default=1.0, help="V-trace c-bar: clip of the trace-cutting weights")
+
+
+def add_env_args(p: argparse.ArgumentParser) -> None:
+    """Options an env's maker reads (Sample Factory's env options; marl_sf itself does not transform envs)."""
+    g = p.add_argument_group("env")
+    g.add_argument(
+        "--env_frameskip",
+        type=int,
+        default=1,
+        help="frames an env maker repeats each action for "
+        "(read by the maker; with --summaries_use_frameskip, summaries count frames)",
+    )
+    g.add_argument("--env_framestack", type=int, default=1, help="frames an env maker stacks (read by the maker)")
+    g.add_argument(
+        "--pixel_format", default="CHW", help="image layout an env maker returns (marl_sf's encoders take CHW and HWC)"
+    )
+    g.add_argument(
+        "--summaries_use_frameskip",
+        type=str2bool,
+        default=True,
+        help="summaries' x-axis in frames (agent-steps x --env_frameskip)",
+    )
+    g.add_argument(
+        "--eval_env_frameskip",
+        type=int,
+        default=None,
+        help="an env maker's frameskip in evaluation (read by the maker; default --env_frameskip)",
+    )
 
 
 def add_distributed_args(p: argparse.ArgumentParser) -> None:
@@ -283,11 +476,6 @@ def add_distributed_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--ray_address", default=None, help="with --distributed=ray: the cluster to join (auto, or host:port); "
         "unset: start a local Ray instance for the run and shut it down after"
-    )  # fmt: skip
-    g.add_argument(
-        "--max_policy_lag", type=int, default=0, choices=[0, 1], help="with --distributed=ray: 0 waits for "
-        "rollouts of the current weights (on-policy PPO); 1 lets samplers collect the next rollout during the "
-        "update, with the weights one version old (Sample Factory's bounded policy lag)"
     )  # fmt: skip
     g.add_argument("--sampler_num_cpus", type=float, default=1.0, help="CPUs Ray reserves for each sampler actor")
     g.add_argument(
@@ -364,9 +552,10 @@ def add_pbt_args(p: argparse.ArgumentParser) -> None:
 
 def add_all_args(p: argparse.ArgumentParser) -> None:
     """Every option group."""
-    adds = (add_basic_args, add_sampling_args, add_model_args, add_ppo_args, add_run_args, add_eval_args)
-    for add in (*adds, add_distributed_args, add_selfplay_args, add_pbt_args):
+    adds = (add_basic_args, add_sampling_args, add_model_args, add_ppo_args, add_appo_args, add_run_args)
+    for add in (*adds, add_eval_args, add_env_args, add_distributed_args, add_selfplay_args, add_pbt_args):
         add(p)
+    add_no_effect_args(p)
 
 
 # options that decide the shapes of a policy's parameters: a checkpoint loads only into a model built with the same
