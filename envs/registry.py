@@ -46,7 +46,8 @@ def register_env(
 ) -> None:
     """Register ``env_name`` so that ``--env=env_name`` builds it with ``make_env_func``.
 
-    ``make_env_func(full_env_name, cfg=None, env_config=None, render_mode=None)`` may return a contract env,
+    ``make_env_func(full_env_name, cfg=None, env_config=None, render_mode=None)`` (called with positional arguments,
+    as Sample Factory does) may return a contract env,
     a PettingZoo ``ParallelEnv`` or ``AECEnv`` (turn-based) or a single-agent gymnasium env; ``create_env``
     adapts the last three.
     Registering a name again replaces the earlier entry.
@@ -91,9 +92,7 @@ def create_env(full_env_name: str, cfg: Any = None, env_config: Any = None, rend
     Raises:
         ValueError: unknown env name.
     """
-    env = registry_entry(full_env_name).make_env_func(
-        full_env_name, cfg=cfg, env_config=env_config, render_mode=render_mode
-    )
+    env = registry_entry(full_env_name).make_env_func(full_env_name, cfg, env_config, render_mode)  # positional
     return to_contract_env(env)
 
 

@@ -9,7 +9,6 @@ Sample Factory 2's module paths (``marl_sf.model.encoder``, ``marl_sf.algo.utils
 these (``marl_sf.sample_factory_paths``).
 """
 
-
 from marl_sf.algo.policy_mapping import register_policy_mapping
 from marl_sf.cfg.arguments import parse_full_cfg, parse_sf_args
 from marl_sf.envs.contract import is_multiagent_env

@@ -1,7 +1,8 @@
 """Checkpoints: atomic writes, the last K kept plus the best, one folder per policy; loaded as weights only.
 
-Layout (as Sample Factory's): ``<experiment>/checkpoint_p<policy_id>/checkpoint_<train_step>_<agent_steps>.pth``
-and ``best_<train_step>_<agent_steps>_<metric>.pth``.
+Layout (as Sample Factory's): ``<experiment>/checkpoint_p<policy_id>/checkpoint_<train_step>_<agent_steps>.pth``,
+``best_<train_step>_<agent_steps>_<metric>.pth`` and, with ``--save_milestones_sec``,
+``milestones/checkpoint_<train_step>_<agent_steps>.pth`` (never deleted).
 
 Format ``CHECKPOINT_FORMAT`` (2): a ``torch.save`` zip of nested dicts and lists of tensors, numbers, strings
 and None; the config is a JSON string (``cfg_json`` / ``saved_cfg``). Every checkpoint, pool snapshot and
@@ -67,10 +68,16 @@ def write_weights_file(path: Path, state: dict[str, Any]) -> None:
         raise os_error(exc, message, CheckpointWriteError) from None
 
 
+def checkpoint_name(state: dict[str, Any]) -> str:
+    """``<train_step>_<agent_steps>`` of a checkpoint state, the part every checkpoint file name shares."""
+    return f"{state['train_step']:09d}_{state['agent_steps']}"
+
+
 def save_checkpoint(
     exp_dir: Path, policy_id: int, state: dict[str, Any], keep: int, best_metric: float | None = None
 ) -> Path:
-    """Atomically write ``state`` as the latest checkpoint (and, when ``best_metric`` is given, as the best).
+    """Atomically write ``state`` as the latest checkpoint (and, when ``best_metric`` is given, as the best, see
+    ``save_best_checkpoint``).
 
     Keeps the ``keep`` newest regular checkpoints and the single best one.
 
@@ -78,17 +85,46 @@ def save_checkpoint(
         CheckpointWriteError: a file cannot be written (see ``write_weights_file``).
     """
     folder = checkpoint_dir(exp_dir, policy_id)
-    name = f"{state['train_step']:09d}_{state['agent_steps']}"
-    path = folder / f"checkpoint_{name}.pth"
+    path = folder / f"checkpoint_{checkpoint_name(state)}.pth"
     write_weights_file(path, state)
     for old in sorted(folder.glob("checkpoint_*.pth"))[:-keep]:
         old.unlink(missing_ok=True)
     if best_metric is not None:
-        best = folder / f"best_{name}_{best_metric:.3f}.pth"
-        write_weights_file(best, state)
-        for old in folder.glob("best_*.pth"):
-            if old != best:
-                old.unlink(missing_ok=True)
+        save_best_checkpoint(exp_dir, policy_id, state, best_metric)
+    return path
+
+
+def save_best_checkpoint(exp_dir: Path, policy_id: int, state: dict[str, Any], best_metric: float) -> Path:
+    """Atomically write ``state`` as the policy's best checkpoint, ``best_<train_step>_<agent_steps>_<metric>.pth``
+    (the metric with 3 decimals), then delete the previous best: there is one best file, never none once written.
+
+    Raises:
+        CheckpointWriteError: the file cannot be written (the previous best is kept).
+    """
+    folder = checkpoint_dir(exp_dir, policy_id)
+    best = folder / f"best_{checkpoint_name(state)}_{best_metric:.3f}.pth"
+    write_weights_file(best, state)
+    for old in folder.glob("best_*.pth"):
+        if old != best:
+            old.unlink(missing_ok=True)
+    return best
+
+
+def milestone_dir(exp_dir: Path, policy_id: int) -> Path:
+    """``<experiment>/checkpoint_p<policy_id>/milestones``."""
+    return checkpoint_dir(exp_dir, policy_id) / "milestones"
+
+
+def save_milestone(exp_dir: Path, policy_id: int, state: dict[str, Any]) -> Path:
+    """Atomically write ``state`` as a milestone, ``milestones/checkpoint_<train_step>_<agent_steps>.pth``
+    (``--save_milestones_sec``); milestones are never deleted (``--keep_checkpoints`` counts only the latest
+    checkpoints) and never loaded by a resume (``find_checkpoint`` looks at the latest and best ones only).
+
+    Raises:
+        CheckpointWriteError: the file cannot be written.
+    """
+    path = milestone_dir(exp_dir, policy_id) / f"checkpoint_{checkpoint_name(state)}.pth"
+    write_weights_file(path, state)
     return path
 
 

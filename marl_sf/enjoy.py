@@ -48,21 +48,35 @@ def load_policies(cfg, env_spec: EnvSpec | None = None, seed: int | None = None)
     return specs, models, paths
 
 
-def evaluate(cfg, specs, models, envs: LocalEnvs, num_episodes: int, deterministic: bool, seed: int, video=None):
+def evaluate(
+    cfg,
+    specs,
+    models,
+    envs: LocalEnvs,
+    num_episodes: int,
+    deterministic: bool,
+    seed: int,
+    video=None,
+    max_frames: int | None = None,
+):
     """Play until ``num_episodes`` episodes finish; returns per-agent returns and lengths, each ``[N, A]``.
 
     Each of the E envs contributes its first ``ceil(num_episodes / E)`` episodes (the first ``num_episodes`` of
     those, in the order they finish), so an env whose episodes end early (a success that terminates) counts no more
     often than one whose episodes run to the time limit. With ``video`` (a
     ``VideoRecorder``, one of ``envs``) that records a set number of frames, play also goes on until they are
-    recorded. ``envs``: the envs to play in (``make_local_envs``). Closes ``envs``.
+    recorded. ``max_frames`` (``--max_num_frames``; None: no limit) stops play, video included, once this many env
+    steps, summed over the E envs (E per step of them all), are played: N is then the episodes finished by then,
+    possibly fewer than ``num_episodes``, possibly 0. ``envs``: the envs to play in (``make_local_envs``). Closes
+    ``envs``.
     """
     device = next(models[0].parameters()).device
     runner = envs.runner(uses_env_state(specs))
-    num_envs = runner.tensors.active.shape[0]
+    num_envs, num_agents = runner.tensors.active.shape
     storages = build_storages(cfg, specs, models, num_envs, 1, device)
     returns, lengths = [], []
     quota, played = -(-num_episodes // num_envs), np.zeros(num_envs, np.int64)  # episodes per env: ceil(N / E)
+    frames = 0  # env steps, summed over the envs
 
     def video_wants_frames() -> bool:
         return video is not None and video.max_frames > 0 and video.recording
@@ -70,7 +84,12 @@ def evaluate(cfg, specs, models, envs: LocalEnvs, num_episodes: int, determinist
     try:
         sampler = Sampler(cfg, runner, specs, models, storages, seed=seed)
         while len(returns) < num_episodes or video_wants_frames():
-            stats = sampler.collect(deterministic=deterministic)
+            if max_frames is not None and frames >= max_frames:
+                log.info("evaluation stopped at --max_num_frames=%d env steps: %d of %d episodes finished",
+                         max_frames, min(len(returns), num_episodes), num_episodes)  # fmt: skip
+                break
+            stats = sampler.collect(deterministic=deterministic)  # one step of every env (a rollout of 1)
+            frames += num_envs
             for env_id, ret, length in zip(stats.episode_env_ids, stats.episode_returns, stats.episode_lengths,
                                            strict=True):  # fmt: skip
                 if played[env_id] < quota:
@@ -81,21 +100,28 @@ def evaluate(cfg, specs, models, envs: LocalEnvs, num_episodes: int, determinist
                 st.carry_last_step()
     finally:
         runner.close()
+    if not returns:
+        return np.zeros((0, num_agents), np.float32), np.zeros((0, num_agents), np.int64)
     return np.stack(returns[:num_episodes]), np.stack(lengths[:num_episodes])
 
 
 def enjoy(cfg) -> int:
-    """Evaluate the experiment's policies for ``cfg.max_num_episodes`` episodes and write the report.
+    """Evaluate the experiment's policies for ``cfg.max_num_episodes`` episodes, or the episodes that finish
+    within ``--max_num_frames`` env steps summed over the evaluation envs when that comes first, and write the
+    report.
 
     Writes ``<experiment>/eval/report.json``, ``report.md`` and ``report.html`` (``marl_sf.report_html``) and
     prints the table; with ``--save_video``, also ``eval/<video_name>`` (``marl_sf.video``), recorded from the
     first env. Returns 0. Checkpoints are read as weights only (``marl_sf.checkpoint.load_weights_file``).
+    ``--no_render`` is accepted and changes nothing: marl_sf opens no window, and renders frames only for
+    ``--save_video`` (Sample Factory's ``--no_render`` closes the window it would open).
 
     Raises:
         FileNotFoundError: no checkpoint to evaluate.
         UnsafeCheckpointError: a checkpoint would run code when unpickled (nothing in it has run).
         OSError: the report folder cannot be written (checked before any episode is played).
-        ValueError: a bad ``--video_name``, or the env does not render RGB frames with ``--save_video``.
+        ValueError: a bad ``--video_name``, the env does not render RGB frames with ``--save_video``, or no
+            episode finished within ``--max_num_frames`` env steps (nothing to report).
         NonFiniteError: an env returned a NaN or inf.
         MissingExtraError: ``--save_video`` without the ``viz`` extra (checked before anything runs).
     """
@@ -121,8 +147,14 @@ def enjoy(cfg) -> int:
         envs.close()
         raise
     returns, lengths = evaluate(
-        cfg, specs, models, envs, cfg.max_num_episodes, cfg.eval_deterministic, cfg.eval_seed, video
-    )
+        cfg, specs, models, envs, cfg.max_num_episodes, cfg.eval_deterministic, cfg.eval_seed, video,
+        cfg.max_num_frames,
+    )  # fmt: skip
+    if len(returns) == 0:
+        raise ValueError(
+            f"no episode finished within --max_num_frames={cfg.max_num_frames} env steps ({num_envs} envs): "
+            "raise --max_num_frames"
+        )
     agent_policy = agent_policies(specs)
     meta = {
         "env": cfg.env,
@@ -130,6 +162,7 @@ def enjoy(cfg) -> int:
         "checkpoint": ", ".join(str(p) for p in paths),
         "settings": {
             "max_num_episodes": cfg.max_num_episodes,
+            "max_num_frames": cfg.max_num_frames,
             "deterministic": cfg.eval_deterministic,
             "load_checkpoint_kind": cfg.load_checkpoint_kind,
             "eval_seed": cfg.eval_seed,

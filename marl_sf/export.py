@@ -2,7 +2,8 @@
 
 Each policy's ``StandaloneActor`` (inputs: the observation keys, ``agent_index`` with ``--add_agent_id``,
 ``rnn_states`` for a recurrent model; outputs: greedy ``actions``, ``action_logits``, ``new_rnn_states``; see
-``marl_sf.standalone_actor``) is captured with ``torch.export`` and written as
+``marl_sf.standalone_actor``) is captured with ``torch.export`` and written as a file that takes the observations
+as the env gives them (``--obs_subtract_mean``, ``--obs_scale`` and ``--normalize_input`` are in the graph):
 
 * ``--format=onnx``: ``policy_<id>.onnx`` (ONNX opset ``--opset``, default 18), run with onnxruntime or any ONNX
   runtime; needs the ``onnx`` extra (``pip install 'marl-sf[onnx]'``);

@@ -7,9 +7,9 @@ PettingZoo-style env's agents by name, one step at a time (docs/using_policies.m
     while env.agents:
         obs, rewards, terminations, truncations, infos = env.step(policy.act(obs))
 
-Observations go through the same preprocessing as in training (``--obs_scale``, the one-hot agent id, the model's
-running normalization); action masks in the observations are honoured; recurrent states are kept per agent until
-``reset``. Checkpoints load as weights only.
+Observations go through the same preprocessing as in training (``--obs_subtract_mean`` and ``--obs_scale``, the
+one-hot agent id, the model's running normalization); action masks in the observations are honoured; recurrent
+states are kept per agent until ``reset``. Checkpoints load as weights only.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class Policy:
         self.cfg, self.specs, self.models, self.deterministic = cfg, specs, models, deterministic
         self.agent_names = list(env_spec.agent_names)
         self.device = next(models[0].parameters()).device
-        self.actors = [StandaloneActor(s, m, cfg.obs_scale, deterministic).to(self.device)
+        self.actors = [StandaloneActor(s, m, cfg.obs_scale, deterministic, cfg.obs_subtract_mean).to(self.device)
                        for s, m in zip(specs, models, strict=True)]  # fmt: skip
         self.rnn = [torch.zeros(len(s.agent_indices), a.rnn_state_size, device=self.device)
                     for s, a in zip(specs, self.actors, strict=True)]  # [A_p, R] per policy  # fmt: skip
@@ -57,7 +57,7 @@ class Policy:
     def make_env(self, render_mode: str | None = None) -> Any:
         """The env as the experiment's registered maker builds it (a PettingZoo env for the PettingZoo catalog, with
         the preprocessing training used), for your own loop."""
-        return registry_entry(self.cfg.env).make_env_func(self.cfg.env, cfg=self.cfg, render_mode=render_mode)
+        return registry_entry(self.cfg.env).make_env_func(self.cfg.env, self.cfg, None, render_mode)
 
     def reset(self, agents: list[str] | None = None) -> None:
         """Forget the recurrent state of ``agents`` (all agents: None), as at an episode start."""

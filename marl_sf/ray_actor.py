@@ -108,11 +108,14 @@ class SamplerWorker:
 
         return {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id()}
 
-    def collect(self, weights: dict, version: int, seed: int | None, pool=None) -> SamplerResult:
+    def collect(
+        self, weights: dict, version: int, seed: int | None, pool=None, training_steps: int = 0
+    ) -> SamplerResult:
         """Load ``weights`` (``{policy_id: model state_dict}``) unless ``version`` is loaded already, collect one
         rollout and return it; the envs are reset with ``seed`` (env e: ``seed + e``) the first time. With
         self-play, ``pool`` is the learner's ``PoolView`` (``marl_sf.selfplay.remote``): the opponents of the
-        episodes that start are drawn from it, and finished games come back by player name."""
+        episodes that start are drawn from it, and finished games come back by player name. ``training_steps``: the
+        run's agent-steps so far (``Sampler.set_training_info``)."""
         if self.sampler is None:
             self.sampler = self._build(seed, pool)
         elif pool is not None:
@@ -124,6 +127,7 @@ class SamplerWorker:
         if self.collected:  # the last rollout was serialized when its collect returned: start from its slot T
             for st in self.sampler.storages:
                 st.carry_last_step()
+        self.sampler.set_training_info(training_steps)
         stats = self.sampler.collect()
         self.collected = True
         if self.league is not None:

@@ -8,8 +8,8 @@ machine, and publishes the new weights with one ``ray.put`` per update.
 
 Synchronous by default (``--async_rl=False``): every rollout comes from the current weights. With
 ``--async_rl=True`` the samplers collect the next rollout while the learner updates, with the weights one
-version old (a lag of 1, within any ``--max_policy_lag``) (the bounded policy lag of Sample Factory's APPO; PPO's ratio uses the behaviour policy's stored log
-probabilities). Every rollout carries the policy version it was collected with.
+version old (a lag of 1, within any ``--max_policy_lag``: the bounded policy lag of Sample Factory's APPO; PPO's ratio
+uses the behaviour policy's stored log probabilities). Every rollout carries the policy version it was collected with.
 
 A sampler actor that dies (its process killed, its node lost) is restarted by Ray (``--sampler_max_restarts``); its
 rollout is lost, counted (``distributed/lost_rollouts``) and logged, and it collects again with the current weights
@@ -108,6 +108,7 @@ class RaySampler:
         self.league, self.pool = league, None  # self-play: the learner's league, and its view sent this collect
         self.snapshot_refs: dict[str, object] = {}  # each pool snapshot's weights in the object store, by name
         self.agent_steps, self.version, self.weights, self.pending = agent_steps, -1, None, None
+        self.training_steps = agent_steps
         self.lost, self.envs_each = 0, cfg.num_envs // cfg.num_samplers
         self.deaths = [0] * cfg.num_samplers  # per actor, over the run (Ray's max_restarts counts the same)
         self.actors, self.pids = [], []
@@ -166,6 +167,10 @@ class RaySampler:
         self.agent_steps += stats.agent_steps
         return stats
 
+    def set_training_info(self, agent_steps: int) -> None:
+        """The run's agent-steps so far, sent with the next collect to each actor's ``Sampler.set_training_info``."""
+        self.training_steps = agent_steps
+
     def _publish(self) -> None:
         """Put the current weights in Ray's object store, once for all actors."""
         import ray
@@ -180,7 +185,7 @@ class RaySampler:
         at its first collect) continue from the agent-steps so far and its deaths, so a restart draws fresh ones."""
         seed = continued_seed(self.cfg.seed, self.agent_steps, self.deaths[i])
         seed = None if seed is None else seed + i * self.envs_each
-        return self.actors[i].collect.remote(self.weights, self.version, seed, self.pool)
+        return self.actors[i].collect.remote(self.weights, self.version, seed, self.pool, self.training_steps)
 
     def _result(self, i: int, ref) -> SamplerResult:
         """Sampler i's rollout; when the actor died, count the lost rollout, wait for Ray's restart of it and
@@ -242,7 +247,7 @@ class RaySampler:
             stats.episode_env_ids.extend(rows.start + e for e in res.stats.episode_env_ids)
             stats.match_results.extend(to_episode_results(res.stats.match_results, rows.start))
         lag = self.version - min(res.version for res in results)
-        stats.scalars = {"distributed/lost_rollouts": float(self.lost), "distributed/policy_lag": float(lag)}
+        stats.scalars = {"distributed/lost_rollouts": float(self.lost), "version_diff": float(lag)}
         return stats
 
     def close(self) -> None:

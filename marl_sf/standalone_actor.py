@@ -4,7 +4,8 @@ It is what ``marl_sf.Policy`` runs at every step and what ``marl_sf.export`` wri
 files, so a loaded policy and an exported one compute the same thing. Inputs, in this order (``input_names``):
 
 * each observation key the actor reads (``obs``, ``action_mask``, ...), ``[B, ...]`` in the observation space's
-  dtype (``uint8`` images stay ``uint8``), unscaled: ``--obs_scale`` and ``--normalize_input`` are applied inside;
+  dtype (``uint8`` images stay ``uint8``), unscaled: ``--obs_subtract_mean``, ``--obs_scale`` and
+  ``--normalize_input`` are applied inside;
 * ``agent_index`` ``[B]`` int64, the agent's position in the env's agent order (only with ``--add_agent_id``);
 * ``rnn_states`` ``[B, R]`` float32 (only for a recurrent model; zeros at an episode start).
 
@@ -45,11 +46,20 @@ class StandaloneActor(nn.Module):
         model: the policy's actor-critic, weights loaded.
         obs_scale: ``--obs_scale``.
         deterministic: greedy actions (the most likely one; the mean for Box) or samples of the distribution.
+        obs_subtract_mean: ``--obs_subtract_mean`` (observations are ``(x - obs_subtract_mean) / obs_scale``).
     """
 
-    def __init__(self, spec: PolicySpec, model: ActorCritic, obs_scale: float, deterministic: bool = True):
+    def __init__(
+        self,
+        spec: PolicySpec,
+        model: ActorCritic,
+        obs_scale: float,
+        deterministic: bool = True,
+        obs_subtract_mean: float = 0.0,
+    ):
         super().__init__()
         self.model, self.obs_scale, self.deterministic = model, obs_scale, deterministic
+        self.obs_subtract_mean = obs_subtract_mean
         self.action_space = spec.action_space
         self.num_env_agents = spec.num_env_agents if spec.add_agent_id else 0
         spaces = spec.obs_space.spaces
@@ -91,7 +101,8 @@ class StandaloneActor(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """``(actions, action_logits[, new_rnn_states])`` for the rows of ``inputs`` (in ``input_names`` order)."""
-        obs = scale_obs(dict(zip(self.obs_keys, inputs, strict=False)), self.obs_scale)  # {key: [B, ...]}
+        obs = dict(zip(self.obs_keys, inputs, strict=False))
+        obs = scale_obs(obs, self.obs_scale, self.obs_subtract_mean)  # {key: [B, ...]}
         b = inputs[0].shape[0]
         rest = list(inputs[len(self.obs_keys) :])
         if self.num_env_agents:

@@ -116,7 +116,8 @@ def resolve_players(cfg, specs, make_model, device: torch.device | None = None) 
                     players.append((SnapshotPlayer(label, model, spec.action_space), pid))
                     continue
                 norm = checkpoint_value_norm(path, model, cfg)
-                net = PolicyValueNet(model.eval(), norm, cfg.critic_input, cfg.obs_scale, cfg.search_prior_mix)
+                net = PolicyValueNet(model.eval(), norm, cfg.critic_input, cfg.obs_scale, cfg.search_prior_mix,
+                                     cfg.obs_subtract_mean)  # fmt: skip
                 net.check_spaces(spec.obs_space)
                 label = f"{label}+puct:{simulations}"
                 players.append((PUCTPlayer(label, net, simulations, cfg.search_c_puct, seed=cfg.eval_seed), pid))

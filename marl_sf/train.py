@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from marl_sf.algo.async_sampler import AsyncSampler, check_async_cfg
 from marl_sf.algo.distributed import Reducer
 from marl_sf.algo.env_factory import log_critic_time_input
 from marl_sf.algo.learner import Learner, describe_minibatches
@@ -25,7 +26,9 @@ from marl_sf.checkpoint import (
     cfg_json,
     find_checkpoint,
     load_checkpoint,
+    save_best_checkpoint,
     save_checkpoint,
+    save_milestone,
 )
 from marl_sf.experiment import build_run, make_sampler
 from marl_sf.experiment_dir import inside_train_dir, prepare_experiment_dir
@@ -33,6 +36,7 @@ from marl_sf.launch import check_num_learners, joined_group, process_alive, run_
 from marl_sf.pbt import PBTConfigError, PopulationBasedTraining
 from marl_sf.plot import save_training_plots
 from marl_sf.ray_sampling import check_ray_cfg
+from marl_sf.run_log import release_log_file, start_log_file
 from marl_sf.selfplay.league import League, learner_name, uses_opponents
 from marl_sf.status import ExperimentStatus
 from marl_sf.summaries import TrainingLogger
@@ -129,6 +133,7 @@ class Trainer:
         self.reducer.barrier()  # the other learners read the folder rank 0 prepared
         self.learner_pids = self.reducer.pids()  # rank 1 writes the exit checkpoint when rank 0 is gone
         self.exp_dir = inside_train_dir(cfg)
+        self.log_file = start_log_file(cfg, self.exp_dir, enabled=self.writes)  # <experiment>/sf_log.txt
         self.learner_threads = cfg.learner_torch_threads or os.cpu_count() or 1
         run = build_run(cfg, cfg.seed, num_envs=cfg.num_envs, rollout=cfg.rollout)
         self.device, self.env_spec, self.specs, self.models = run.device, run.env_spec, run.specs, run.models
@@ -141,6 +146,7 @@ class Trainer:
             if note is not None:
                 log.info("minibatches: %s", note)
         self.agent_steps, self.best_metric = 0, {s.policy_id: None for s in self.specs}
+        self.last_best_check = self.last_milestone = time.time()  # --save_best_every_sec, --save_milestones_sec
         self.before_update = None  # (agent-steps, learner states) while an update runs
         rng_states = self._maybe_resume()
         for learner in self.learners:  # data-parallel learners start from rank 0's weights
@@ -156,6 +162,7 @@ class Trainer:
                                  seed=self.env_seed, value_norms=value_norms)  # fmt: skip
             self.league.maybe_snapshot(self.agent_steps)
         self.sampler = self._make_sampler()
+        self.sampler.set_training_info(self.agent_steps)
         try:
             # only a config that built a run (and loaded its checkpoint) becomes the experiment's saved config
             if self.writes:
@@ -171,13 +178,21 @@ class Trainer:
             self.logger.status_extra = self.league.status
 
     def _make_sampler(self):
-        """The sampler: marl_sf's ``Sampler`` over this process's envs, or ``RaySampler`` over sampler actors."""
+        """The sampler: marl_sf's ``Sampler`` over this process's envs (in a thread of its own with ``--async_rl``),
+        or ``RaySampler`` over sampler actors."""
         cfg = self.cfg
         if cfg.distributed == "ray":
             from marl_sf.ray_sampling import RaySampler
 
             return RaySampler(cfg, self.specs, self.models, self.storages, self.agent_steps, self.league)
         opponents = self.league.opponents(self.storages) if self.league is not None else None
+        if cfg.async_rl:
+            check_async_cfg(cfg, opponents is not None)
+
+            def make(models, storages):
+                return make_sampler(cfg, self.specs, models, storages, self.env_spec, self.env_seed)
+
+            return AsyncSampler(cfg, make, self.models, self.storages)
         return make_sampler(cfg, self.specs, self.models, self.storages, self.env_spec, self.env_seed, opponents)
 
     def _maybe_resume(self) -> dict | None:
@@ -206,7 +221,9 @@ class Trainer:
         return self.logger.mean_policy_return(policy_id)
 
     def save(self) -> bool:
-        """Checkpoint every policy; also as its best when its ``best_metric_of`` is a new (finite) best.
+        """Checkpoint every policy (the latest; ``--keep_checkpoints`` of them are kept); also as its best when
+        ``_new_bests`` finds a new best for it (as the ``--save_best_every_sec`` checks of
+        ``_maybe_save_best_and_milestone`` do; the exit checkpoint's check is the run's last).
 
         Writes nothing, and logs why, when any policy's weights, optimizer or value-normalizer state holds
         NaN or inf: the newest checkpoint stays the last finite one. Returns whether it wrote.
@@ -214,34 +231,83 @@ class Trainer:
         Raises:
             CheckpointWriteError: a checkpoint cannot be written (no space left, permission denied).
         """
+        bests = self._new_bests()
+        states = self._checkpoint_states(bests)
+        if states is None:
+            return False
+        for pid, state in states.items():
+            save_checkpoint(self.exp_dir, pid, state, self.cfg.keep_checkpoints, bests.get(pid))
+        if self.league is not None:
+            self.league.save()
+        return True
+
+    def _maybe_save_best_and_milestone(self) -> None:
+        """Between checkpoints, in the process that writes the experiment: every ``--save_best_every_sec`` seconds,
+        write the best checkpoint of each policy that ``_new_bests`` finds a new best for (the best file alone);
+        every ``--save_milestones_sec`` seconds (when above 0), a milestone of every policy, a copy of its
+        checkpoint now in ``checkpoint_p<id>/milestones/`` that is never deleted (``save_milestone``). A state
+        that holds NaN or inf is not written (see ``save``).
+
+        Raises:
+            CheckpointWriteError: a checkpoint cannot be written (no space left, permission denied).
+        """
+        if not self.writes:
+            return
+        cfg, now, bests = self.cfg, time.time(), {}
+        if now - self.last_best_check >= cfg.save_best_every_sec:
+            self.last_best_check = now
+            bests = self._new_bests()
+        milestone = cfg.save_milestones_sec > 0 and now - self.last_milestone >= cfg.save_milestones_sec
+        if milestone:
+            self.last_milestone = now
+        if not (bests or milestone):
+            return
+        states = self._checkpoint_states(bests)
+        for pid, state in (states or {}).items():
+            if pid in bests:
+                save_best_checkpoint(self.exp_dir, pid, state, bests[pid])
+            if milestone:
+                log.info("milestone: %s", save_milestone(self.exp_dir, pid, state))
+
+    def _new_bests(self) -> dict[int, float]:
+        """``{policy id: metric}`` of the policies whose ``best_metric_of`` (``--save_best_metric=reward``) is finite
+        and above their best so far; none before ``--save_best_after`` agent-steps."""
+        if self.agent_steps < self.cfg.save_best_after:
+            return {}
+        bests = {}
+        for spec in self.specs:
+            pid, metric = spec.policy_id, self.best_metric_of(spec.policy_id)
+            finite = metric is not None and math.isfinite(metric)
+            if finite and (self.best_metric[pid] is None or metric > self.best_metric[pid]):
+                bests[pid] = metric
+        return bests
+
+    def _checkpoint_states(self, bests: dict[int, float]) -> dict[int, dict] | None:
+        """Each policy's checkpoint state now, ``{policy id: state}``, after taking ``bests`` (``_new_bests``) as
+        the policies' best metrics. None, logged, with the best metrics unchanged, when any policy's weights,
+        optimizer or value-normalizer state holds NaN or inf."""
         states = {spec.policy_id: learner.state_dict() for spec, learner in zip(self.specs, self.learners, strict=True)}
         for pid, learner_state in states.items():
             bad = non_finite_tensors(learner_state)
             if bad:
                 log.error("not saving a checkpoint: policy %d holds non-finite values (%s); the newest checkpoint "
                           "in %s stays the last finite one", pid, ", ".join(bad[:5]), self.exp_dir)  # fmt: skip
-                return False
+                return None
+        self.best_metric.update(bests)
         rng = capture_rng_states()
-        for spec, learner in zip(self.specs, self.learners, strict=True):
-            pid, metric = spec.policy_id, self.best_metric_of(spec.policy_id)
-            is_best = metric is not None and math.isfinite(metric)
-            is_best = is_best and (self.best_metric[pid] is None or metric > self.best_metric[pid])
-            if is_best:
-                self.best_metric[pid] = metric
-            state = {
+        return {
+            spec.policy_id: {
                 "format": CHECKPOINT_FORMAT,
-                "learner": states[pid],
-                "policy_id": pid,
+                "learner": states[spec.policy_id],
+                "policy_id": spec.policy_id,
                 "agent_steps": self.agent_steps,
                 "train_step": learner.train_step,
-                "best_metric": self.best_metric[pid],
+                "best_metric": self.best_metric[spec.policy_id],
                 "rng": rng,
                 "cfg": cfg_json(self.cfg),
             }
-            save_checkpoint(self.exp_dir, pid, state, self.cfg.keep_checkpoints, metric if is_best else None)
-        if self.league is not None:
-            self.league.save()
-        return True
+            for spec, learner in zip(self.specs, self.learners, strict=True)
+        }
 
     def train(self, stop_at_agent_steps: int | None = None) -> int:
         """The loop: rollout, PPO update per policy, logs; checkpoints periodically, on exit and on Ctrl-C; the
@@ -295,6 +361,7 @@ class Trainer:
             # what a run stopped during this update checkpoints: the last completed one (see _rewind_partial_update)
             self.before_update = (self.agent_steps, [cpu_copy(learner.state_dict()) for learner in self.learners])
             self.agent_steps += rollout.agent_steps
+            self.sampler.set_training_info(self.agent_steps)
             # lr decays toward whichever limit comes first: agent-steps or wall time
             progress = max(self.agent_steps / cfg.train_for_env_steps, (time.time() - start) / cfg.train_for_seconds)
             train_stats = {}
@@ -314,6 +381,7 @@ class Trainer:
             if self.writes and time.time() - last_save >= cfg.save_every_sec:
                 self.save()
                 last_save = time.time()
+            self._maybe_save_best_and_milestone()
 
     def _rewind_partial_update(self) -> None:
         """When the run stopped during an update (Ctrl-C, an error in a learner), put every learner back to where
@@ -351,6 +419,7 @@ class Trainer:
             self.logger.close()
             self.sampler.close()
         finally:
+            release_log_file(self.log_file)
             if self.lock is not None:
                 self.lock.release()
 

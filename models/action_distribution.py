@@ -7,6 +7,8 @@ component's parameters in order: n logits, or d means then d log-stds.
 
 from __future__ import annotations
 
+import math
+
 import gymnasium as gym
 import torch
 from torch import nn
@@ -26,6 +28,18 @@ class ActionParameterization(nn.Module):
     Gaussian components get a learned state-independent log-std (one parameter per action dimension, PPO's
     choice; Schulman et al. 2017), or with ``--adaptive_stddev`` a log-std computed from the features like the
     mean. Initialised orthogonally with gain 0.01 (a near-uniform, near-zero-mean initial policy).
+
+    As in Sample Factory's action parameterizations:
+
+    * ``--initial_stddev`` (s > 0): the learned log-std starts at ``log(s)``. With ``--adaptive_stddev`` (where
+      Sample Factory ignores the option) the biases of the log-std outputs start at ``log(s)``: the std is ``s``
+      for zero features, and near it for any features given the 0.01 gain. s = 1 is the zero init.
+    * ``--continuous_tanh_scale`` (c > 0): each Gaussian mean is ``c * tanh(raw_mean / c)``, inside ``(-c, c)``
+      and close to the raw mean where it is small (Sample Factory's ``tanh(mu / scale) * scale``, which it applies
+      without ``--adaptive_stddev`` only; here both); c = 0: the means as the linear layer gives them.
+
+    Raises:
+        ValueError: ``--initial_stddev`` not above 0, or ``--continuous_tanh_scale`` below 0.
     """
 
     def __init__(self, cfg, decoder_output_size: int, action_space: gym.Space):
@@ -34,11 +48,27 @@ class ActionParameterization(nn.Module):
         self.components = action_components(action_space)
         num_gaussian = sum(n for kind, n in self.components if kind == "normal")
         adaptive = cfg.adaptive_stddev
+        initial_stddev, self.tanh_scale = float(cfg.initial_stddev), float(cfg.continuous_tanh_scale)
+        if not initial_stddev > 0.0:
+            raise ValueError(f"--initial_stddev must be above 0 (a standard deviation), not {initial_stddev}")
+        if not self.tanh_scale >= 0.0:
+            raise ValueError(f"--continuous_tanh_scale must be 0 (off) or above, not {self.tanh_scale}")
         out_size = num_action_params(action_space) if adaptive else sum(n for _, n in self.components)
         self.distribution_linear = nn.Linear(decoder_output_size, out_size)
         nn.init.orthogonal_(self.distribution_linear.weight, gain=0.01)
         nn.init.zeros_(self.distribution_linear.bias)
-        self.log_std = nn.Parameter(torch.zeros(num_gaussian)) if num_gaussian and not adaptive else None
+        initial_log_std = math.log(initial_stddev)  # 0.0 for the default 1.0: the zero init
+        self.log_std = None
+        if num_gaussian and not adaptive:
+            self.log_std = nn.Parameter(torch.full((num_gaussian,), initial_log_std))
+        elif num_gaussian and initial_log_std != 0.0:  # adaptive: each Gaussian's n means, then its n log-stds
+            offset = 0
+            with torch.no_grad():
+                for kind, n in self.components:
+                    if kind == "normal":
+                        self.distribution_linear.bias[offset + n : offset + 2 * n] = initial_log_std
+                    offset += 2 * n if kind == "normal" else n
+        self.squash_means = self.tanh_scale > 0.0 and num_gaussian > 0
 
     def forward(self, decoder_output: torch.Tensor):
         """``[B, D]`` -> ``(action_logits [B, num_action_params], distribution)`` as in Sample Factory.
@@ -52,18 +82,24 @@ class ActionParameterization(nn.Module):
         """``[B, D]`` -> ``action_logits [B, num_action_params]`` alone (what the built-in models use: no
         distribution is built for them to discard)."""
         raw = self.distribution_linear(decoder_output)
-        if self.log_std is None:  # no Gaussian, or adaptive: the linear layer gives every parameter
-            params = raw
-        else:
-            parts, offset, std_offset = [], 0, 0
-            for kind, n in self.components:
+        if self.log_std is None and not self.squash_means:  # the linear layer gives every parameter as it is
+            return raw
+        parts, offset, std_offset = [], 0, 0
+        for kind, n in self.components:
+            if kind == "categorical":
                 parts.append(raw[:, offset : offset + n])
-                if kind == "normal":
-                    parts.append(self.log_std[std_offset : std_offset + n].expand(raw.shape[0], n))
-                    std_offset += n
                 offset += n
-            params = torch.cat(parts, dim=-1)  # [B, num_action_params]
-        return params
+                continue
+            mean = raw[:, offset : offset + n]
+            parts.append(torch.tanh(mean / self.tanh_scale) * self.tanh_scale if self.squash_means else mean)
+            offset += n
+            if self.log_std is None:  # adaptive: the log-stds follow the means
+                parts.append(raw[:, offset : offset + n])
+                offset += n
+            else:
+                parts.append(self.log_std[std_offset : std_offset + n].expand(raw.shape[0], n))
+                std_offset += n
+        return torch.cat(parts, dim=-1)  # [B, num_action_params]
 
 
 def _masked_categorical(logits: torch.Tensor, mask: torch.Tensor | None) -> Categorical:
@@ -219,3 +255,58 @@ def action_distribution(action_space: gym.Space, action_logits: torch.Tensor, ac
 def deterministic_actions(action_space: gym.Space, dist) -> torch.Tensor:
     """The most likely action: argmax per categorical, the mean per Gaussian."""
     return dist.mode() if isinstance(dist, CompositeDistribution) else _mode(dist)
+
+
+def check_exploration_loss(cfg, action_space: gym.Space) -> None:
+    """``--exploration_loss=symmetric_kl`` needs an action space of categorical components only.
+
+    Raises:
+        ValueError: ``symmetric_kl`` with a Box (continuous) action space or component; the message names the option
+            and the fix.
+    """
+    if getattr(cfg, "exploration_loss", "entropy") != "symmetric_kl":
+        return
+    if any(kind == "normal" for kind, _ in action_components(action_space)):
+        raise ValueError(
+            f"--exploration_loss=symmetric_kl is the symmetric KL to a uniform policy over discrete actions, and the "
+            f"action space {action_space} has a Box (continuous) part, which has no uniform prior: use "
+            "--exploration_loss=entropy (the default)"
+        )
+
+
+def symmetric_kl_with_uniform_prior(dist) -> torch.Tensor:
+    """``[B]`` ``0.5 * (KL(p || u) + KL(u || p))`` (nats) between each row's action distribution ``p`` and the uniform
+    distribution ``u`` over its legal actions, summed over the categorical components of a MultiDiscrete or Tuple
+    space: Sample Factory 2's ``symmetric_kl_with_uniform_prior`` (``--exploration_loss=symmetric_kl``).
+
+    With an action mask, ``u = 1 / n_legal`` on the legal actions and the masked ones (probability 0, log-probability
+    near the dtype's lowest value, see ``_masked_categorical``) are left out of both sums; Sample Factory spreads
+    ``u`` over all n actions and lets the masked ones' ``-1e9`` log-probabilities into ``KL(u || p)``, which then
+    only its clamp at 30 bounds. Without a mask the two are the same.
+
+    Args:
+        dist: what ``action_distribution`` returns for ``[B, P]`` parameters: a ``Categorical`` or a
+            ``CompositeDistribution`` of them.
+
+    Raises:
+        ValueError: the distribution has a Gaussian (Box) component (``check_exploration_loss`` refuses such a model
+            when it is built).
+    """
+    parts = dist.parts if isinstance(dist, CompositeDistribution) else [dist]
+    if not all(isinstance(p, Categorical) for p in parts):
+        raise ValueError(
+            "the symmetric KL to a uniform prior (--exploration_loss=symmetric_kl) is defined for categorical "
+            f"action distributions only, not {[type(p).__name__ for p in parts]}: use --exploration_loss=entropy"
+        )
+    return sum(_symmetric_kl_uniform(p.logits) for p in parts)
+
+
+def _symmetric_kl_uniform(log_probs: torch.Tensor) -> torch.Tensor:
+    """``[B]`` symmetric KL between the categoricals of normalized ``log_probs [B, n]`` and the uniform one over each
+    row's legal (not masked) choices."""
+    legal = log_probs > torch.finfo(log_probs.dtype).min / 2  # [B, n]; masked: about finfo.min
+    log_p = torch.where(legal, log_probs, torch.zeros_like(log_probs))  # no gradient through masked choices
+    log_u = -legal.sum(dim=-1, keepdim=True).to(log_p.dtype).log()  # [B, 1] log(1 / n_legal)
+    kl_p_u = torch.where(legal, log_p.exp() * (log_p - log_u), torch.zeros_like(log_p)).sum(dim=-1)
+    kl_u_p = torch.where(legal, log_u.exp() * (log_u - log_p), torch.zeros_like(log_p)).sum(dim=-1)
+    return 0.5 * (kl_p_u + kl_u_p)

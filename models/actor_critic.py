@@ -46,13 +46,15 @@ from marl_sf.envs.episode_progress import EPISODE_PROGRESS_KEY
 from marl_sf.models.action_distribution import (
     ActionParameterization,
     action_distribution,
+    check_exploration_loss,
     deterministic_actions,
     num_action_params,
+    symmetric_kl_with_uniform_prior,
 )
 from marl_sf.models.batch import PolicyBatch
 from marl_sf.models.core import ModelCore, ModelCoreIdentity, rnn_state_size
 from marl_sf.models.critic_input import critic_input
-from marl_sf.models.model_utils import init_orthogonal
+from marl_sf.models.model_utils import init_orthogonal, init_trunk
 from marl_sf.models.obs_normalizer import ObservationNormalizer
 
 
@@ -82,12 +84,16 @@ class EvaluationResult:
         entropy: ``[N, A_p]`` entropy of each agent's action distribution.
         values: ``[N, A_p]`` state values.
         new_rnn_states: ``[N, A_p, R]``.
+        symmetric_kl: ``[N, A_p]`` symmetric KL (nats) of each agent's action distribution to the uniform one over
+            its legal actions (``symmetric_kl_with_uniform_prior``), which the learner needs with
+            ``--exploration_loss=symmetric_kl`` (the base ``evaluate`` fills it then); None otherwise.
     """
 
     log_probs: torch.Tensor
     entropy: torch.Tensor
     values: torch.Tensor
     new_rnn_states: torch.Tensor
+    symmetric_kl: torch.Tensor | None = None
 
 
 class ActorCritic(nn.Module):
@@ -97,6 +103,10 @@ class ActorCritic(nn.Module):
         obs_space: one agent's Dict observation space (with ``"state"`` for a centralized critic).
         action_space: one agent's action space.
         cfg: the config.
+
+    Raises:
+        ValueError: ``--normalize_input_keys`` names a key the normalizer cannot normalize
+            (``ObservationNormalizer``).
 
     Attributes:
         values_from_act: declared capability: ``act`` returns values (True here). A model that sets it False
@@ -110,7 +120,10 @@ class ActorCritic(nn.Module):
         self.obs_space = obs_space
         self.action_space = action_space
         self.cfg = cfg
-        self.obs_normalizer = ObservationNormalizer(obs_space) if cfg.normalize_input else None
+        check_exploration_loss(cfg, action_space)  # ValueError: symmetric_kl with a Box action space
+        self.obs_normalizer = None  # --normalize_input; ValueError: a --normalize_input_keys key it cannot normalize
+        if cfg.normalize_input:
+            self.obs_normalizer = ObservationNormalizer(obs_space, cfg.normalize_input_keys)
 
     def forward_batch(self, batch: PolicyBatch, values_only: bool = False) -> dict[str, torch.Tensor]:
         """The model on a ``PolicyBatch``: normalizes the inputs and returns ``values [N, A_p]``, ``action_logits
@@ -143,12 +156,16 @@ class ActorCritic(nn.Module):
 
     def evaluate(self, batch: PolicyBatch, actions: torch.Tensor) -> EvaluationResult:
         """Log-probs and entropy of ``actions [N, A_p, ...]`` (stored layout) under the model's distribution for
-        ``batch``, with the values and the new recurrent states (see ``EvaluationResult``); differentiable."""
+        ``batch``, with the values and the new recurrent states (see ``EvaluationResult``; ``symmetric_kl`` with
+        ``--exploration_loss=symmetric_kl``); differentiable."""
         n, a = batch.num_envs, batch.num_agents
         out = self.forward_batch(batch)
         dist = self.action_distribution(out["action_logits"].flatten(0, 1), batch.action_mask_rows())
         log_probs = dist.log_prob(actions.flatten(0, 1)).view(n, a)  # [N * A_p] -> [N, A_p]
-        return EvaluationResult(log_probs, dist.entropy().view(n, a), out["values"], out["new_rnn_states"])
+        sym_kl = None
+        if getattr(self.cfg, "exploration_loss", "entropy") == "symmetric_kl":
+            sym_kl = symmetric_kl_with_uniform_prior(dist).view(n, a)  # [N * A_p] -> [N, A_p]
+        return EvaluationResult(log_probs, dist.entropy().view(n, a), out["values"], out["new_rnn_states"], sym_kl)
 
     def sample_actions(
         self,
@@ -258,7 +275,10 @@ def _outer_cores(module: nn.Module):
 
 
 class _BuiltInActorCritic(ActorCritic):
-    """What the two built-in layouts share: the shortcuts they decide from their own structure.
+    """What the two built-in layouts share: the shortcuts they decide from their own structure, and their init:
+    the trunk (encoders, cores, decoders) by ``--policy_initialization`` and ``--policy_init_gain``
+    (``init_trunk``), then the value head orthogonally with gain 1 and the policy head with gain 0.01
+    (``ActionParameterization``).
 
     Attributes:
         shortcuts: declared by the class: True for the built-in layouts; a subclass that defines its own
@@ -328,7 +348,7 @@ class ActorCriticSharedWeights(_BuiltInActorCritic):
         if extra_space is not None:
             self.state_encoder = model_factory.make_encoder_func(cfg, extra_space)
             value_input += self.state_encoder.get_out_size()
-        init_orthogonal(self, gain=2**0.5)
+        init_trunk(self, cfg)  # encoders, cores, decoders; the heads follow
         self.critic_linear = nn.Linear(value_input, 1)
         init_orthogonal(self.critic_linear, gain=1.0)
         self.action_parameterization = self.get_action_parameterization(self.decoder.get_out_size())
@@ -394,7 +414,7 @@ class ActorCriticSeparateWeights(_BuiltInActorCritic):
         self.critic_encoder = model_factory.make_encoder_func(cfg, self.critic_obs_space())
         self.critic_core = model_factory.make_model_core_func(cfg, self.critic_encoder.get_out_size())
         self.critic_decoder = model_factory.make_decoder_func(cfg, self.critic_core.get_out_size())
-        init_orthogonal(self, gain=2**0.5)
+        init_trunk(self, cfg)  # encoders, cores, decoders; the heads follow
         self.critic_linear = nn.Linear(self.critic_decoder.get_out_size(), 1)
         init_orthogonal(self.critic_linear, gain=1.0)
         self.action_parameterization = self.get_action_parameterization(self.actor_decoder.get_out_size())
@@ -471,7 +491,8 @@ def create_actor_critic(cfg, obs_space: gym.spaces.Dict, action_space: gym.Space
 
     Raises:
         ValueError: the model (or an encoder) asks for an obs key the space lacks, or its outputs have the wrong
-            shapes (see ``check_model_outputs``).
+            shapes (see ``check_model_outputs``); an option the model refuses (``--normalize_input_keys``,
+            ``--policy_initialization``, ``--initial_stddev``, ``--continuous_tanh_scale``; see ``ActorCritic``).
     """
     from marl_sf.models.factory import global_model_factory
 

@@ -57,8 +57,13 @@ class Activation(nn.Module):
         return f"{self.name}, overwrite_input={self.overwrite_input}"
 
 
-def nonlinearity(cfg, overwrite_input: bool = False) -> Activation:
-    """The activation named by ``cfg.nonlinearity`` (tanh, relu or elu); ``overwrite_input``: see ``Activation``.
+_TORCH_ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "elu": nn.ELU}
+
+
+def nonlinearity(cfg, overwrite_input: bool = False) -> nn.Module:
+    """The activation named by ``cfg.nonlinearity`` (tanh, relu or elu): torch's own module (``nn.Tanh``,
+    ``nn.ReLU``, ``nn.ELU``, which ``torch.jit.script`` compiles, as Sample Factory's ``nonlinearity`` returns), or
+    with ``overwrite_input`` an ``Activation`` that writes into its input when gradients are off.
 
     Raises:
         ValueError: another name.
@@ -66,7 +71,7 @@ def nonlinearity(cfg, overwrite_input: bool = False) -> Activation:
     name = cfg.nonlinearity
     if name not in _ACTIVATIONS:
         raise ValueError(f"unknown nonlinearity {name!r}; choose one of {sorted(_ACTIVATIONS)}")
-    return Activation(name, overwrite_input)
+    return Activation(name, overwrite_input) if overwrite_input else _TORCH_ACTIVATIONS[name]()
 
 
 def create_mlp(layer_sizes: list[int], input_size: int, activation: nn.Module) -> nn.Module:
@@ -96,7 +101,43 @@ def init_orthogonal(module: nn.Module, gain: float) -> None:
     for m in module.modules():
         if isinstance(m, nn.Linear):
             nn.init.orthogonal_(m.weight, gain=gain)
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+POLICY_INITIALIZATIONS = ("orthogonal", "xavier_uniform", "torch_default")
+"""``--policy_initialization`` choices, as Sample Factory names them."""
+
+TRUNK_ORTHOGONAL_GAIN = 2**0.5
+"""The built-in trunk's orthogonal gain at ``--policy_init_gain=1`` (ReLU/tanh-family layers, PPO practice)."""
+
+
+def init_trunk(module: nn.Module, cfg) -> None:
+    """Initialize every Linear in ``module`` (the built-in actor-critic's encoders, cores and decoders, before its
+    heads exist) by ``--policy_initialization`` and ``--policy_init_gain`` (Sample Factory's ``initialize_weights``):
+
+    * ``orthogonal``: orthogonal weights with gain ``TRUNK_ORTHOGONAL_GAIN * policy_init_gain``, zero biases (the
+      default options give exactly ``init_orthogonal(module, 2 ** 0.5)``);
+    * ``xavier_uniform``: ``nn.init.xavier_uniform_`` with gain ``policy_init_gain``, zero biases;
+    * ``torch_default``: nothing, PyTorch's own init stays.
+
+    Conv and recurrent layers keep PyTorch's init in every mode (as before these options; Sample Factory's
+    ``orthogonal`` and ``xavier_uniform`` also reach ``nn.Conv2d``).
+
+    Raises:
+        ValueError: another ``policy_initialization``.
+    """
+    kind, gain = cfg.policy_initialization, cfg.policy_init_gain
+    if kind not in POLICY_INITIALIZATIONS:
+        raise ValueError(f"unknown --policy_initialization={kind!r}; choose one of {list(POLICY_INITIALIZATIONS)}")
+    if kind == "orthogonal":
+        init_orthogonal(module, gain=TRUNK_ORTHOGONAL_GAIN * gain)
+    elif kind == "xavier_uniform":
+        for m in module.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight, gain=gain)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
 
 
 def flat_obs(obs_dict: dict[str, torch.Tensor], keys: list[str]) -> torch.Tensor:

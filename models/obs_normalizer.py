@@ -48,17 +48,31 @@ class RunningMeanStd(nn.Module):
 
 
 class ObservationNormalizer(nn.Module):
-    """One ``RunningMeanStd`` per float Box key of the obs dict (not ``action_mask`` or ``agent_id``)."""
+    """One ``RunningMeanStd`` per float Box key of the obs dict (not ``action_mask`` or ``agent_id``), or per key of
+    ``keys`` (``--normalize_input_keys``) among those.
 
-    def __init__(self, obs_space: gym.spaces.Dict):
+    Args:
+        obs_space: the model's Dict observation space.
+        keys: the keys to normalize; None: every float Box key but ``action_mask`` and ``agent_id``.
+
+    Raises:
+        ValueError: a key of ``keys`` that is not among the keys normalized by default (the message names it and
+            those keys).
+    """
+
+    def __init__(self, obs_space: gym.spaces.Dict, keys: list[str] | None = None):
         super().__init__()
-        self.stats = nn.ModuleDict(
-            {
-                k: RunningMeanStd(s.shape)
-                for k, s in obs_space.spaces.items()
-                if k not in NOT_NORMALIZED and isinstance(s, gym.spaces.Box) and s.dtype.kind == "f"
-            }
-        )
+        normalizable = normalizable_keys(obs_space)
+        if keys is not None:
+            unknown = [k for k in keys if k not in normalizable]
+            if unknown:
+                raise ValueError(
+                    f"--normalize_input_keys names {unknown}, which --normalize_input cannot normalize here; the "
+                    f"keys it normalizes are {normalizable} (float Box keys of the observation space "
+                    f"{sorted(obs_space.spaces)}, not {list(NOT_NORMALIZED)})"
+                )
+        chosen = normalizable if keys is None else [k for k in normalizable if k in keys]
+        self.stats = nn.ModuleDict({k: RunningMeanStd(obs_space[k].shape) for k in chosen})
 
     def update(self, obs: dict[str, torch.Tensor], all_sum=None) -> None:
         """Fold ``obs`` (``{key: [B, ...]}``, the rows to count) into the statistics; keys without statistics
@@ -70,3 +84,13 @@ class ObservationNormalizer(nn.Module):
     def forward(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The normalized obs dict (other keys unchanged)."""
         return {k: self.stats[k](v) if k in self.stats else v for k, v in obs.items()}
+
+
+def normalizable_keys(obs_space: gym.spaces.Dict) -> list[str]:
+    """The keys ``--normalize_input`` normalizes by default, in the space's order: every float Box key but
+    ``action_mask`` and ``agent_id``."""
+    return [
+        k
+        for k, s in obs_space.spaces.items()
+        if k not in NOT_NORMALIZED and isinstance(s, gym.spaces.Box) and s.dtype.kind == "f"
+    ]

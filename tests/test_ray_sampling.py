@@ -109,7 +109,7 @@ def test_a_killed_sampler_actor_is_restarted_and_the_run_reaches_its_budget(tmp_
     assert state["train_step"] == state["agent_steps"] // 300  # every update had both samplers' rollouts
     summaries = tmp_path / "kill" / ".summary"
     assert [v for _, v in read_scalars(summaries, "distributed/lost_rollouts")][-1] == 1.0
-    lags = [v for _, v in read_scalars(summaries, "distributed/policy_lag")]
+    lags = [v for _, v in read_scalars(summaries, "version_diff")]
     assert lags[0] == 0.0 and set(lags[1:]) <= {0.0, 1.0} and lags[-1] == 1.0  # 0 after a re-collect only
     assert_no_ray_left(before)
 

@@ -19,6 +19,7 @@ import torch
 from marl_sf.algo.env_check import CHECKED_STEPS, check_finite, check_reset, check_state, check_step
 from marl_sf.algo.watchdog import StepWatchdog
 from marl_sf.envs.actions import action_storage, to_env_actions
+from marl_sf.envs.interfaces import TRAINING_INFO_EVERY, find_training_info_interface
 from marl_sf.envs.spec import EnvSpec, env_agent_names, read_env_spec
 
 Alloc = Callable[[tuple[int, ...], np.dtype], np.ndarray]
@@ -37,6 +38,8 @@ class StepBuffers:
         final_state: ``[E, G]`` last state of an episode that ended (None unless a critic needs it).
         has_final: ``[E]`` bool, the env ended an episode this step and reported its final observation.
         actions: ``[E, A, ...]`` the actions to step with (stored layout, see ``action_storage``).
+        training_info: ``[1]`` int64, the run's agent-steps so far, written by the sampler; env groups pass it to
+            envs with a ``TrainingInfoInterface`` (``marl_sf.envs.interfaces``).
     """
 
     obs: dict[str, np.ndarray]
@@ -49,6 +52,7 @@ class StepBuffers:
     final_state: np.ndarray | None
     has_final: np.ndarray
     actions: np.ndarray
+    training_info: np.ndarray
 
     @classmethod
     def allocate(cls, env_spec: EnvSpec, num_envs: int, with_state: bool, alloc: Alloc = np.zeros) -> StepBuffers:
@@ -73,6 +77,7 @@ class StepBuffers:
             final_state=alloc(state_shape, state_dtype) if with_state else None,
             has_final=alloc((e,), np.bool_),
             actions=alloc((e, a, *action_shape), torch.empty(0, dtype=action_dtype).numpy().dtype),
+            training_info=alloc((1,), np.int64),
         )
 
     def as_tensors(self) -> StepBuffers:
@@ -117,6 +122,7 @@ class EnvGroup:
         self.checks_left = CHECKED_STEPS  # steps still to check
         # the float buffers checked for NaN/inf after a reset (False) and a step (True), listed once
         self.finite_checked = {stepped: self._float_buffers(stepped) for stepped in (False, True)}
+        self.training_info = TrainingInfoSender(envs)
 
     def _where(self, row: int) -> str:
         return f"env {self.env_name!r} #{row} ({type(self.envs[row - self.first_row]).__name__})"
@@ -133,6 +139,7 @@ class EnvGroup:
                 self.buf.state[row] = self._state(row, env, check=True)
         self.steps = 0
         self._check_finite("reset")
+        self.training_info.send(int(self.buf.training_info[0]))
 
     def step(self) -> None:
         """Step every env with its actions from the buffers and write what it returned."""
@@ -156,6 +163,8 @@ class EnvGroup:
                 buf.state[row] = self._state(row, env, check)
         self.steps += 1
         self._check_finite(f"step {self.steps}")
+        if self.steps % TRAINING_INFO_EVERY == 0:
+            self.training_info.send(int(buf.training_info[0]))
 
     def _check_finite(self, when: str) -> None:
         """Raise ``NonFiniteError`` when a reward, observation or state of these envs' rows is NaN or inf
@@ -198,6 +207,22 @@ class EnvGroup:
         """Close the envs."""
         for env in self.envs:
             env.close()
+
+
+class TrainingInfoSender:
+    """Sends ``{"approx_total_training_steps": n}`` to those of ``envs`` (or the envs they wrap) that implement
+    ``TrainingInfoInterface``, when ``n`` changed since the last send."""
+
+    def __init__(self, envs: list):
+        self.targets = [t for t in map(find_training_info_interface, envs) if t is not None]
+        self.sent: int | None = None
+
+    def send(self, agent_steps: int) -> None:
+        """Pass the run's agent-steps so far (no-op when unchanged or when no env implements the interface)."""
+        if self.targets and agent_steps != self.sent:
+            for target in self.targets:
+                target.set_training_info({"approx_total_training_steps": agent_steps})
+            self.sent = agent_steps
 
 
 def split_rows(num_envs: int, num_splits: int, split: int) -> slice:

@@ -11,17 +11,26 @@ reach the value normalizer, losses and the gradient norm before the optimizer st
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import torch
 
 from marl_sf.algo.distributed import Reducer, global_cells
 from marl_sf.algo.gae import compute_gae
-from marl_sf.algo.losses import entropy_bonus, normalize_advantages, policy_loss, value_loss
+from marl_sf.algo.losses import (
+    entropy_bonus,
+    kl_penalty,
+    normalize_advantages,
+    policy_loss,
+    symmetric_kl_exploration,
+    value_loss,
+)
 from marl_sf.algo.storage import RolloutStorage
 from marl_sf.algo.value_norm import ValueNorm
+from marl_sf.algo.vtrace import compute_vtrace
 from marl_sf.models.actor_critic import EvaluationResult
 from marl_sf.models.batch import PolicyBatch
+from marl_sf.utils.extras import MissingExtraError
 from marl_sf.utils.finite import NonFiniteError
 
 
@@ -120,24 +129,29 @@ class Learner:
         # the minibatch draw: the same on every data-parallel learner, whatever else consumed random numbers
         self.generator = torch.Generator().manual_seed(cfg.seed if cfg.seed is not None else 0)
         self.value_norm = ValueNorm().to(device) if cfg.normalize_returns else None
-        self.optimizer = torch.optim.Adam(
-            model.parameters(), lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps
-        )
+        self.optimizer = make_optimizer(cfg, model.parameters())  # MissingExtraError: lamb without torch-optimizer
         self.train_step = 0
+        # the learning rate in effect; with --lr_schedule=kl_adaptive_* the adapted one, which persists across updates
+        # and in checkpoints (Sample Factory 2's curr_lr)
+        self.curr_lr = cfg.learning_rate
+        self._epoch_kls: list[float] = []  # approx_kl of each minibatch of the epoch under way (kl_adaptive_epoch)
+        self._epoch_minibatches = 0  # minibatches in that epoch (``_minibatches`` sets it)
 
     def state_dict(self) -> dict:
-        """Model, optimizer and value-normalizer state, and the minibatch draw's generator (what a checkpoint
-        keeps)."""
+        """Model, optimizer and value-normalizer state, the minibatch draw's generator and the learning rate in
+        effect, ``curr_lr`` (what a checkpoint keeps)."""
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "value_norm": self.value_norm.state_dict() if self.value_norm is not None else None,
             "train_step": self.train_step,
             "minibatch_rng": self.generator.get_state(),
+            "curr_lr": self.curr_lr,
         }
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore what ``state_dict`` returned."""
+        """Restore what ``state_dict`` returned (a checkpoint saved before ``curr_lr`` was kept starts it at
+        ``--learning_rate``, as Sample Factory 2 does)."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.value_norm is not None and state.get("value_norm") is not None:
@@ -145,15 +159,29 @@ class Learner:
         self.train_step = state.get("train_step", 0)
         if state.get("minibatch_rng") is not None:
             self.generator.set_state(state["minibatch_rng"].cpu())
+        self.curr_lr = float(state.get("curr_lr", self.cfg.learning_rate))
 
     def set_learning_rate(self, progress: float) -> float:
-        """Apply ``lr_schedule`` at training progress in [0, 1]; returns the learning rate used."""
-        lr = self.cfg.learning_rate
-        if self.cfg.lr_schedule == "linear_decay":
-            lr *= max(1.0 - progress, 0.0)
+        """Apply ``lr_schedule`` at training progress in [0, 1]; returns the learning rate used.
+
+        ``constant`` and ``linear_decay`` compute it from ``--learning_rate``. ``kl_adaptive_minibatch`` and
+        ``kl_adaptive_epoch`` return the adapted rate ``curr_lr`` as it is (``progress`` is not used): it starts at
+        ``--learning_rate`` and the update changes it after each minibatch or epoch (``kl_adaptive_lr``).
+        """
+        if self.cfg.lr_schedule in ("kl_adaptive_minibatch", "kl_adaptive_epoch"):
+            lr = self.curr_lr
+        else:
+            lr = self.cfg.learning_rate
+            if self.cfg.lr_schedule == "linear_decay":
+                lr *= max(1.0 - progress, 0.0)
+        self._apply_lr(lr)
+        return lr
+
+    def _apply_lr(self, lr: float) -> None:
+        """Make ``lr`` the learning rate in effect (``curr_lr``) and the optimizer's."""
+        self.curr_lr = lr
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        return lr
 
     def denormalize(self, values: torch.Tensor) -> torch.Tensor:
         """Model value outputs -> return units."""
@@ -164,7 +192,7 @@ class Learner:
         observation after the rollout), and every slot's for a model whose ``act`` returns none
         (``ActorCritic.values_from_act`` False: a feed-forward critic, so a step's value depends on that step's
         input alone). Runs before the update touches the weights or the input statistics, so the values are those
-        of the weights that sampled the rollout (with ``--max_policy_lag=1``, of the newer weights). Passes of
+        of the weights that sampled the rollout (with ``--async_rl``, of the newer weights). Passes of
         about ``_VALUE_PASS_FLOATS`` input numbers bound the memory."""
         first = st.rollout if self.model.values_from_act else 0
         per_cell = sum(v[0, 0].numel() for v in st.obs.values())  # one env's observations of every agent
@@ -173,9 +201,24 @@ class Learner:
         with torch.no_grad():
             for start in range(first, st.rollout + 1, slots):
                 steps = slice(start, min(start + slots, st.rollout + 1))
-                batch = st.batch(steps, self.cfg.obs_scale)  # n * E cells in (t, e) order
+                batch = st.batch(  # n * E cells in (t, e) order
+                    steps, self.cfg.obs_scale, obs_subtract_mean=self.cfg.obs_subtract_mean
+                )
                 values = self.model.value(batch)  # [n * E, A_p]
                 st.values[steps] = values.view(-1, st.num_envs, st.num_agents)  # [n * E, A_p] -> [n, E, A_p]
+
+    def log_rhos(self, st: RolloutStorage) -> torch.Tensor:
+        """``[T, E, A_p]`` log importance weights ``log pi(a_t) - log mu(a_t)`` of the rollout's actions: the current
+        weights' log-probabilities (one ``evaluate`` pass over the whole rollout, recurrent policies unrolled from the
+        stored initial states) over the stored behaviour log-probabilities; 0 on inactive agent-steps."""
+        cells = Minibatch(st.batch(slice(0, st.rollout), self.cfg.obs_scale,
+                                   obs_subtract_mean=self.cfg.obs_subtract_mean), st.actions.flatten(0, 1),
+                          st.log_probs.flatten(0, 1), None, None, None, st.active[:-1].flatten(0, 1),
+                          st.episode_start[:-1].flatten(0, 1), st.rollout if st.recurrent else 1)  # fmt: skip
+        with torch.no_grad():
+            current = self._evaluate(cells).log_probs  # [T * E, A_p]
+        log_rhos = (current - cells.old_log_probs).view(st.rollout, st.num_envs, st.num_agents)  # -> [T, E, A_p]
+        return torch.where(st.active[:-1], log_rhos, torch.zeros_like(log_rhos))
 
     def compute_targets(self, st: RolloutStorage) -> tuple[torch.Tensor, torch.Tensor]:
         """Advantages and value targets ``[T, E, A_p]`` (return units) for the rollout in ``st``; first the values
@@ -187,17 +230,25 @@ class Learner:
         CleanRL: when the time limit is the task's own horizon and the observation carries no time, the
         bootstrapped value of the last states is learned only from itself, and the policy can be drawn to
         states the critic over-values (docs/results.md, "Generic defaults on an env nobody tuned for").
+
+        With ``--with_vtrace`` the advantages and value targets are V-trace's (``marl_sf.algo.vtrace``), corrected for
+        the policy lag of asynchronous sampling with the current weights' log-probabilities; otherwise GAE.
         """
         self.fill_values(st)
         truncated = st.truncated if self.cfg.value_bootstrap else torch.zeros_like(st.truncated)
         terminated = st.terminated if self.cfg.value_bootstrap else st.terminated | st.truncated
+        values, bootstrap_values = self.denormalize(st.values), self.denormalize(st.bootstrap_values)
+        if self.cfg.with_vtrace:
+            cfg = self.cfg
+            return compute_vtrace(st.rewards, values, terminated, truncated, bootstrap_values, st.active[:-1],
+                                  self.log_rhos(st), cfg.gamma, cfg.vtrace_rho, cfg.vtrace_c)  # fmt: skip
         with torch.no_grad():
             return compute_gae(
                 st.rewards,
-                self.denormalize(st.values),
+                values,
                 terminated,
                 truncated,
-                self.denormalize(st.bootstrap_values),
+                bootstrap_values,
                 st.active[:-1],
                 self.cfg.gamma,
                 self.cfg.gae_lambda,
@@ -227,7 +278,9 @@ class Learner:
             targets = returns
         if self.cfg.normalize_advantages:
             advantages = normalize_advantages(advantages, active, all_sum=all_sum)
-        batch = st.batch(slice(0, st.rollout), self.cfg.obs_scale)  # N = T * E cells in (t, e) order
+        batch = st.batch(  # N = T * E cells in (t, e) order
+            slice(0, st.rollout), self.cfg.obs_scale, obs_subtract_mean=self.cfg.obs_subtract_mean
+        )
         cells_active = active.flatten(0, 1)  # [T, E, A_p] -> [T * E, A_p]
         self.model.update_normalizer(batch, cells_active, all_sum)
         rollout = Minibatch(  # every cell, [T * E, A_p, ...]
@@ -253,21 +306,34 @@ class Learner:
         return totals
 
     def _minibatches(self, st: RolloutStorage, num_minibatches: int):
-        """Cell indices (into this learner's ``T * E`` cells, (t, e) order) of each minibatch, ``num_minibatches``
-        near-equal parts (``torch.tensor_split``): random (step, env) cells; with an RNN, whole env columns in time
-        order. With data-parallel learners the draw is over every learner's cells (the same on each, from
-        ``self.generator``) and each keeps its own."""
+        """Cell indices (into this learner's ``T * E`` cells, (t, e) order) of each minibatch of one epoch,
+        ``num_minibatches`` near-equal parts (``torch.tensor_split``): random (step, env) cells; with an RNN, whole env
+        columns in time order. With data-parallel learners the draw is over every learner's cells (the same on each,
+        from ``self.generator``) and each keeps its own.
+
+        ``--shuffle_minibatches=False``: contiguous ranges in order instead, the same every epoch (cells ``t * E_all +
+        e`` in (t, e) order; with an RNN, env columns in order), and ``self.generator`` is not drawn from.
+
+        Each call starts an epoch: with ``--lr_schedule=kl_adaptive_epoch``, ``_update`` adapts the learning rate to
+        the mean ``approx_kl`` of the epoch's minibatches after the last of them.
+        """
         rank, shards = self.reducer.rank, self.reducer.world_size
         all_envs = st.num_envs * shards
+        shuffle = self.cfg.shuffle_minibatches
         if not st.recurrent:
-            perm = torch.randperm(st.rollout * all_envs, generator=self.generator)
-            for part in torch.tensor_split(perm, num_minibatches):
-                yield global_cells(part, st.num_envs, rank, shards).to(self.device)
-            return
-        steps = torch.arange(st.rollout).unsqueeze(1) * all_envs  # [T, 1]
-        for envs in torch.tensor_split(torch.randperm(all_envs, generator=self.generator), num_minibatches):
-            columns = (steps + envs.unsqueeze(0)).reshape(-1)  # [T * n_envs] cells, time-major
-            yield global_cells(columns, st.num_envs, rank, shards).to(self.device)
+            cells = st.rollout * all_envs
+            order = torch.randperm(cells, generator=self.generator) if shuffle else torch.arange(cells)
+            parts = [global_cells(p, st.num_envs, rank, shards) for p in torch.tensor_split(order, num_minibatches)]
+        else:
+            steps = torch.arange(st.rollout).unsqueeze(1) * all_envs  # [T, 1]
+            order = torch.randperm(all_envs, generator=self.generator) if shuffle else torch.arange(all_envs)
+            parts = []
+            for envs in torch.tensor_split(order, num_minibatches):
+                columns = (steps + envs.unsqueeze(0)).reshape(-1)  # [T * n_envs] cells, time-major
+                parts.append(global_cells(columns, st.num_envs, rank, shards))
+        self._epoch_kls, self._epoch_minibatches = [], len(parts)
+        for part in parts:
+            yield part.to(self.device)
 
     def _evaluate(self, mb: Minibatch) -> EvaluationResult:
         """The model's ``evaluate`` of the minibatch's actions, ``[n, A_p]`` each; a recurrent policy's env
@@ -285,15 +351,25 @@ class Learner:
             out = self.model.evaluate(replace(step, rnn_states=h), actions[t])
             h = out.new_rnn_states
             outs.append(out)
-        return EvaluationResult(
-            *(torch.cat([getattr(o, k) for o in outs]) for k in ("log_probs", "entropy", "values", "new_rnn_states"))
-        )
+        return EvaluationResult(  # every field over the steps; one a model leaves None (symmetric_kl) stays None
+            **{f.name: None if getattr(outs[0], f.name) is None else torch.cat([getattr(o, f.name) for o in outs])
+               for f in fields(EvaluationResult)}
+        )  # fmt: skip
 
     def _update(self, mb: Minibatch, where: str = "") -> dict[str, float]:
         """One gradient step on the minibatch ``mb``; returns its statistics.
 
+        The loss is ``policy_loss + value_loss_coeff * value_loss + exploration_loss + kl_loss``, as Sample Factory
+        2's: ``exploration_loss`` is ``-exploration_loss_coeff * entropy`` (``--exploration_loss=entropy``) or
+        ``exploration_loss_coeff * symmetric_kl_exploration`` (``symmetric_kl``), ``kl_loss`` is ``kl_loss_coeff *
+        kl_penalty`` (0 when the coefficient is). With ``--lr_schedule=kl_adaptive_minibatch`` the learning rate is
+        adapted to the minibatch's ``approx_kl`` (taken before the step) after the step (``kl_adaptive_lr``); with
+        ``kl_adaptive_epoch``, after the epoch's last minibatch (``_minibatches``), to the epoch's mean ``approx_kl``.
+
         Raises:
             NonFiniteError: a loss or the gradient norm is not finite (``where`` says where); no step is taken.
+            ValueError: ``--exploration_loss=symmetric_kl`` and the model's ``evaluate`` returned no
+                ``symmetric_kl`` (a custom ``evaluate``); no step is taken.
         """
         cfg = self.cfg
         # this learner's share of the minibatch: its active agent-steps over all learners' (1 for one learner)
@@ -307,18 +383,42 @@ class Learner:
         v_loss = value_loss(out.values.flatten(), mb.old_values.flatten(), mb.targets.flatten(), cfg.ppo_clip_value,
                             mask)  # fmt: skip
         entropy = entropy_bonus(out.entropy.flatten(), mask)
-        loss = pi_loss + cfg.value_loss_coeff * v_loss - cfg.exploration_loss_coeff * entropy
+        exploration = -cfg.exploration_loss_coeff * entropy
+        if cfg.exploration_loss == "symmetric_kl" and cfg.exploration_loss_coeff != 0.0:
+            if out.symmetric_kl is None:
+                raise ValueError(
+                    f"--exploration_loss=symmetric_kl: {type(self.model).__name__}.evaluate returned no symmetric_kl "
+                    "(EvaluationResult.symmetric_kl is None). Fill it as ActorCritic.evaluate does, with "
+                    "marl_sf.models.action_distribution.symmetric_kl_with_uniform_prior(dist), or use "
+                    "--exploration_loss=entropy"
+                )
+            exploration = cfg.exploration_loss_coeff * symmetric_kl_exploration(out.symmetric_kl.flatten(), mask)
+        kl_loss = pi_loss.new_zeros(())
+        if cfg.kl_loss_coeff != 0.0:
+            kl_loss = cfg.kl_loss_coeff * kl_penalty(out.log_probs.flatten(), mb.old_log_probs.flatten(), mask)
+        loss = pi_loss + cfg.value_loss_coeff * v_loss + exploration + kl_loss
         self.optimizer.zero_grad(set_to_none=True)
         (loss * share).backward()  # summed over learners: the gradient of the whole minibatch's loss
         self.reducer.sum_gradients(self.model.parameters())
         grad_norm = torch.nn.utils.clip_grad_norm_(
             self.model.parameters(), cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf")
         )
-        parts = torch.stack([pi_loss, v_loss, entropy, loss, approx_kl, clip_fraction]).detach() * share
-        pi_loss, v_loss, entropy, loss, approx_kl, clip_fraction = self.reducer.sum(parts)  # whole-minibatch means
+        parts = torch.stack([pi_loss, v_loss, entropy, loss, approx_kl, clip_fraction, exploration, kl_loss]).detach()
+        # whole-minibatch means
+        pi_loss, v_loss, entropy, loss, approx_kl, clip_fraction, exploration, kl_loss = self.reducer.sum(parts * share)
         quantities = {"policy_loss": pi_loss, "value_loss": v_loss, "entropy": entropy, "loss": loss}
         self._check_finite({**quantities, "gradient norm": grad_norm}, where)
         self.optimizer.step()
+        kl = None  # the KL the learning rate adapts to now (kl_adaptive_*)
+        if cfg.lr_schedule == "kl_adaptive_minibatch":
+            kl = approx_kl.item()
+        elif cfg.lr_schedule == "kl_adaptive_epoch":
+            self._epoch_kls.append(approx_kl.item())
+            if len(self._epoch_kls) == self._epoch_minibatches:  # the epoch's last minibatch
+                kl = sum(self._epoch_kls) / len(self._epoch_kls)
+        if kl is not None:
+            self._apply_lr(kl_adaptive_lr(self.curr_lr, kl, cfg.lr_schedule_kl_threshold, cfg.lr_adaptive_min,
+                                          cfg.lr_adaptive_max))  # fmt: skip
         active = self.reducer.sum(torch.stack([local, mask.new_tensor(mask.numel(), dtype=torch.float32)]))
         return {
             "loss": loss.item(),
@@ -327,6 +427,8 @@ class Learner:
             "entropy": entropy.item(),
             "approx_kl": approx_kl.item(),
             "clip_fraction": clip_fraction.item(),
+            "exploration_loss": exploration.item(),
+            "kl_loss": kl_loss.item(),
             "grad_norm": grad_norm.item(),
             "active_fraction": (active[0] / active[1].clamp(min=1.0)).item(),
         }
@@ -359,3 +461,41 @@ def _explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch
         return float("nan")
     var_r, var_e = all_sum(torch.stack([((r - sum_r / n) ** 2).sum(), ((r - v - sum_e / n) ** 2).sum()]))
     return float("nan") if var_r.item() == 0 else float(1.0 - var_e / var_r)
+
+
+def kl_adaptive_lr(lr: float, kl: float, threshold: float, lr_min: float, lr_max: float) -> float:
+    """Sample Factory 2's ``KlAdaptiveScheduler.update`` (``--lr_schedule=kl_adaptive_minibatch|kl_adaptive_epoch``):
+    the learning rate after a minibatch or an epoch whose mean ``KL(behaviour || current)`` estimate was ``kl``
+    (nats): ``max(lr / 1.5, lr_min)`` when ``kl > 2 * threshold``, ``min(lr * 1.5, lr_max)`` when ``kl < threshold /
+    2``, else ``lr`` (``threshold``: ``--lr_schedule_kl_threshold``; ``lr_min``, ``lr_max``: ``--lr_adaptive_min``,
+    ``--lr_adaptive_max``)."""
+    if kl > 2.0 * threshold:
+        lr = max(lr / 1.5, lr_min)
+    if kl < 0.5 * threshold:
+        lr = min(lr * 1.5, lr_max)
+    return lr
+
+
+def make_optimizer(cfg, params) -> torch.optim.Optimizer:
+    """The ``--optimizer`` over ``params``, with ``lr=--learning_rate``, ``betas=(--adam_beta1, --adam_beta2)``,
+    ``eps=--adam_eps``: ``adam`` (``torch.optim.Adam``), or ``lamb``, LAMB (You et al. 2020, "Large Batch Optimization
+    for Deep Learning: Training BERT in 76 minutes"), ``torch_optimizer.Lamb`` from the ``torch-optimizer`` package
+    with its other defaults (no weight decay; Sample Factory 2 ships its own LAMB, with weight decay 1e-4).
+
+    Raises:
+        MissingExtraError: ``lamb`` and ``torch-optimizer`` is not installed; the message says ``pip install
+            torch-optimizer``.
+        ValueError: another optimizer name.
+    """
+    kwargs = dict(lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, **kwargs)
+    if cfg.optimizer == "lamb":
+        try:
+            import torch_optimizer
+        except ImportError:
+            raise MissingExtraError(
+                "--optimizer=lamb needs torch_optimizer, which is not installed: pip install torch-optimizer"
+            ) from None
+        return torch_optimizer.Lamb(params, **kwargs)
+    raise ValueError(f"--optimizer={cfg.optimizer!r}: use adam or lamb")

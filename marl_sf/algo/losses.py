@@ -73,6 +73,42 @@ def entropy_bonus(entropy: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return masked_mean(entropy, mask)
 
 
+SYMMETRIC_KL_MAX = 30.0
+"""Sample Factory 2's cap on the mean symmetric KL to the uniform prior (``_symmetric_kl_exploration_loss``)."""
+
+
+def symmetric_kl_exploration(symmetric_kl: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``--exploration_loss=symmetric_kl``: the mean over active agent-steps of the symmetric KL (nats) between each
+    action distribution and the uniform one over its legal actions, clamped above at ``SYMMETRIC_KL_MAX`` (no
+    gradient beyond it), as Sample Factory 2's ``_symmetric_kl_exploration_loss``; the total loss adds
+    ``coeff * symmetric_kl_exploration`` (pulling the policy toward uniform, as the entropy bonus does).
+
+    Args: ``symmetric_kl`` ``[B]`` (``marl_sf.models.action_distribution.symmetric_kl_with_uniform_prior``), ``mask``
+    ``[B]`` bool, the active agent-steps. Unlike Sample Factory, a non-finite mean is not replaced by 0: it reaches
+    the learner's non-finite check (``NonFiniteError``).
+    """
+    return masked_mean(symmetric_kl, mask).clamp(max=SYMMETRIC_KL_MAX)
+
+
+def kl_penalty(log_prob: torch.Tensor, old_log_prob: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Differentiable estimate of the mean ``KL(behaviour || current)`` (nats) over active agent-steps, the
+    ``--kl_loss_coeff`` penalty (Sample Factory 2's ``_kl_loss``; the KL-penalty variant of PPO, Schulman et al.
+    2017, section 4).
+
+    Sample Factory computes the KL exactly from the stored behaviour distribution parameters. The rollout here keeps
+    only the log-probabilities of the sampled actions, so this is the sampled-action estimator ``(r - 1) - log r``,
+    ``r = exp(log_prob - old_log_prob)``, with the actions drawn from the behaviour policy: ``E[r] = 1``, so its
+    expectation is ``E[-log r] = KL(behaviour || current)`` (>= 0 per sample; Schulman 2020, "Approximating KL
+    Divergence", k3), and its gradient ``(r - 1) grad log pi`` is an unbiased estimate of the KL's gradient. It is
+    the same estimator as ``policy_loss``'s ``approx_kl``, with the gradient kept. (Sample Factory's exact KL is
+    ``KL(current || behaviour)``; the two agree to second order around ``current = behaviour``.)
+
+    Args: all ``[B]``; ``mask`` bool selects the active agent-steps.
+    """
+    log_ratio = log_prob - old_log_prob
+    return masked_mean(log_ratio.exp() - 1.0 - log_ratio, mask)
+
+
 def normalize_advantages(
     advantages: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8, all_sum: Sum = _local
 ) -> torch.Tensor:

@@ -110,6 +110,11 @@ class Sampler:
         stats.agent_steps = int(agent_steps)
         return stats
 
+    def set_training_info(self, agent_steps: int) -> None:
+        """Tell the envs the run's agent-steps so far: envs with a ``TrainingInfoInterface`` receive it as
+        ``approx_total_training_steps`` at their next reset and every ``TRAINING_INFO_EVERY`` steps."""
+        self.step.training_info.fill_(agent_steps)
+
     def close(self) -> None:
         """Close the env runner (stopping its env workers)."""
         self.runner.close()
@@ -131,7 +136,9 @@ class Sampler:
             stats.episode_returns.extend(returns)
             stats.episode_lengths.extend(lengths)
         for idx, st in zip(self.agents, self.storages, strict=True):  # [E_g, A] -> [E_g, A_p]
-            _copy(st.rewards[t, rows], step.rewards[rows][:, idx])
+            # what the learner trains on: x --reward_scale, clipped to +-reward_clip (episode returns stay unscaled)
+            scaled = step.rewards[rows][:, idx] * self.cfg.reward_scale  # [E_g, A_p]
+            _copy(st.rewards[t, rows], scaled.clamp(-self.cfg.reward_clip, self.cfg.reward_clip))
             _copy(st.terminated[t, rows], terminated[:, idx])
             _copy(st.truncated[t, rows], truncated[:, idx])
         states = self._critic_env_input(step.obs, step.state, rows)
@@ -151,7 +158,9 @@ class Sampler:
                               device=env_actions.device)  # fmt: skip
         with torch.no_grad():
             for p, (idx, model, st) in enumerate(zip(self.agents, self.models, self.storages, strict=True)):
-                batch = st.batch(slice(t, t + 1), self.cfg.obs_scale, rows)  # N = E_g cells
+                batch = st.batch(  # N = E_g cells
+                    slice(t, t + 1), self.cfg.obs_scale, rows, obs_subtract_mean=self.cfg.obs_subtract_mean
+                )
                 out = model.act(batch, deterministic)  # [E_g, A_p, ...]
                 if out.values is None and model.values_from_act:
                     raise ValueError(
@@ -238,7 +247,9 @@ class Sampler:
         ``{key: [n, A_p, ...]}`` and per-env critic inputs ``[n, G]`` (or None), with the recurrent states
         ``rnn_states[ids]`` (``rnn_states``: ``[E, A_p, R]``)."""
         st = self.storages[p]
-        batch = st.make_batch(obs, state, rnn_states[ids], self.cfg.obs_scale)  # n cells
+        batch = st.make_batch(  # n cells
+            obs, state, rnn_states[ids], self.cfg.obs_scale, obs_subtract_mean=self.cfg.obs_subtract_mean
+        )
         with torch.no_grad():
             st.bootstrap_values[t, ids] = self.models[p].value(batch)  # [n, A_p]
 

@@ -107,26 +107,34 @@ class RolloutStorage:
                 raise ValueError(f"rollout buffer {name!r}: shape {tuple(src.shape)}, expected {tuple(rows.shape)}")
             rows.copy_(src, non_blocking=True)
 
-    def batch(self, steps: slice, obs_scale: float = 1.0, envs: slice = slice(None)) -> PolicyBatch:
+    def batch(
+        self, steps: slice, obs_scale: float = 1.0, envs: slice = slice(None), obs_subtract_mean: float = 0.0
+    ) -> PolicyBatch:
         """The ``PolicyBatch`` of slots ``steps`` of envs ``envs``: ``n * E_g`` cells in (t, e) order, with the
-        stored recurrent states of those slots."""
+        stored recurrent states of those slots (``obs_scale``, ``obs_subtract_mean``: see ``make_batch``)."""
         obs = {k: v[steps, envs].flatten(0, 1) for k, v in self.obs.items()}  # [n, E_g, A_p, ...] -> [n * E_g, ...]
         state = self.state[steps, envs].flatten(0, 1) if self.state is not None else None  # [n * E_g, G]
-        return self.make_batch(obs, state, self.rnn_states[steps, envs].flatten(0, 1), obs_scale)
+        return self.make_batch(obs, state, self.rnn_states[steps, envs].flatten(0, 1), obs_scale, obs_subtract_mean)
 
     def make_batch(
-        self, obs: dict[str, torch.Tensor], state: torch.Tensor | None, rnn_states: torch.Tensor, obs_scale: float = 1.0
+        self,
+        obs: dict[str, torch.Tensor],
+        state: torch.Tensor | None,
+        rnn_states: torch.Tensor,
+        obs_scale: float = 1.0,
+        obs_subtract_mean: float = 0.0,
     ) -> PolicyBatch:
         """A ``PolicyBatch`` of N cells from stored-layout observations ``{key: [N, A_p, ...]}``, the per-env
-        critic input ``[N, G]`` and recurrent states ``[N, A_p, R]``: observations become float divided by
-        ``obs_scale`` (``scale_obs``; uint8 images stay uint8 until here, on the device) and ``--add_agent_id``
-        adds the one-hot ``"agent_id"`` ``[N, A_p, A]``."""
+        critic input ``[N, G]`` and recurrent states ``[N, A_p, R]``: observations become float
+        ``(x - obs_subtract_mean) / obs_scale`` (``scale_obs``; uint8 images stay uint8 until here, on the device;
+        a uint8 critic state likewise, a float one stays as it is) and ``--add_agent_id`` adds the one-hot
+        ``"agent_id"`` ``[N, A_p, A]``."""
         n, a = next(iter(obs.values())).shape[:2]
-        inputs = scale_obs(obs, obs_scale)  # {key: [N, A_p, ...]}
+        inputs = scale_obs(obs, obs_scale, obs_subtract_mean)  # {key: [N, A_p, ...]}
         if self.spec.add_agent_id:
             inputs["agent_id"] = self.agent_onehot.expand(n, a, -1)  # [A_p, A] -> [N, A_p, A]
-        if state is not None:
-            state = state.float() / obs_scale if state.dtype == torch.uint8 else state.float()  # images scaled as obs
+        if state is not None:  # images scaled as obs
+            state = scale_tensor(state, obs_scale, obs_subtract_mean) if state.dtype == torch.uint8 else state.float()
         return PolicyBatch(inputs, state, rnn_states, self.agent_onehot, self.spec.critic)
 
 
@@ -136,12 +144,22 @@ _ROLLOUT_BUFFERS = ("actions", "log_probs", "values", "bootstrap_values", "rewar
 UNSCALED_KEYS = ("action_mask", "agent_id")
 
 
-def scale_obs(obs: dict[str, torch.Tensor], obs_scale: float = 1.0) -> dict[str, torch.Tensor]:
-    """Observations as the model sees them: every key but ``action_mask`` as float, divided by ``obs_scale``.
+def scale_obs(
+    obs: dict[str, torch.Tensor], obs_scale: float = 1.0, obs_subtract_mean: float = 0.0
+) -> dict[str, torch.Tensor]:
+    """Observations as the model sees them: every key but ``action_mask`` and ``agent_id`` as float,
+    ``(x - obs_subtract_mean) / obs_scale`` (``--obs_subtract_mean``, ``--obs_scale``; Sample Factory's order), each
+    ``[...]`` -> ``[...]``; the two keys pass unchanged, and so does every float32 key at the defaults (0, 1).
 
     uint8 images stay uint8 in storage and become float only here, on the device.
     """
-    return {
-        k: v if k in UNSCALED_KEYS or (obs_scale == 1.0 and v.dtype == torch.float32) else v.float() / obs_scale
-        for k, v in obs.items()
-    }
+    identity = obs_scale == 1.0 and obs_subtract_mean == 0.0
+    keep = [k for k, v in obs.items() if k in UNSCALED_KEYS or (identity and v.dtype == torch.float32)]
+    return {k: v if k in keep else scale_tensor(v, obs_scale, obs_subtract_mean) for k, v in obs.items()}
+
+
+def scale_tensor(x: torch.Tensor, obs_scale: float = 1.0, obs_subtract_mean: float = 0.0) -> torch.Tensor:
+    """One observation tensor as float, ``(x - obs_subtract_mean) / obs_scale``, same shape (``scale_obs``); a new
+    tensor, never ``x`` itself. Without a mean to subtract, exactly ``x.float() / obs_scale``."""
+    x = x.float()
+    return (x - obs_subtract_mean) / obs_scale if obs_subtract_mean != 0.0 else x / obs_scale

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 
 from marl_sf.algo.env_check import CHECKED_STEPS, VectorContractChecks, check_finite
-from marl_sf.algo.env_runner import StepBuffers
+from marl_sf.algo.env_runner import StepBuffers, TrainingInfoSender
 from marl_sf.envs.actions import BoxBounds
+from marl_sf.envs.interfaces import TRAINING_INFO_EVERY
 from marl_sf.envs.spec import EnvSpec, read_env_spec
 from marl_sf.envs.vector import vector_env_device
 
@@ -55,6 +56,7 @@ class VectorEnvRunner:
         self.checks = VectorContractChecks(self._where(), self.spec, self.num_envs, self.device)
         self.checks_left = CHECKED_STEPS
         self.steps = 0
+        self.training_info = TrainingInfoSender([env])
 
     def _alloc(self, shape: tuple[int, ...], dtype: np.dtype) -> torch.Tensor:
         return torch.zeros(shape, dtype=torch.from_numpy(np.zeros(0, dtype)).dtype, device=self.device)
@@ -71,6 +73,7 @@ class VectorEnvRunner:
         self._check_state("reset")
         self.steps = 0
         self._check_finite("reset")
+        self.training_info.send(int(self.tensors.training_info[0]))
         return self.tensors
 
     def step_async(self, split: int, actions: torch.Tensor) -> None:
@@ -90,6 +93,8 @@ class VectorEnvRunner:
         if check:
             self._check_state(f"step {self.steps}")
         self._check_finite(f"step {self.steps}")
+        if self.steps % TRAINING_INFO_EVERY == 0:
+            self.training_info.send(int(buf.training_info[0]))
 
     def wait(self, split: int) -> StepBuffers:
         """The buffers with the last step written (the step ran in ``step_async``)."""

@@ -40,13 +40,17 @@ NO_EFFECT: dict[str, tuple[type, object, str]] = {
         "a vectorized env's tensors stay on its device; other envs give CPU arrays",
     ),  # fmt: skip
     "use_record_episode_statistics": (str2bool, False, "episode returns are summed per agent from the rewards"),
-    "episode_counter": (str2bool, False, "report.md and results.json count the evaluated episodes"),
+    "episode_counter": (str2bool, False, "eval/report.json and report.md count the evaluated episodes"),
     "policy_index": (int, 0, "enjoy evaluates every policy in the seats it trained in"),
     "train_script": (str, None, "it is for --push_to_hub, which marl_sf does not have"),
     "enjoy_script": (str, None, "it is for --push_to_hub, which marl_sf does not have"),
     "hf_repository": (str, None, "it is for --push_to_hub, which marl_sf does not have"),
-    "sample_env_episodes": (int, 256, "it is for Sample Factory's eval.py; enjoy writes results.json and report.md"),
-    "csv_folder_name": (str, None, "it is for Sample Factory's eval.py; enjoy writes results.json and report.md"),
+    "sample_env_episodes": (
+        int,
+        256,
+        "it is for Sample Factory's eval.py; enjoy writes eval/report.json and report.md",
+    ),
+    "csv_folder_name": (str, None, "it is for Sample Factory's eval.py; enjoy writes eval/report.json and report.md"),
 }
 """option -> (type, default, why it changes nothing here)."""
 

@@ -153,7 +153,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         "--continuous_tanh_scale",
         type=float,
         default=0.0,
-        help="Box actions: above 0, the mean is this x tanh(raw mean)",
+        help="Box actions: above 0, the mean is this x tanh(raw mean / this), as in Sample Factory",
     )
     g.add_argument("--use_rnn", type=str2bool, default=False, help="recurrent core instead of feed-forward")
     g.add_argument("--rnn_type", default="gru", choices=["gru", "lstm"], help="recurrent core type")
@@ -278,7 +278,10 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
         choices=["reward"],
         help="what the best checkpoint maximizes: reward (mean episode return; Elo rating in self-play)",
     )
-    g.add_argument("--save_best_after", type=int, default=100_000, help="agent-steps before a best checkpoint is kept")
+    g.add_argument(
+        "--save_best_after", type=int, default=0, help="agent-steps before a best checkpoint is kept (Sample Factory: "
+        "100000; 0 here, so that a short run has a best checkpoint too)"
+    )  # fmt: skip
     g.add_argument(
         "--save_milestones_sec",
         type=float,
@@ -530,8 +533,9 @@ def add_pbt_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--pbt_target_objective",
         default="episode_return",
-        choices=["episode_return"],
-        help="what members are ranked by: the mean training episode return of their last episodes",
+        choices=["episode_return", "true_objective"],
+        help="what members are ranked by: the mean training episode return of their last episodes (true_objective, "
+        "Sample Factory's name, is the same here: no env reports another objective)",
     )
     g.add_argument(
         "--pbt_perturb_min",
@@ -573,6 +577,7 @@ MODEL_SHAPE_OPTIONS = (
     "encoder_conv_architecture",
     "encoder_conv_mlp_layers",
     "normalize_input",
+    "normalize_input_keys",
     "adaptive_stddev",
     "use_rnn",
     "rnn_type",

@@ -113,7 +113,7 @@ class League:
         model = self.models[[s.policy_id for s in self.specs].index(spec.policy_id)]
         cfg = self.cfg
         net = PolicyValueNet(model, self.value_norms.get(spec.policy_id), cfg.critic_input, cfg.obs_scale,
-                             cfg.search_prior_mix)  # fmt: skip
+                             cfg.search_prior_mix, cfg.obs_subtract_mean)  # fmt: skip
         net.check_spaces(spec.obs_space)
         return PUCTPlayer(name, net, simulations, self.cfg.search_c_puct, seed=self.cfg.seed)
 

@@ -72,6 +72,8 @@ class PolicyValueNet:
         obs_scale: ``--obs_scale``.
         prior_mix: the priors are ``(1 - prior_mix) * policy + prior_mix * uniform`` over the legal moves: a policy
             trained by PPO is often nearly deterministic, and PUCT never tries a move whose prior is 0.
+        obs_subtract_mean: ``--obs_subtract_mean`` (the board is ``(x - obs_subtract_mean) / obs_scale``, as in
+            training).
 
     The model must play both seats (one policy for both, as in self-play): the opponent's positions in the tree are
     evaluated with the same network.
@@ -82,7 +84,7 @@ class PolicyValueNet:
     """
 
     def __init__(self, model: torch.nn.Module, value_norm=None, critic_input: str = "local", obs_scale: float = 1.0,
-                 prior_mix: float = 0.0):  # fmt: skip
+                 prior_mix: float = 0.0, obs_subtract_mean: float = 0.0):  # fmt: skip
         if not 0.0 <= prior_mix <= 1.0:
             raise ValueError(f"the PUCT prior mix is a fraction in [0, 1], not {prior_mix}")
         if model.is_recurrent:
@@ -92,7 +94,7 @@ class PolicyValueNet:
             raise ValueError(f"PUCT search builds the critic's input from the board: --critic_input={critic_input} "
                              "needs the env's state; train with --critic_input=joint_obs or local")  # fmt: skip
         self.model, self.value_norm, self.critic_input, self.obs_scale = model, value_norm, critic_input, obs_scale
-        self.prior_mix = prior_mix
+        self.prior_mix, self.obs_subtract_mean = prior_mix, obs_subtract_mean
         self.device = next(model.parameters()).device
 
     def check_spaces(self, obs_space) -> None:
@@ -125,7 +127,7 @@ class PolicyValueNet:
             rows["state"] = np.concatenate([seat0.reshape(len(nodes), -1), seat1.reshape(len(nodes), -1)], axis=1)
         tensors = {k: torch.as_tensor(np.ascontiguousarray(v), device=self.device) for k, v in rows.items()}
         state = tensors.pop("state", None)
-        inputs = scale_obs(tensors, self.obs_scale)
+        inputs = scale_obs(tensors, self.obs_scale, self.obs_subtract_mean)
         if state is not None:  # a float critic state is not scaled in training either (RolloutStorage.make_batch)
             inputs["state"] = state
         return inputs
