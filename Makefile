@@ -23,11 +23,11 @@ train: setup
 	$(PY) -m marl_sf.train --env=mpe_simple_spread --experiment=$(EXPERIMENT) --restart_behavior=restart \
 		--seed=0 --train_for_seconds=585 $(TRAIN_ARGS)
 	$(PY) -m marl_sf.enjoy --env=mpe_simple_spread --experiment=$(EXPERIMENT) --max_num_episodes=100 \
-		--save_video --video_frames=200
+		--eval_deterministic=True --save_video --video_frames=200
 
 enjoy: setup
 	$(PY) -m marl_sf.enjoy --env=mpe_simple_spread --experiment=$(EXPERIMENT) --max_num_episodes=100 \
-		--save_video --video_frames=200
+		--eval_deterministic=True --save_video --video_frames=200
 
 test: setup
 	$(PY) -m pytest -q --durations=25 tests

@@ -93,6 +93,8 @@ def check_sample_factory_options(cfg, error) -> None:
             f"--recurrence={cfg.recurrence}: marl_sf backpropagates through the whole rollout; use --recurrence=-1 "
             f"or set --rollout={cfg.recurrence} for that BPTT length"
         )
+    if not cfg.use_rnn and cfg.recurrence not in (-1, 1):
+        log.info("--recurrence=%d has no effect without --use_rnn", cfg.recurrence)
     if cfg.async_rl and cfg.max_policy_lag < 1:
         error(
             f"--async_rl=True needs --max_policy_lag >= 1 (got {cfg.max_policy_lag}); --async_rl=False is the "

@@ -247,7 +247,8 @@ def add_ppo_args(p: argparse.ArgumentParser) -> None:
         default=0.2,
         help="value clip (normalized units when normalize_returns)",
     )
-    g.add_argument("--value_loss_coeff", type=float, default=1.0, help="value loss weight")
+    g.add_argument("--value_loss_coeff", type=float, default=1.0, help="value loss weight (the loss is 0.5 x the "
+                   "squared error: 1.0 here weighs it as Sample Factory's 0.5)")  # fmt: skip
     g.add_argument("--exploration_loss_coeff", type=float, default=0.01, help="entropy bonus weight")
     g.add_argument("--max_grad_norm", type=float, default=10.0, help="gradient norm clip (0: off)")
     g.add_argument("--normalize_advantages", type=str2bool, default=True, help="advantage normalization")
@@ -323,7 +324,10 @@ def add_eval_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--no_render", action="store_true", help="evaluate without rendering (marl_sf renders only for --save_video)"
     )
-    g.add_argument("--eval_deterministic", type=str2bool, default=True, help="argmax/mean actions, not sampled")
+    g.add_argument(
+        "--eval_deterministic", type=str2bool, default=False, help="argmax/mean actions instead of sampled ones (the "
+        "policy PPO trains); sampled by default, as in Sample Factory: docs/sample_factory.md gives the measurements"
+    )  # fmt: skip
     g.add_argument("--load_checkpoint_kind", default="latest", choices=["latest", "best"], help="which checkpoint")
     g.add_argument("--eval_seed", type=int, default=12345, help="seed of the evaluation envs")
     g.add_argument(
