@@ -74,8 +74,9 @@ def test_spawn_with_a_maker_that_does_not_pickle_is_a_clear_error(make_cfg):
     assert not mp.active_children()
 
 
-def test_an_env_that_raises_in_a_worker_ends_the_run_with_its_traceback(make_cfg):
-    trainer = _trainer(make_cfg, "failing", "--num_workers=2")
+@pytest.mark.parametrize("mode", ["--async_rl=False", "--async_rl=True"])
+def test_an_env_that_raises_in_a_worker_ends_the_run_with_its_traceback(make_cfg, mode):
+    trainer = _trainer(make_cfg, "failing", "--num_workers=2", mode)  # async: raised in the sampler thread
     # 4 envs, 2 groups of 2, one env of each group per worker: worker 1 steps envs 1 and 3
     raised = r"(?s)env worker 1 \(env_ids \[1, 3\]\) raised.*ValueError: boom in env 1"
     with pytest.raises(EnvWorkerError, match=raised):

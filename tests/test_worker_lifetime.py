@@ -89,9 +89,9 @@ def test_no_worker_survives_a_sigkill_of_the_trainer(tmp_path, cleanup):
     _assert_gone(workers)
 
 
-@pytest.mark.parametrize("how", ["sigterm", "ctrl_c_to_the_group"])
+@pytest.mark.parametrize("how", ["sigterm", "ctrl_c_to_the_group", "ctrl_c_async"])
 def test_sigterm_and_ctrl_c_save_a_checkpoint_and_leave_no_process(tmp_path, cleanup, how):
-    trainer = _start(tmp_path, "pid_cue")
+    trainer = _start(tmp_path, "pid_cue", *(["--async_rl=True"] if how == "ctrl_c_async" else []))
     cleanup(trainer)
     workers = _worker_pids(tmp_path, trainer)
     if how == "sigterm":
