@@ -2,7 +2,7 @@
 
 An env (or any wrapper around it) that subclasses ``TrainingInfoInterface`` receives
 ``{"approx_total_training_steps": n}`` through ``set_training_info`` when training starts and then whenever the
-sampler has collected more agent-steps (at most every ``TRAINING_INFO_EVERY`` env steps of its group); ``n`` counts
+sampler has collected more agent-steps (at the env's next step; the count moves once per rollout); ``n`` counts
 the run's agent-steps (the unit of ``--train_for_env_steps``), resumed runs included. Curricula read it.
 ``RewardShapingInterface`` is the get/set contract Sample Factory's scripts implement; marl_sf finds it through
 wrappers (``find_wrapper_interface``) and leaves the values to the user's code.
@@ -11,9 +11,6 @@ wrappers (``find_wrapper_interface``) and leaves the values to the user's code.
 from __future__ import annotations
 
 from typing import Any
-
-TRAINING_INFO_EVERY = 100
-"""Env steps of an env group between two ``set_training_info`` calls (when the count moved)."""
 
 
 class TrainingInfoInterface:

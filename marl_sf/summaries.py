@@ -165,7 +165,7 @@ class TrainingLogger:
             w.add_scalar("team/episode_return", returns.sum(axis=1).mean(), step)
         for pid, stats in self.train_stats.items():
             for k, values in stats.items():
-                w.add_scalar(f"policy_{pid}/train/{k}", float(np.mean(values)), step)
+                w.add_scalar(f"policy_{pid}/train/{k}", _mean_of_finite(values), step)
         if self.iterations:
             for pid in sorted(set(self.agent_policy)):
                 w.add_scalar(f"policy_{pid}/health/warnings", len(self.health.policies[pid].active), step)
@@ -227,3 +227,10 @@ class _NoSummaries:
 
     def close(self) -> None:
         """Nothing."""
+
+
+def _mean_of_finite(values: list[float]) -> float:
+    """The mean of the finite values (a NaN statistic of one update, such as the explained variance of a rollout
+    whose returns are all equal, does not erase the others); NaN when none is finite."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")

@@ -17,6 +17,7 @@ from marl_sf.algo.distributed import Reducer
 from marl_sf.algo.env_factory import log_critic_time_input
 from marl_sf.algo.learner import Learner, describe_minibatches
 from marl_sf.algo.policy_mapping import agent_policies
+from marl_sf.algo.runners import resolve_num_workers
 from marl_sf.cfg.arguments import parse_full_cfg, parse_sf_args
 from marl_sf.cfg.options import model_option_diff
 from marl_sf.checkpoint import (
@@ -53,8 +54,9 @@ SUCCESS, FAILURE, INTERRUPTED = ExperimentStatus.SUCCESS, ExperimentStatus.FAILU
 
 def remove_stale_writes(exp_dir: Path) -> None:
     """Delete the temporary files of checkpoint, snapshot and config writes that a killed run left in the
-    experiment (its root, ``checkpoint_p*/``, ``pool/p*/``)."""
-    folders = [exp_dir, *exp_dir.glob("checkpoint_p*"), *(exp_dir / "pool").glob("p*")]
+    experiment (its root, ``checkpoint_p*/`` and their ``milestones/``, ``pool/p*/``)."""
+    folders = [exp_dir, *exp_dir.glob("checkpoint_p*"), *exp_dir.glob("checkpoint_p*/milestones"),
+               *(exp_dir / "pool").glob("p*")]  # fmt: skip
     for folder in folders:
         for path in remove_stale_temp_files(folder):
             log.info("removed %s, left by an interrupted write", path)
@@ -187,7 +189,9 @@ class Trainer:
             return RaySampler(cfg, self.specs, self.models, self.storages, self.agent_steps, self.league)
         opponents = self.league.opponents(self.storages) if self.league is not None else None
         if cfg.async_rl:
-            check_async_cfg(cfg, opponents is not None)
+            check_async_cfg(
+                cfg, opponents is not None, resolve_num_workers(cfg, self.env_spec), self.env_spec.vectorized
+            )
 
             def make(models, storages):
                 return make_sampler(cfg, self.specs, models, storages, self.env_spec, self.env_seed)
@@ -206,10 +210,18 @@ class Trainer:
             state = load_checkpoint(path, self.device)
             load_learner_state(learner, state, self.cfg, path)
             self.agent_steps = state["agent_steps"]
-            self.best_metric[spec.policy_id] = state.get("best_metric")
+            self.best_metric[spec.policy_id] = self._saved_best_metric(spec.policy_id, state.get("best_metric"))
             rng_states = state.get("rng", rng_states)  # every policy's checkpoint keeps the same states
             log.info("resumed policy %d from %s (%d agent-steps)", spec.policy_id, path, self.agent_steps)
         return rng_states
+
+    def _saved_best_metric(self, policy_id: int, latest: float | None) -> float | None:
+        """The best metric to beat after resuming: the larger of the latest checkpoint's and the best checkpoint's
+        own (bests are written between the latest checkpoints, so after a hard kill the best file is the newer)."""
+        path = find_checkpoint(self.exp_dir, policy_id, "best")
+        best = load_checkpoint(path, self.device).get("best_metric") if path is not None else None
+        known = [m for m in (latest, best) if m is not None]
+        return max(known) if known else None
 
     def best_metric_of(self, policy_id: int) -> float | None:
         """What makes a policy's checkpoint its best: its agents' recent mean episode return, or, when it plays

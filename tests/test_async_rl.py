@@ -4,6 +4,7 @@ is a clear error, and training learns."""
 from __future__ import annotations
 
 import pytest
+import torch
 
 from marl_sf.cfg.arguments import parse_full_cfg, parse_sf_args
 from marl_sf.train import run_rl
@@ -37,3 +38,25 @@ def test_vtrace_run_trains(tmp_path):
 def test_async_with_a_lag_of_zero_is_refused(tmp_path):
     with pytest.raises(SystemExit):
         _cfg(tmp_path, "--async_rl=True", "--max_policy_lag=0")
+
+
+def test_async_with_envs_in_the_main_process_is_refused(tmp_path):
+    cfg = _cfg(tmp_path, "--experiment=serial", "--async_rl=True", "--num_workers=0")
+    with pytest.raises(ValueError, match="hung env step cannot be interrupted"):
+        run_rl(cfg)
+
+
+def test_vtrace_targets_use_the_current_critic_not_the_samplers_values(tmp_path):
+    from marl_sf.train import Trainer
+
+    # shared weights: act returns the values, so without V-trace's pass st.values would stay the sampler's
+    trainer = Trainer(_cfg(tmp_path, "--experiment=cur", "--with_vtrace=True", "--actor_critic_share_weights=True"))
+    try:
+        trainer.sampler.collect()
+        learner, st = trainer.learners[0], trainer.storages[0]
+        st.values.fill_(1000.0)  # what a stale sampler might have left
+        advantages, targets = learner.compute_targets(st)
+        assert st.values[:-1].abs().max() < 100.0  # replaced by the current critic's values
+        assert torch.isfinite(targets).all() and targets.abs().max() < 100.0
+    finally:
+        trainer.close()

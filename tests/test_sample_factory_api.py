@@ -149,7 +149,7 @@ def test_sample_factory_style_multi_agent_env_learns_to_the_best_return(tmp_path
                "--learning_rate=1e-3", "--experiment_summaries_interval=0")  # fmt: skip
     assert run_rl(cfg) == ExperimentStatus.SUCCESS
     received = [int(line) for line in log_path.read_text().split()]
-    assert max(received) > 0  # the env processes got the run's progress
+    assert min(received) > 0 and max(received) >= 90_000  # the run's progress, never a 0 before the first rollout
     eval_cfg = _cfg(tmp_path, "--max_num_episodes=50", "--no_render", evaluation=True)
     assert enjoy(eval_cfg) == ExperimentStatus.SUCCESS
     report = json.loads((experiment_dir(eval_cfg) / "eval" / "report.json").read_text())

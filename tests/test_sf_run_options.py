@@ -236,3 +236,22 @@ def test_evaluation_stops_at_max_num_frames_and_accepts_no_render(make_cfg):
     short = make_cfg(*SPREAD, "--experiment=frames", "--max_num_frames=40", evaluation=True)
     with pytest.raises(ValueError, match="no episode finished within --max_num_frames=40 env steps"):
         enjoy(short)
+
+
+def test_a_resume_after_a_hard_kill_keeps_the_newer_best_of_the_best_file(make_cfg):
+    from marl_sf.checkpoint import write_weights_file
+
+    argv = ("--experiment=killed", "--train_for_env_steps=600", "--save_best_every_sec=0")
+    trainer = Trainer(make_cfg(*SPREAD, *argv))
+    assert trainer.train() == 0
+    best_file = find_checkpoint(trainer.exp_dir, 0, "best")
+    best = load_checkpoint(best_file, "cpu")["best_metric"]
+    latest = find_checkpoint(trainer.exp_dir, 0)
+    state = load_checkpoint(latest, "cpu")
+    state["best_metric"] = best - 100.0  # as a latest checkpoint written before the last bests would hold
+    write_weights_file(latest, state)
+    resumed = Trainer(make_cfg(*SPREAD, *argv[:1], "--train_for_env_steps=600"))
+    try:
+        assert resumed.best_metric[0] == best  # not the stale one: a worse return cannot replace the best file
+    finally:
+        resumed.close()

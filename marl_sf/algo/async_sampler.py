@@ -4,9 +4,10 @@ newest weights it has while the learner trains on earlier ones.
 The thread runs marl_sf's own ``Sampler`` with copies of the policies' models and rollout storages. Each finished
 rollout is copied out, tagged with the policy version (learner updates) of the weights that collected it, and queued;
 ``collect`` hands the oldest queued rollout to the learner's storages. A version is one update of every policy.
-Rollout k is trained by update k; the thread starts it only once ``k - max_policy_lag`` updates are done and loads
-the newest published weights first, so no rollout is trained more than ``--max_policy_lag`` versions after the
-weights that collected it (``version_diff`` in the summaries). PPO's ratio uses the stored behaviour log-probabilities;
+Rollout k is trained by update k; the thread starts it only once ``k - max_policy_lag`` updates are done and fewer
+than ``--num_batches_to_accumulate`` finished rollouts wait, and loads the newest published weights first, so no
+rollout is trained more than ``--max_policy_lag`` versions after the weights that collected it (``version_diff`` in
+the summaries) and at most that many rollout copies are held. PPO's ratio uses the stored behaviour log-probabilities;
 ``--with_vtrace`` also corrects the value targets (``marl_sf.algo.vtrace``).
 
 Torch operations and env workers' pipes release the GIL, so on a machine with spare cores the env stepping and
@@ -16,23 +17,32 @@ inference of the thread overlap the learner's update.
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 from collections import deque
 
 import torch
 
-from marl_sf.algo.sampler import RolloutStats, Sampler
+from marl_sf.algo.sampler import RolloutStats, RolloutStoppedError, Sampler
+
+log = logging.getLogger("marl_sf")
 
 
-def check_async_cfg(cfg, uses_opponents: bool) -> None:
-    """Check that ``--async_rl`` applies to this run.
+def check_async_cfg(cfg, uses_opponents: bool, num_workers: int, vectorized: bool) -> None:
+    """Check that ``--async_rl`` applies to this run (``num_workers``: the env worker processes it will use).
 
     Raises:
-        ValueError: with self-play opponents (their pool changes with the learner's updates: run synchronously) or
-            with ``--num_learners`` above 1 (data-parallel learners sample synchronously); the message says which.
+        ValueError: with self-play opponents (their pool changes with the learner's updates: run synchronously), with
+            ``--num_learners`` above 1 (data-parallel learners sample synchronously), or with envs stepped in this
+            process (``--num_workers=0``, ``--serial_mode``: the watchdog that stops a hung env step interrupts the
+            main thread only); the message says which and the fix.
     """
     if not cfg.async_rl or cfg.distributed == "ray":
         return
+    if num_workers == 0 and not vectorized:
+        raise ValueError("--async_rl=True steps the envs in a sampler thread, where a hung env step cannot be "
+                         "interrupted: use env worker processes (--num_workers >= 1, --serial_mode=False) or "
+                         "--async_rl=False")  # fmt: skip
     if uses_opponents:
         raise ValueError("--async_rl=True with opponents from a pool (self-play) is not supported: run it with "
                          "--async_rl=False")  # fmt: skip
@@ -53,7 +63,8 @@ class AsyncSampler:
     """
 
     def __init__(self, cfg, make, models: list[torch.nn.Module], storages: list):
-        self.max_lag = cfg.max_policy_lag
+        self.max_lag, self.max_ready = cfg.max_policy_lag, max(cfg.num_batches_to_accumulate, 1)
+        self.join_timeout = cfg.worker_timeout_sec + 10.0
         self.models, self.storages = models, storages
         self.sampler: Sampler = make([copy.deepcopy(m) for m in models], [copy.deepcopy(st) for st in storages])
         self.cond = threading.Condition()
@@ -94,11 +105,16 @@ class AsyncSampler:
         self.sampler.set_training_info(agent_steps)
 
     def close(self) -> None:
-        """Stop the thread (after its current rollout, up to 30 s), then the sampler and its env workers."""
+        """Stop the thread (at its next env step; a hung env worker is reported within ``--worker_timeout_sec``),
+        then the sampler and its env workers."""
         with self.cond:
             self.stopping = True
             self.cond.notify_all()
-        self.thread.join(timeout=30.0)
+        self.sampler.stop.set()
+        self.thread.join(timeout=self.join_timeout)
+        if self.thread.is_alive():
+            log.warning("the sampler thread did not stop within %.0f s: closing its env workers under it",
+                        self.join_timeout)  # fmt: skip
         self.sampler.close()
 
     def _weights(self) -> list[dict[str, torch.Tensor]]:
@@ -111,7 +127,7 @@ class AsyncSampler:
         try:
             while True:
                 with self.cond:
-                    while not self.stopping and k - self.version > self.max_lag:
+                    while not self.stopping and (k - self.version > self.max_lag or len(self.ready) >= self.max_ready):
                         self.cond.wait()
                     if self.stopping:
                         return
@@ -128,6 +144,8 @@ class AsyncSampler:
                     self.ready.append((tensors, stats, version))
                     self.cond.notify_all()
                 k += 1
+        except RolloutStoppedError:
+            return
         except BaseException as exc:  # noqa: BLE001 - handed to the learner's thread, which raises it
             with self.cond:
                 self.error = exc

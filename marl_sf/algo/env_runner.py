@@ -19,7 +19,7 @@ import torch
 from marl_sf.algo.env_check import CHECKED_STEPS, check_finite, check_reset, check_state, check_step
 from marl_sf.algo.watchdog import StepWatchdog
 from marl_sf.envs.actions import action_storage, to_env_actions
-from marl_sf.envs.interfaces import TRAINING_INFO_EVERY, find_training_info_interface
+from marl_sf.envs.interfaces import find_training_info_interface
 from marl_sf.envs.spec import EnvSpec, env_agent_names, read_env_spec
 
 Alloc = Callable[[tuple[int, ...], np.dtype], np.ndarray]
@@ -139,7 +139,7 @@ class EnvGroup:
                 self.buf.state[row] = self._state(row, env, check=True)
         self.steps = 0
         self._check_finite("reset")
-        self.training_info.send(int(self.buf.training_info[0]))
+        self.training_info.send(self.buf.training_info)
 
     def step(self) -> None:
         """Step every env with its actions from the buffers and write what it returned."""
@@ -163,8 +163,7 @@ class EnvGroup:
                 buf.state[row] = self._state(row, env, check)
         self.steps += 1
         self._check_finite(f"step {self.steps}")
-        if self.steps % TRAINING_INFO_EVERY == 0:
-            self.training_info.send(int(buf.training_info[0]))
+        self.training_info.send(buf.training_info)
 
     def _check_finite(self, when: str) -> None:
         """Raise ``NonFiniteError`` when a reward, observation or state of these envs' rows is NaN or inf
@@ -211,15 +210,20 @@ class EnvGroup:
 
 class TrainingInfoSender:
     """Sends ``{"approx_total_training_steps": n}`` to those of ``envs`` (or the envs they wrap) that implement
-    ``TrainingInfoInterface``, when ``n`` changed since the last send."""
+    ``TrainingInfoInterface``, when ``n`` changed since the last send; nothing while ``n`` is 0 and nothing was sent
+    (evaluation, and training before its first rollout, send nothing, as in Sample Factory)."""
 
     def __init__(self, envs: list):
         self.targets = [t for t in map(find_training_info_interface, envs) if t is not None]
         self.sent: int | None = None
 
-    def send(self, agent_steps: int) -> None:
-        """Pass the run's agent-steps so far (no-op when unchanged or when no env implements the interface)."""
-        if self.targets and agent_steps != self.sent:
+    def send(self, training_info) -> None:
+        """Pass the run's agent-steps so far, ``training_info[0]`` (``StepBuffers.training_info``; read only when an
+        env implements the interface, so a device buffer costs no sync otherwise)."""
+        if not self.targets:
+            return
+        agent_steps = int(training_info[0])
+        if agent_steps != self.sent and (agent_steps > 0 or self.sent is not None):
             for target in self.targets:
                 target.set_training_info({"approx_total_training_steps": agent_steps})
             self.sent = agent_steps

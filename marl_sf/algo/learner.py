@@ -210,14 +210,17 @@ class Learner:
     def log_rhos(self, st: RolloutStorage) -> torch.Tensor:
         """``[T, E, A_p]`` log importance weights ``log pi(a_t) - log mu(a_t)`` of the rollout's actions: the current
         weights' log-probabilities (one ``evaluate`` pass over the whole rollout, recurrent policies unrolled from the
-        stored initial states) over the stored behaviour log-probabilities; 0 on inactive agent-steps."""
+        stored initial states) over the stored behaviour log-probabilities; 0 on inactive agent-steps. The same pass
+        writes the current critic's values into ``st.values[:T]`` (model units), so that V-trace, the value clipping
+        and the statistics use the current weights' values, not the sampler's."""
         cells = Minibatch(st.batch(slice(0, st.rollout), self.cfg.obs_scale,
                                    obs_subtract_mean=self.cfg.obs_subtract_mean), st.actions.flatten(0, 1),
                           st.log_probs.flatten(0, 1), None, None, None, st.active[:-1].flatten(0, 1),
                           st.episode_start[:-1].flatten(0, 1), st.rollout if st.recurrent else 1)  # fmt: skip
         with torch.no_grad():
-            current = self._evaluate(cells).log_probs  # [T * E, A_p]
-        log_rhos = (current - cells.old_log_probs).view(st.rollout, st.num_envs, st.num_agents)  # -> [T, E, A_p]
+            out = self._evaluate(cells)  # [T * E, A_p] each
+        st.values[:-1] = out.values.view(st.rollout, st.num_envs, st.num_agents)  # [T * E, A_p] -> [T, E, A_p]
+        log_rhos = (out.log_probs - cells.old_log_probs).view(st.rollout, st.num_envs, st.num_agents)  # -> [T, E, A_p]
         return torch.where(st.active[:-1], log_rhos, torch.zeros_like(log_rhos))
 
     def compute_targets(self, st: RolloutStorage) -> tuple[torch.Tensor, torch.Tensor]:
@@ -237,11 +240,12 @@ class Learner:
         self.fill_values(st)
         truncated = st.truncated if self.cfg.value_bootstrap else torch.zeros_like(st.truncated)
         terminated = st.terminated if self.cfg.value_bootstrap else st.terminated | st.truncated
-        values, bootstrap_values = self.denormalize(st.values), self.denormalize(st.bootstrap_values)
         if self.cfg.with_vtrace:
-            cfg = self.cfg
+            cfg, log_rhos = self.cfg, self.log_rhos(st)  # first: it writes the current values into st.values
+            values, bootstrap_values = self.denormalize(st.values), self.denormalize(st.bootstrap_values)
             return compute_vtrace(st.rewards, values, terminated, truncated, bootstrap_values, st.active[:-1],
-                                  self.log_rhos(st), cfg.gamma, cfg.vtrace_rho, cfg.vtrace_c)  # fmt: skip
+                                  log_rhos, cfg.gamma, cfg.vtrace_rho, cfg.vtrace_c)  # fmt: skip
+        values, bootstrap_values = self.denormalize(st.values), self.denormalize(st.bootstrap_values)
         with torch.no_grad():
             return compute_gae(
                 st.rewards,

@@ -6,6 +6,7 @@ acted on at step t and what followed; slot ``T`` holds the observation after the
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +39,10 @@ class RolloutStats:
     episode_env_ids: list[int] = field(default_factory=list)
     match_results: list = field(default_factory=list)
     scalars: dict[str, float] = field(default_factory=dict)
+
+
+class RolloutStoppedError(Exception):
+    """``Sampler.collect`` stopped between two steps because ``Sampler.stop`` was set (the rollout is incomplete)."""
 
 
 class Sampler:
@@ -73,6 +78,7 @@ class Sampler:
         opponents: Opponents | None = None,
     ):  # fmt: skip
         self.cfg, self.runner, self.specs, self.models, self.storages = cfg, runner, specs, models, storages
+        self.stop = threading.Event()  # set from another thread: collect raises RolloutStoppedError at its next step
         self.step = runner.tensors  # torch views of the runner's step buffers (shared memory with workers)
         self.num_envs, self.num_agents = self.step.active.shape
         env_device = self.step.active.device
@@ -94,11 +100,17 @@ class Sampler:
 
     def collect(self, deterministic: bool = False) -> RolloutStats:
         """Run one rollout of T steps into the storages (slot T: the observation after it, whose values the learner
-        computes)."""
+        computes).
+
+        Raises:
+            RolloutStoppedError: ``stop`` was set (checked before each step); the storages then hold part of a rollout.
+        """
         stats = RolloutStats()
         agent_steps = torch.zeros((), dtype=torch.int64, device=self.active.device)  # summed on the device
         groups = [self.runner.split_rows(g) for g in range(self.runner.num_splits)]
         for t in range(self.storages[0].rollout):
+            if self.stop.is_set():
+                raise RolloutStoppedError
             for g, rows in enumerate(groups):
                 if t > 0:  # group g's previous step has been running while other groups were in inference
                     self.runner.wait(g)
@@ -112,7 +124,7 @@ class Sampler:
 
     def set_training_info(self, agent_steps: int) -> None:
         """Tell the envs the run's agent-steps so far: envs with a ``TrainingInfoInterface`` receive it as
-        ``approx_total_training_steps`` at their next reset and every ``TRAINING_INFO_EVERY`` steps."""
+        ``approx_total_training_steps`` at their next step."""
         self.step.training_info.fill_(agent_steps)
 
     def close(self) -> None:

@@ -19,7 +19,6 @@ import torch
 from marl_sf.algo.env_check import CHECKED_STEPS, VectorContractChecks, check_finite
 from marl_sf.algo.env_runner import StepBuffers, TrainingInfoSender
 from marl_sf.envs.actions import BoxBounds
-from marl_sf.envs.interfaces import TRAINING_INFO_EVERY
 from marl_sf.envs.spec import EnvSpec, read_env_spec
 from marl_sf.envs.vector import vector_env_device
 
@@ -73,7 +72,7 @@ class VectorEnvRunner:
         self._check_state("reset")
         self.steps = 0
         self._check_finite("reset")
-        self.training_info.send(int(self.tensors.training_info[0]))
+        self.training_info.send(self.tensors.training_info)
         return self.tensors
 
     def step_async(self, split: int, actions: torch.Tensor) -> None:
@@ -93,8 +92,7 @@ class VectorEnvRunner:
         if check:
             self._check_state(f"step {self.steps}")
         self._check_finite(f"step {self.steps}")
-        if self.steps % TRAINING_INFO_EVERY == 0:
-            self.training_info.send(int(buf.training_info[0]))
+        self.training_info.send(buf.training_info)
 
     def wait(self, split: int) -> StepBuffers:
         """The buffers with the last step written (the step ran in ``step_async``)."""

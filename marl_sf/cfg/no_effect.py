@@ -18,7 +18,6 @@ log = logging.getLogger("marl_sf")
 
 NO_EFFECT: dict[str, tuple[type, object, str]] = {
     "batched_sampling": (str2bool, False, "the sampler always batches all of a policy's agents into one forward pass"),
-    "num_batches_to_accumulate": (int, 2, "the sampler runs at most --max_policy_lag updates ahead of the learner"),
     "policy_workers_per_policy": (int, 1, "inference runs in the sampler: one forward per policy per env group"),
     "decorrelate_experience_max_seconds": (
         int,

@@ -249,7 +249,8 @@ def add_ppo_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--value_loss_coeff", type=float, default=1.0, help="value loss weight (the loss is 0.5 x the "
                    "squared error: 1.0 here weighs it as Sample Factory's 0.5)")  # fmt: skip
-    g.add_argument("--exploration_loss_coeff", type=float, default=0.01, help="entropy bonus weight")
+    g.add_argument("--exploration_loss_coeff", type=float, default=0.01, help="weight of the exploration term "
+                   "(--exploration_loss: entropy bonus or symmetric KL to uniform)")  # fmt: skip
     g.add_argument("--max_grad_norm", type=float, default=10.0, help="gradient norm clip (0: off)")
     g.add_argument("--normalize_advantages", type=str2bool, default=True, help="advantage normalization")
     g.add_argument("--normalize_returns", type=str2bool, default=True, help="value normalization (MAPPO ValueNorm)")
@@ -421,6 +422,11 @@ def add_appo_args(p: argparse.ArgumentParser) -> None:
         "--max_policy_lag", type=int, default=1, help="with --async_rl: the sampler runs at most this many updates "
         "ahead of the learner, so no rollout is trained on more than this many updates after the weights that "
         "collected it (a version is one update of a policy; summaries: version_diff)"
+    )  # fmt: skip
+    g.add_argument(
+        "--num_batches_to_accumulate", type=int, default=2, help="with --async_rl: finished rollouts that may wait "
+        "for the learner before the sampler pauses (bounds the memory of the queued copies and, with "
+        "--max_policy_lag, the lag)"
     )  # fmt: skip
     g.add_argument(
         "--with_vtrace",
