@@ -16,6 +16,7 @@ from pettingzoo import AECEnv, ParallelEnv
 from marl_sf.envs.contract import DictObsWrapper, SingleAgentEnvWrapper
 from marl_sf.envs.pettingzoo import PettingZooParallelEnv
 from marl_sf.envs.pettingzoo_aec import PettingZooAECEnv
+from marl_sf.envs.tuple_agents import TupleAgentsEnv, is_tuple_agents_env
 
 MakeEnvFunc = Callable[..., Any]
 
@@ -65,15 +66,17 @@ def env_registry() -> dict[str, EnvRegistryEntry]:
 def registry_entry(env_name: str) -> EnvRegistryEntry:
     """The entry for ``env_name``.
 
-    ``pz:<module path>`` names (``pz:pettingzoo.classic.go_v5``) wrap any PettingZoo env module unregistered.
+    ``pz:<module path>`` names (``pz:pettingzoo.classic.go_v5``) wrap any PettingZoo env module unregistered;
+    ``gym:[<module>:]<id>`` names any gymnasium-registered env (``gym:lbforaging:Foraging-8x8-2p-2f-coop-v3``).
 
     Raises:
         ValueError: the name is not registered (the message lists the registered names), or a ``pz:`` module
             path that does not import.
     """
-    from marl_sf.envs.pettingzoo_catalog import generic_entry  # the catalog registers through this module
+    from marl_sf.envs.gym_catalog import gym_entry  # the catalogs register through this module
+    from marl_sf.envs.pettingzoo_catalog import generic_entry
 
-    generic = generic_entry(env_name)
+    generic = generic_entry(env_name) or gym_entry(env_name)
     if generic is not None:
         return generic
     if env_name not in _ENV_REGISTRY:
@@ -81,7 +84,8 @@ def registry_entry(env_name: str) -> EnvRegistryEntry:
         raise ValueError(
             f"unknown env {env_name!r}. Registered envs: {known}. "
             "Register your own with marl_sf.register_env(name, make_env_func) before parsing the config, or "
-            "wrap any PettingZoo env by module path: --env=pz:pettingzoo.classic.tictactoe_v3"
+            "wrap any PettingZoo env by module path: --env=pz:pettingzoo.classic.tictactoe_v3, or name a gymnasium "
+            "env: --env=gym:CartPole-v1, --env=gym:lbforaging:Foraging-8x8-2p-2f-coop-v3"
         )
     return _ENV_REGISTRY[env_name]
 
@@ -93,15 +97,18 @@ def create_env(full_env_name: str, cfg: Any = None, env_config: Any = None, rend
         ValueError: unknown env name.
     """
     env = registry_entry(full_env_name).make_env_func(full_env_name, cfg, env_config, render_mode)  # positional
-    return to_contract_env(env)
+    return to_contract_env(env, full_env_name)
 
 
-def to_contract_env(env: Any):
-    """Adapt ``env`` to the contract: PettingZoo AEC or Parallel env, single-agent gymnasium env or list-API env."""
+def to_contract_env(env: Any, env_name: str = "env"):
+    """Adapt ``env`` to the contract: PettingZoo AEC or Parallel env, a multi-agent gymnasium env of the Tuple
+    convention (``marl_sf.envs.tuple_agents``), single-agent gymnasium env or list-API env."""
     if isinstance(env, AECEnv):
         return PettingZooAECEnv(env)
     if isinstance(env, ParallelEnv):
         return PettingZooParallelEnv(env)
+    if is_tuple_agents_env(env):
+        return TupleAgentsEnv(env, env_name)
     if not hasattr(env, "num_agents"):
         return SingleAgentEnvWrapper(env)
     if not hasattr(env.observation_space, "spaces"):

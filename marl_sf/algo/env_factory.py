@@ -40,7 +40,7 @@ class EnvFactory:
     def __call__(self, cfg, env_config: Any = None, render_mode: str | None = None) -> Any:
         """A contract env (``marl_sf.envs.registry.to_contract_env``), with episode progress where decided."""
         raw = self.make_env_func(self.env_name, cfg, env_config, render_mode)  # positional, as Sample Factory calls it
-        env = to_contract_env(raw)
+        env = to_contract_env(raw, self.env_name)
         limit = declared_time_limit(env) if self.time_aware else None
         if limit is None:
             return env
