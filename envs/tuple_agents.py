@@ -5,7 +5,8 @@ The convention (Level-Based Foraging, RWARE, ma-gym, EPyMARL's matrix games): ``
 agent and returns ``(obs tuple, reward list, done, truncated, info)`` where ``done`` / ``truncated`` are one bool for
 the team (or one per agent), the env does not reset itself, and ``env.unwrapped.n_agents`` counts the agents.
 ``TupleAgentsEnv`` adds the rest of the contract: lists, dict observations, auto-reset with ``final_obs``, the time
-limit of the env's spec as ``max_episode_steps``, and agent groups (padded transport spaces) where the agents'
+limit as ``max_episode_steps`` (the spec's, else the env's own ``max_episode_steps`` / ``_max_episode_steps``, as
+LBF keeps it), and agent groups (padded transport spaces) where the agents'
 spaces differ.
 """
 
@@ -66,8 +67,10 @@ class TupleAgentsEnv:
         self._box_bounds = [BoxBounds(s) if isinstance(s, gym.spaces.Box) else None for s in self.agent_action_spaces]
         self._cut = any(s != self.action_space for s in self.agent_action_spaces)
         self.render_mode = getattr(env, "render_mode", None)
-        spec = getattr(env, "spec", None)
-        self.max_episode_steps = spec.max_episode_steps if spec is not None else None
+        spec, unwrapped = getattr(env, "spec", None), getattr(env, "unwrapped", env)
+        limit = spec.max_episode_steps if spec is not None else None  # gymnasium's TimeLimit, else the env's own
+        self.max_episode_steps = limit or getattr(unwrapped, "max_episode_steps", None) or getattr(
+            unwrapped, "_max_episode_steps", None)  # fmt: skip
 
     def _per_agent(self, values: Any, field: str) -> list:
         """``values`` as a list of one entry per agent (a scalar flag is the team's: repeated)."""

@@ -57,3 +57,9 @@ def test_gym_prefix_trains_a_tuple_env(tmp_path):
     trainer = Trainer(parse_full_cfg(parser, argv))
     assert trainer.train() == 0
     assert trainer.logger.mean_agent_return() > 6.0  # random play: 8 steps x 1/2 and 1/3, about 3.3 per agent
+
+
+def test_the_envs_own_time_limit_is_read_when_its_spec_has_none():
+    inner = gym.make("TupleMatchBad-v0")  # registered without max_episode_steps
+    inner.unwrapped._max_episode_steps = 50  # where LBF keeps its limit
+    assert TupleAgentsEnv(inner).max_episode_steps == 50
