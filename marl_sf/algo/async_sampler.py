@@ -76,10 +76,10 @@ class AsyncSampler:
         self.thread = threading.Thread(target=self._run, name="marl_sf-async-sampler", daemon=True)
         self.thread.start()
 
-    def collect(self, deterministic: bool = False) -> RolloutStats:
-        """The next rollout, written into the learner's storages; publishes the learner's current weights first (a
-        call follows each update). ``stats.scalars["version_diff"]``: updates between the weights that collected it
-        and the current ones.
+    def collect(self) -> RolloutStats:
+        """The next rollout (sampled actions), written into the learner's storages; publishes the learner's current
+        weights first (a call follows each update). ``stats.scalars["version_diff"]``: updates between the weights
+        that collected it and the current ones.
 
         Raises:
             whatever the sampler thread raised (an env's error, a non-finite value), re-raised here.
