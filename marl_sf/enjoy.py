@@ -5,15 +5,13 @@ from __future__ import annotations
 import logging
 import sys
 
-import numpy as np
-
 from marl_sf.algo.policy_mapping import agent_policies
-from marl_sf.algo.runners import LocalEnvs, make_local_envs, uses_env_state
-from marl_sf.algo.sampler import Sampler
+from marl_sf.algo.runners import make_local_envs
 from marl_sf.cfg.arguments import check_folder_name, experiment_dir
 from marl_sf.checkpoint import checkpoint_dir, find_checkpoint, load_checkpoint
 from marl_sf.envs.spec import EnvSpec
-from marl_sf.experiment import build_run, build_storages, seed_everything
+from marl_sf.evaluation import evaluate
+from marl_sf.experiment import build_run, seed_everything
 from marl_sf.report import build_report, write_report
 from marl_sf.report_html import write_html_report
 from marl_sf.train import parse_args
@@ -46,63 +44,6 @@ def load_policies(cfg, env_spec: EnvSpec | None = None, seed: int | None = None)
         model.eval()
         paths.append(path)
     return specs, models, paths
-
-
-def evaluate(
-    cfg,
-    specs,
-    models,
-    envs: LocalEnvs,
-    num_episodes: int,
-    deterministic: bool,
-    seed: int,
-    video=None,
-    max_frames: int | None = None,
-):
-    """Play until ``num_episodes`` episodes finish; returns per-agent returns and lengths, each ``[N, A]``.
-
-    Each of the E envs contributes its first ``ceil(num_episodes / E)`` episodes (the first ``num_episodes`` of
-    those, in the order they finish), so an env whose episodes end early (a success that terminates) counts no more
-    often than one whose episodes run to the time limit. With ``video`` (a
-    ``VideoRecorder``, one of ``envs``) that records a set number of frames, play also goes on until they are
-    recorded. ``max_frames`` (``--max_num_frames``; None: no limit) stops play, video included, once this many env
-    steps, summed over the E envs (E per step of them all), are played: N is then the episodes finished by then,
-    possibly fewer than ``num_episodes``, possibly 0. ``envs``: the envs to play in (``make_local_envs``). Closes
-    ``envs``.
-    """
-    device = next(models[0].parameters()).device
-    runner = envs.runner(uses_env_state(specs))
-    num_envs, num_agents = runner.tensors.active.shape
-    storages = build_storages(cfg, specs, models, num_envs, 1, device)
-    returns, lengths = [], []
-    quota, played = -(-num_episodes // num_envs), np.zeros(num_envs, np.int64)  # episodes per env: ceil(N / E)
-    frames = 0  # env steps, summed over the envs
-
-    def video_wants_frames() -> bool:
-        return video is not None and video.max_frames > 0 and video.recording
-
-    try:
-        sampler = Sampler(cfg, runner, specs, models, storages, seed=seed)
-        while len(returns) < num_episodes or video_wants_frames():
-            if max_frames is not None and frames >= max_frames:
-                log.info("evaluation stopped at --max_num_frames=%d env steps: %d of %d episodes finished",
-                         max_frames, min(len(returns), num_episodes), num_episodes)  # fmt: skip
-                break
-            stats = sampler.collect(deterministic=deterministic)  # one step of every env (a rollout of 1)
-            frames += num_envs
-            for env_id, ret, length in zip(stats.episode_env_ids, stats.episode_returns, stats.episode_lengths,
-                                           strict=True):  # fmt: skip
-                if played[env_id] < quota:
-                    returns.append(ret)
-                    lengths.append(length)
-                played[env_id] += 1
-            for st in storages:
-                st.carry_last_step()
-    finally:
-        runner.close()
-    if not returns:
-        return np.zeros((0, num_agents), np.float32), np.zeros((0, num_agents), np.int64)
-    return np.stack(returns[:num_episodes]), np.stack(lengths[:num_episodes])
 
 
 def enjoy(cfg) -> int:

@@ -5,7 +5,8 @@
     python -m marl_sf.plot --sweep=train_dir/spread_grid     # seeds aggregated: IQM, intervals, profiles
 
 Figures (each written when its summaries exist): ``episode_return.png`` (per agent and per policy, with the
-random-play line of ``marl_sf.reference_returns`` where known), ``entropy.png``, ``value_loss.png``,
+random-play line of ``marl_sf.reference_returns`` where known; the evaluations during training beside the
+training return), ``episode_length.png``, ``entropy.png``, ``value_loss.png``,
 ``agent_steps_per_sec.png`` and, for self-play runs, ``elo.png``. The x axis is agent-steps. Training writes
 them when it ends (``--save_plots``).
 """
@@ -47,8 +48,14 @@ FIGURES: dict[str, tuple[Panel, ...]] = {
     "episode_return": (
         Panel("episode return per agent", "episode return", r"agents/(.+)/episode_return", True, False),
         Panel(
-            "episode return per policy", "episode return (mean over its agents)", r"(policy_\d+)/episode_return", True
-        ),  # fmt: skip
+            "episode return per policy: training and evaluation (eval/sampled, eval/greedy)",
+            "episode return (mean over its agents)",
+            r"(policy_\d+(?:/eval/\w+)?)/episode_return",
+            True,
+        ),
+    ),
+    "episode_length": (
+        Panel("episode length: training and evaluation", "steps", r"team/((?:eval/\w+/)?episode_length)"),
     ),
     "entropy": (Panel("policy entropy", "entropy (nats)", r"(policy_\d+)/train/entropy"),),
     "value_loss": (Panel("value loss", "value loss", r"(policy_\d+)/train/value_loss"),),

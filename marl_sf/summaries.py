@@ -32,9 +32,9 @@ class TrainingLogger:
 
     Summaries are written at most once per ``--experiment_summaries_interval`` seconds (0: every iteration), the
     first iteration's always, and once more at ``close()`` when anything arrived after the last write. A write
-    holds what arrived since the previous one: the mean episode returns of every episode that finished since (none
-    written when none did), each training statistic averaged over the updates since, the agent-steps per second
-    since, the latest learning rate, health-warning counts and ``log_scalars`` values. The x-axis is agent-steps,
+    holds what arrived since the previous one: the mean episode returns and length of every episode that finished
+    since (none written when none did), each training statistic averaged over the updates since, the agent-steps per
+    second since, the latest learning rate, health-warning counts and ``log_scalars`` values. The x-axis is agent-steps,
     times ``--env_frameskip`` with ``--summaries_use_frameskip`` (``summary_step_scale``). The writer flushes
     to disk every ``--flush_summaries_interval`` seconds (at least ``MIN_FLUSH_SECS``) and at ``close()``.
 
@@ -88,6 +88,7 @@ class TrainingLogger:
         self.steps = start_steps  # agent-steps of the latest iteration
         self.iterations = 0  # iterations since the last write
         self.episodes: list[np.ndarray] = []  # [A] returns
+        self.lengths: list[int] = []  # episode lengths (steps of the env's longest-acting agent)
         self.train_stats: dict[int, dict[str, list[float]]] = {}  # policy -> statistic -> one value per update
         self.lr: float | None = None
         self.scalars: dict[str, float] = {}  # log_scalars' latest value of each tag
@@ -113,10 +114,14 @@ class TrainingLogger:
         cols = [i for i, p in enumerate(self.agent_policy) if p == policy_id]
         return float(np.stack(self.recent)[:, cols].mean())  # [n, A] -> the policy's agents
 
-    def log_iteration(self, agent_steps: int, new_steps: int, episodes: list, train_stats: dict, lr: float):
-        """Take one training iteration's statistics; write the summaries when due (see the class docstring) and
-        print the status line when due."""
+    def log_iteration(
+        self, agent_steps: int, new_steps: int, episodes: list, train_stats: dict, lr: float, lengths: list = ()
+    ):  # fmt: skip
+        """Take one training iteration's statistics (``episodes``: ``[A]`` returns of each episode finished,
+        ``lengths``: their ``[A]`` per-agent lengths in agent-steps, when known); write the summaries when due (see
+        the class docstring) and print the status line when due."""
         self.recent.extend(episodes)
+        self.lengths.extend(np.max(n) for n in lengths)  # an episode lasts as long as its longest-acting agent
         self.progress.update(new_steps)
         self.episodes.extend(episodes)
         for pid, stats in train_stats.items():
@@ -163,6 +168,8 @@ class TrainingLogger:
                 cols = [i for i, p in enumerate(self.agent_policy) if p == pid]
                 w.add_scalar(f"policy_{pid}/episode_return", returns[:, cols].mean(), step)
             w.add_scalar("team/episode_return", returns.sum(axis=1).mean(), step)
+        if self.lengths:
+            w.add_scalar("team/episode_length", float(np.mean(self.lengths)), step)
         for pid, stats in self.train_stats.items():
             for k, values in stats.items():
                 w.add_scalar(f"policy_{pid}/train/{k}", _mean_of_finite(values), step)
@@ -179,7 +186,7 @@ class TrainingLogger:
         for tag, value in self.scalars.items():
             w.add_scalar(tag, value, step)
         self.last_write, self.last_write_steps, self.written_at = now, self.steps, self.steps
-        self.iterations, self.episodes, self.train_stats, self.scalars = 0, [], {}, {}
+        self.iterations, self.episodes, self.lengths, self.train_stats, self.scalars = 0, [], [], {}, {}
 
     def _check_health(self, episodes: list, train_stats: dict, agent_steps: int) -> None:
         """Feed each policy's returns and training statistics to the health checks; log what started and write it
@@ -202,6 +209,12 @@ class TrainingLogger:
                 self.writer.add_scalar(tag, value, agent_steps * self.step_scale)
         else:
             self.scalars.update(scalars)
+
+    def log_at(self, scalars: dict[str, float], agent_steps: int) -> None:
+        """Write ``{tag: value}`` summaries at once at ``agent_steps`` (measurements of the policy there, such as an
+        evaluation's)."""
+        for tag, value in scalars.items():
+            self.writer.add_scalar(tag, value, agent_steps * self.step_scale)
 
     def close(self) -> None:
         """Write what arrived since the last write, flush and close the writer and the progress bar, then finish

@@ -31,6 +31,7 @@ from marl_sf.checkpoint import (
     save_checkpoint,
     save_milestone,
 )
+from marl_sf.evaluation import TrainingEvaluation
 from marl_sf.experiment import build_run, make_sampler
 from marl_sf.experiment_dir import inside_train_dir, prepare_experiment_dir
 from marl_sf.launch import check_num_learners, joined_group, process_alive, run_learners
@@ -50,6 +51,9 @@ from marl_sf.utils.rng import capture_rng_states, continued_seed, restore_rng_st
 log = logging.getLogger("marl_sf")
 
 SUCCESS, FAILURE, INTERRUPTED = ExperimentStatus.SUCCESS, ExperimentStatus.FAILURE, ExperimentStatus.INTERRUPTED
+# what a best metric was measured on: an evaluation of the policy (TrainingEvaluation) outranks the training episodes
+TRAINING, EVALUATION = "training", "evaluation"
+SOURCE_RANK = {TRAINING: 0, EVALUATION: 1}
 
 
 def remove_stale_writes(exp_dir: Path) -> None:
@@ -148,6 +152,7 @@ class Trainer:
             if note is not None:
                 log.info("minibatches: %s", note)
         self.agent_steps, self.best_metric = 0, {s.policy_id: None for s in self.specs}
+        self.best_source = {s.policy_id: TRAINING for s in self.specs}  # what each best metric was measured on
         self.last_best_check = self.last_milestone = time.time()  # --save_best_every_sec, --save_milestones_sec
         self.before_update = None  # (agent-steps, learner states) while an update runs
         rng_states = self._maybe_resume()
@@ -163,6 +168,7 @@ class Trainer:
             self.league = League(cfg, self.exp_dir, self.specs, self.models, self.agent_policy, cfg.num_envs,
                                  seed=self.env_seed, value_norms=value_norms)  # fmt: skip
             self.league.maybe_snapshot(self.agent_steps)
+        self.evaluation = self._make_evaluation()
         self.sampler = self._make_sampler()
         self.sampler.set_training_info(self.agent_steps)
         try:
@@ -178,6 +184,19 @@ class Trainer:
             raise
         if self.league is not None:
             self.logger.status_extra = self.league.status
+
+    def _make_evaluation(self) -> TrainingEvaluation | None:
+        """The periodic evaluation (``TrainingEvaluation``) in the process that writes the experiment, or None.
+
+        Raises:
+            ValueError: ``--eval_episodes`` below 1 while evaluations are on.
+        """
+        if not (self.writes and TrainingEvaluation.wanted(self.cfg, self.league is not None)):
+            return None
+        if self.cfg.eval_episodes < 1:
+            raise ValueError(f"--eval_episodes={self.cfg.eval_episodes}: evaluate at least 1 episode, or never "
+                             "evaluate during training with --eval_every_sec=0")  # fmt: skip
+        return TrainingEvaluation(self.cfg, self.specs, self.models, self.names, self.agent_policy)
 
     def _make_sampler(self):
         """The sampler: marl_sf's ``Sampler`` over this process's envs (in a thread of its own with ``--async_rl``),
@@ -210,27 +229,38 @@ class Trainer:
             state = load_checkpoint(path, self.device)
             load_learner_state(learner, state, self.cfg, path)
             self.agent_steps = state["agent_steps"]
-            self.best_metric[spec.policy_id] = self._saved_best_metric(spec.policy_id, state.get("best_metric"))
+            self.best_metric[spec.policy_id], self.best_source[spec.policy_id] = self._saved_best(spec.policy_id, state)
             rng_states = state.get("rng", rng_states)  # every policy's checkpoint keeps the same states
             log.info("resumed policy %d from %s (%d agent-steps)", spec.policy_id, path, self.agent_steps)
         return rng_states
 
-    def _saved_best_metric(self, policy_id: int, latest: float | None) -> float | None:
-        """The best metric to beat after resuming: the larger of the latest checkpoint's and the best checkpoint's
-        own (bests are written between the latest checkpoints, so after a hard kill the best file is the newer)."""
+    def _saved_best(self, policy_id: int, latest: dict) -> tuple[float | None, str]:
+        """The best metric to beat after resuming and what it was measured on: of the latest checkpoint's
+        (``latest``) and the best checkpoint's own (bests are written between the latest checkpoints, so after a
+        hard kill the best file is the newer), the larger among those of the highest-ranked source."""
+        saved = [latest]
         path = find_checkpoint(self.exp_dir, policy_id, "best")
-        best = load_checkpoint(path, self.device).get("best_metric") if path is not None else None
-        known = [m for m in (latest, best) if m is not None]
-        return max(known) if known else None
+        if path is not None:
+            saved.append(load_checkpoint(path, self.device))
+        known = [(SOURCE_RANK[s.get("best_metric_source", TRAINING)], s["best_metric"]) for s in saved
+                 if s.get("best_metric") is not None]  # fmt: skip
+        if not known:
+            return None, TRAINING
+        rank, metric = max(known)
+        return metric, next(src for src, r in SOURCE_RANK.items() if r == rank)
 
-    def best_metric_of(self, policy_id: int) -> float | None:
-        """What makes a policy's checkpoint its best: its agents' recent mean episode return, or, when it plays
-        opponents from a pool (self-play), its Elo rating (a return against a changing pool compares nothing).
-        None before there is any."""
+    def best_metric_of(self, policy_id: int) -> tuple[float | None, str]:
+        """What makes a policy's checkpoint its best, and its source: once this run has evaluated
+        (``TrainingEvaluation``), the mean return of the policy's agents in the latest evaluation, when it is of
+        the current weights (None otherwise); before, its agents' recent mean training episode return; when it
+        plays opponents from a pool (self-play), its Elo rating (a return against a changing pool compares
+        nothing). None before there is any."""
         if self.league is not None:
             name = learner_name(policy_id)
-            return self.league.elo.rating(name) if self.league.elo.games.get(name, 0) > 0 else None
-        return self.logger.mean_policy_return(policy_id)
+            return (self.league.elo.rating(name) if self.league.elo.games.get(name, 0) > 0 else None), TRAINING
+        if self.evaluation is not None and self.evaluation.latest is not None:
+            return self.evaluation.policy_metric(policy_id, self.agent_steps), EVALUATION
+        return self.logger.mean_policy_return(policy_id), TRAINING
 
     def save(self) -> bool:
         """Checkpoint every policy (the latest; ``--keep_checkpoints`` of them are kept); also as its best when
@@ -248,14 +278,16 @@ class Trainer:
         if states is None:
             return False
         for pid, state in states.items():
-            save_checkpoint(self.exp_dir, pid, state, self.cfg.keep_checkpoints, bests.get(pid))
+            best = bests[pid][0] if pid in bests else None
+            save_checkpoint(self.exp_dir, pid, state, self.cfg.keep_checkpoints, best)
         if self.league is not None:
             self.league.save()
         return True
 
-    def _maybe_save_best_and_milestone(self) -> None:
+    def _maybe_save_best_and_milestone(self, check_best: bool = False) -> None:
         """Between checkpoints, in the process that writes the experiment: every ``--save_best_every_sec`` seconds,
-        write the best checkpoint of each policy that ``_new_bests`` finds a new best for (the best file alone);
+        and when ``check_best`` (an evaluation just ran), write the best checkpoint of each policy that
+        ``_new_bests`` finds a new best for (the best file alone);
         every ``--save_milestones_sec`` seconds (when above 0), a milestone of every policy, a copy of its
         checkpoint now in ``checkpoint_p<id>/milestones/`` that is never deleted (``save_milestone``). A state
         that holds NaN or inf is not written (see ``save``).
@@ -266,7 +298,7 @@ class Trainer:
         if not self.writes:
             return
         cfg, now, bests = self.cfg, time.time(), {}
-        if now - self.last_best_check >= cfg.save_best_every_sec:
+        if check_best or now - self.last_best_check >= cfg.save_best_every_sec:
             self.last_best_check = now
             bests = self._new_bests()
         milestone = cfg.save_milestones_sec > 0 and now - self.last_milestone >= cfg.save_milestones_sec
@@ -277,24 +309,29 @@ class Trainer:
         states = self._checkpoint_states(bests)
         for pid, state in (states or {}).items():
             if pid in bests:
-                save_best_checkpoint(self.exp_dir, pid, state, bests[pid])
+                save_best_checkpoint(self.exp_dir, pid, state, bests[pid][0])
             if milestone:
                 log.info("milestone: %s", save_milestone(self.exp_dir, pid, state))
 
-    def _new_bests(self) -> dict[int, float]:
-        """``{policy id: metric}`` of the policies whose ``best_metric_of`` (``--save_best_metric=reward``) is finite
-        and above their best so far; none before ``--save_best_after`` agent-steps."""
+    def _new_bests(self) -> dict[int, tuple[float, str]]:
+        """``{policy id: (metric, source)}`` of the policies whose ``best_metric_of`` (``--save_best_metric=reward``)
+        is finite and beats their best so far: measured on a higher-ranked source (an evaluation beats training
+        episodes), or on the same one and larger (on any, when this run does not evaluate); none before
+        ``--save_best_after`` agent-steps."""
         if self.agent_steps < self.cfg.save_best_after:
             return {}
         bests = {}
         for spec in self.specs:
-            pid, metric = spec.policy_id, self.best_metric_of(spec.policy_id)
-            finite = metric is not None and math.isfinite(metric)
-            if finite and (self.best_metric[pid] is None or metric > self.best_metric[pid]):
-                bests[pid] = metric
+            pid = spec.policy_id
+            (metric, source), old, old_source = self.best_metric_of(pid), self.best_metric[pid], self.best_source[pid]
+            if metric is None or not math.isfinite(metric):
+                continue
+            comparable = source == old_source or self.evaluation is None
+            if old is None or SOURCE_RANK[source] > SOURCE_RANK[old_source] or (comparable and metric > old):
+                bests[pid] = (metric, source)
         return bests
 
-    def _checkpoint_states(self, bests: dict[int, float]) -> dict[int, dict] | None:
+    def _checkpoint_states(self, bests: dict[int, tuple[float, str]]) -> dict[int, dict] | None:
         """Each policy's checkpoint state now, ``{policy id: state}``, after taking ``bests`` (``_new_bests``) as
         the policies' best metrics. None, logged, with the best metrics unchanged, when any policy's weights,
         optimizer or value-normalizer state holds NaN or inf."""
@@ -305,8 +342,10 @@ class Trainer:
                 log.error("not saving a checkpoint: policy %d holds non-finite values (%s); the newest checkpoint "
                           "in %s stays the last finite one", pid, ", ".join(bad[:5]), self.exp_dir)  # fmt: skip
                 return None
-        self.best_metric.update(bests)
+        for pid, (metric, source) in bests.items():
+            self.best_metric[pid], self.best_source[pid] = metric, source
         rng = capture_rng_states()
+        evaluation = self.evaluation.checkpoint_entry(self.agent_steps) if self.evaluation is not None else None
         return {
             spec.policy_id: {
                 "format": CHECKPOINT_FORMAT,
@@ -315,6 +354,8 @@ class Trainer:
                 "agent_steps": self.agent_steps,
                 "train_step": learner.train_step,
                 "best_metric": self.best_metric[spec.policy_id],
+                "best_metric_source": self.best_source[spec.policy_id],
+                "evaluation": evaluation,  # of these weights, when they were evaluated
                 "rng": rng,
                 "cfg": cfg_json(self.cfg),
             }
@@ -342,6 +383,7 @@ class Trainer:
         self.stop_at = stop_at_agent_steps
         try:
             self._loop(start)
+            self._evaluate_final_policy()
         except KeyboardInterrupt:
             log.warning("interrupted: saving a checkpoint before exiting")
             status = INTERRUPTED
@@ -384,16 +426,34 @@ class Trainer:
                 st.carry_last_step()
             self.before_update = None
             torch.set_num_threads(cfg.torch_threads)
-            self.logger.log_iteration(self.agent_steps, rollout.agent_steps, rollout.episode_returns, train_stats, lr)
+            self.logger.log_iteration(
+                self.agent_steps, rollout.agent_steps, rollout.episode_returns, train_stats, lr, rollout.episode_lengths
+            )  # fmt: skip
             self.logger.log_scalars(rollout.scalars, self.agent_steps)
             if self.league is not None:
                 self.league.record(rollout.match_results)
                 self.league.maybe_snapshot(self.agent_steps)
                 self.logger.log_scalars(self.league.summary(), self.agent_steps)
+            evaluated = self.evaluation is not None and self.evaluation.due()
+            if evaluated:
+                self._evaluate()
             if self.writes and time.time() - last_save >= cfg.save_every_sec:
                 self.save()
                 last_save = time.time()
-            self._maybe_save_best_and_milestone()
+            self._maybe_save_best_and_milestone(check_best=evaluated)
+
+    def _evaluate(self) -> None:
+        """Evaluate the current policies (``TrainingEvaluation``): a log line and summaries at these agent-steps."""
+        self.evaluation.run(self.agent_steps)
+        log.info("%s", self.evaluation.describe())
+        self.logger.log_at(self.evaluation.summaries(), self.agent_steps)
+
+    def _evaluate_final_policy(self) -> None:
+        """At the end of a run that has evaluated, evaluate the final policies too (the exit checkpoint's best
+        check then sees them), unless the latest evaluation is of them already."""
+        latest = self.evaluation.latest if self.evaluation is not None else None
+        if latest is not None and latest.agent_steps != self.agent_steps:
+            self._evaluate()
 
     def _rewind_partial_update(self) -> None:
         """When the run stopped during an update (Ctrl-C, an error in a learner), put every learner back to where

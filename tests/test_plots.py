@@ -25,7 +25,13 @@ def test_training_writes_the_learning_curves(make_cfg):
     assert trainer.train() == 0
     plots = trainer.exp_dir / "plots"
     names = sorted(p.name for p in plots.glob("*.png"))
-    assert names == ["agent_steps_per_sec.png", "entropy.png", "episode_return.png", "value_loss.png"]
+    assert names == [
+        "agent_steps_per_sec.png",
+        "entropy.png",
+        "episode_length.png",
+        "episode_return.png",
+        "value_loss.png",
+    ]
     height, width, _ = _png_shape(plots / "episode_return.png")
     assert width > 1.5 * height  # two panels side by side: per agent and per policy
     scalars = read_all_scalars(trainer.exp_dir / ".summary")

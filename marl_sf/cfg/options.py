@@ -273,13 +273,23 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--flush_summaries_interval", type=float, default=30.0, help="seconds between TensorBoard flushes")
     g.add_argument("--log_to_file", type=str2bool, default=True, help="also write the log to <experiment>/sf_log.txt")
-    g.add_argument("--save_best_every_sec", type=float, default=5.0, help="period of the best-checkpoint check")
+    g.add_argument(
+        "--save_best_every_sec", type=float, default=5.0, help="period of the best-checkpoint check on the training "
+        "return (before the first evaluation; after it, each evaluation is checked)"
+    )  # fmt: skip
     g.add_argument(
         "--save_best_metric",
         default="reward",
         choices=["reward"],
-        help="what the best checkpoint maximizes: reward (mean episode return; Elo rating in self-play)",
+        help="what the best checkpoint maximizes: reward (the mean episode return of the latest evaluation, see "
+        "--eval_every_sec, or of the last --stats_avg training episodes before the first; Elo rating in self-play)",
     )
+    g.add_argument(
+        "--eval_every_sec", type=float, default=120.0, help="seconds of training between two evaluations of the "
+        "current policies (--eval_episodes episodes sampled and greedy, as enjoy plays them; the final policy too "
+        "once one was evaluated); the best checkpoint is chosen on them; <= 0: never (the training return decides)"
+    )  # fmt: skip
+    g.add_argument("--eval_episodes", type=int, default=10, help="episodes per evaluation during training and mode")
     g.add_argument(
         "--save_best_after", type=int, default=0, help="agent-steps before a best checkpoint is kept (Sample Factory: "
         "100000; 0 here, so that a short run has a best checkpoint too)"
