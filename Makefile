@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# CPU torch from the local wheel cache first: a bare `torch` would pull the CUDA build.
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev,viz,vmas,ray,onnx,openspiel]"
+	$(PY) -m pip install -q -e ".[dev,viz,vmas,ray,onnx,openspiel,mamujoco]"
 	touch $(STAMP)
 
 train: setup

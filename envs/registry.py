@@ -67,16 +67,18 @@ def registry_entry(env_name: str) -> EnvRegistryEntry:
     """The entry for ``env_name``.
 
     ``pz:<module path>`` names (``pz:pettingzoo.classic.go_v5``) wrap any PettingZoo env module unregistered;
-    ``gym:[<module>:]<id>`` names any gymnasium-registered env (``gym:lbforaging:Foraging-8x8-2p-2f-coop-v3``).
+    ``gym:[<module>:]<id>`` names any gymnasium-registered env (``gym:lbforaging:Foraging-8x8-2p-2f-coop-v3``);
+    ``mamujoco:<scenario>:<agent_conf>`` a Multi-Agent MuJoCo task (``mamujoco:HalfCheetah:2x3``).
 
     Raises:
         ValueError: the name is not registered (the message lists the registered names), or a ``pz:`` module
             path that does not import.
     """
     from marl_sf.envs.gym_catalog import gym_entry  # the catalogs register through this module
+    from marl_sf.envs.mamujoco_catalog import mamujoco_entry
     from marl_sf.envs.pettingzoo_catalog import generic_entry
 
-    generic = generic_entry(env_name) or gym_entry(env_name)
+    generic = generic_entry(env_name) or gym_entry(env_name) or mamujoco_entry(env_name)
     if generic is not None:
         return generic
     if env_name not in _ENV_REGISTRY:

@@ -68,3 +68,17 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def read_scalar_events(summary_dir: str | Path, tag: str) -> list[tuple[float, int, float]]:
+    """``[(wall_time, agent_step, value)]`` of scalar ``tag``, sorted by wall time (seconds since the epoch, when the
+    summary was written; empty for an unknown tag).
+
+    Raises:
+        FileNotFoundError: ``summary_dir`` holds no event file.
+        ImportError: tensorboard is not installed.
+    """
+    accumulator = _accumulator(summary_dir)
+    if tag not in accumulator.Tags()["scalars"]:
+        return []
+    return sorted((e.wall_time, e.step, float(e.value)) for e in accumulator.Scalars(tag))

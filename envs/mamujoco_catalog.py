@@ -1,0 +1,54 @@
+"""``--env=mamujoco:<scenario>:<agent_conf>``: Multi-Agent MuJoCo (Peng et al. 2021, "FACMAC"; Gymnasium-Robotics'
+``mamujoco_v1``), e.g. ``mamujoco:HalfCheetah:2x3`` or ``mamujoco:Walker2d:2x3``: a PettingZoo Parallel env whose
+agents each move some of the robot's joints, with the robot's full state as ``state()`` (for a centralized critic).
+
+Needs the ``mamujoco`` extra (``pip install marl-sf[mamujoco]``: gymnasium-robotics and mujoco). Episodes end when
+the robot falls (Walker2d, Hopper, Ant) or after the single-agent task's time limit (1,000 steps), which the maker
+gives the adapter as ``max_cycles`` so that a time-aware critic sees the episode's progress.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from marl_sf.envs.registry import EnvRegistryEntry
+from marl_sf.utils.extras import require
+
+MAMUJOCO_PREFIX = "mamujoco:"
+
+
+def mamujoco_entry(env_name: str) -> EnvRegistryEntry | None:
+    """A registry entry for ``mamujoco:<scenario>:<agent_conf>`` names (None for other names).
+
+    Raises:
+        ValueError: the name lacks the scenario or the agent configuration (the message gives the form).
+        MissingExtraError: gymnasium-robotics is not installed.
+    """
+    if not env_name.startswith(MAMUJOCO_PREFIX):
+        return None
+    scenario, _, agent_conf = env_name[len(MAMUJOCO_PREFIX) :].partition(":")
+    if not scenario or not agent_conf:
+        raise ValueError(f"--env={env_name}: give a scenario and an agent configuration, as in "
+                         "--env=mamujoco:HalfCheetah:2x3 or --env=mamujoco:Walker2d:2x3")  # fmt: skip
+    require("gymnasium_robotics", "mamujoco", f"--env={env_name}")
+    return EnvRegistryEntry(functools.partial(make_mamujoco_env, scenario, agent_conf))
+
+
+def make_mamujoco_env(scenario: str, agent_conf: str, full_env_name, cfg=None, env_config=None, render_mode=None):
+    """``mamujoco_v1.parallel_env(scenario, agent_conf, render_mode=...)`` with ``max_cycles`` set to its task's time
+    limit and ``state_space`` to the space of its ``state()`` (the single-agent task's observation); a maker that pickles by reference (env workers and Ray actors rebuild it).
+
+    Raises:
+        ValueError: MaMuJoCo does not know the scenario or configuration (its own message, with the env name).
+    """
+    from gymnasium_robotics import mamujoco_v1
+
+    try:
+        env = mamujoco_v1.parallel_env(scenario, agent_conf, render_mode=render_mode)
+    except Exception as exc:  # noqa: BLE001 - MaMuJoCo raises a bare Exception for an unknown configuration
+        raise ValueError(f"--env={full_env_name}: MaMuJoCo cannot build {scenario!r} with agent configuration "
+                         f"{agent_conf!r} ({exc})") from exc  # fmt: skip
+    spec = env.single_agent_env.spec
+    env.max_cycles = spec.max_episode_steps if spec is not None else None
+    env.state_space = env.single_agent_env.observation_space  # state() is the task's observation; no space is set
+    return env

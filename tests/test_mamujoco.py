@@ -1,0 +1,39 @@
+"""Multi-Agent MuJoCo through ``--env=mamujoco:<scenario>:<agent_conf>`` (the ``mamujoco`` extra)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("gymnasium_robotics")
+
+from marl_sf.envs.registry import create_env  # noqa: E402
+from marl_sf.envs.spec import read_env_spec  # noqa: E402
+from marl_sf.train import Trainer  # noqa: E402
+
+
+def test_halfcheetah_2x3_is_two_agents_with_the_robots_state_and_time_limit():
+    env = create_env("mamujoco:HalfCheetah:2x3")
+    try:
+        spec = read_env_spec(env)
+        assert spec.num_agents == 2 and spec.max_episode_steps == 1000
+        assert spec.state_space is not None and spec.state_space.shape == (17,)  # the robot's full observation
+        assert [s.shape for s in spec.agent_action_spaces] == [(3,), (3,)]  # each agent moves one leg's 3 joints
+        obs = env.reset(seed=0)[0]
+        assert len(obs) == 2 and np.all(np.isfinite(obs[0]["obs"]))
+    finally:
+        env.close()
+
+
+def test_a_centralized_critic_trains_on_walker2d(make_cfg):
+    cfg = make_cfg("--env=mamujoco:Walker2d:2x3", "--experiment=walker", "--critic_input=state", "--num_envs=2",
+                   "--rollout=32", "--batch_size=128", "--train_for_env_steps=512")  # fmt: skip
+    trainer = Trainer(cfg)
+    assert trainer.train() == 0 and trainer.agent_steps >= 512
+
+
+def test_an_unknown_configuration_names_the_env_and_the_form():
+    with pytest.raises(ValueError, match="mamujoco:Walker2d:9x9.*9x9"):
+        create_env("mamujoco:Walker2d:9x9")
+    with pytest.raises(ValueError, match="--env=mamujoco:HalfCheetah:2x3"):
+        create_env("mamujoco:HalfCheetah")
