@@ -58,12 +58,12 @@ TASKS = {
         "to about -7.5 per agent; a hand-coded heuristic scores -7.9 here (docs/results.md)",
     ),
     "lbf_8x8_2p_2f_coop": Task(
-        "gym:lbforaging:Foraging-8x8-2p-2f-coop-v3", "--train_for_seconds=900", True, 0.95,
+        "gym:lbforaging:Foraging-8x8-2p-2f-coop-v3", "--train_for_seconds=300", True, 0.95,
         f"{EPYMARL}: 0.95 ± 0.01 averaged over training (Table 6), 1.00 ± 0.00 at its best evaluation (Table 3), "
         "20M env steps",
     ),
     "lbf_2s_8x8_2p_2f_coop": Task(
-        "gym:lbforaging:Foraging-2s-8x8-2p-2f-coop-v3", "--train_for_seconds=900", True, 0.85,
+        "gym:lbforaging:Foraging-2s-8x8-2p-2f-coop-v3", "--train_for_seconds=300", True, 0.85,
         f"{EPYMARL}: 0.85 ± 0.06 at its best evaluation (Table 3), 0.77 ± 0.02 averaged (Table 6), 20M env steps; "
         "issue #29 asks for 0.9",
     ),
@@ -185,21 +185,22 @@ def _fmt(ci: tuple[float, float, float]) -> str:
     return f"{mean:.2f} [{lo:.2f}, {hi:.2f}]"
 
 
-def markdown(rows: list[dict], date: str) -> str:
+def markdown(rows: list[dict]) -> str:
     """The panel as a markdown table."""
     lines = [
-        f"Measured {date} on this machine (2-core CPU); 95% intervals over seeds (Student t); minutes per seed.",
+        "Measured on this machine (2-core CPU); 95% intervals over seeds (Student t); minutes per seed.",
         "",
-        "| task | metric | reference (source) | budget | seeds | sampled (enjoy's default) | greedy | minutes | "
+        "| task | metric | reference (source) | budget | date | seeds | sampled (enjoy's default) | greedy | minutes | "
         "minutes to reference |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ref = "-" if r["reference"] is None else f"{r['reference']:g}"
         reach = ", ".join("not reached" if m is None else f"{m:g}" for m in r["minutes_to_reference"])
         lines.append(
-            f"| {r['task']} | {r['metric']} | {ref} ({r['source']}) | {r['budget']} | {len(r['seeds'])} | "
-            f"{_fmt(r['sampled'])} | {_fmt(r['greedy'])} | {', '.join(map(str, r['train_minutes']))} | {reach} |"
+            f"| {r['task']} | {r['metric']} | {ref} ({r['source']}) | {r['budget']} | {r['date']} | "
+            f"{len(r['seeds'])} | {_fmt(r['sampled'])} | {_fmt(r['greedy'])} | "
+            f"{', '.join(map(str, r['train_minutes']))} | {reach} |"
         )
     return "\n".join(lines)
 
@@ -216,20 +217,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the panel; print the table and write ``<out>.json`` and ``<out>.md``."""
+    """Run the panel's tasks; print the table and write ``<out>.json`` and ``<out>.md``, where the rows of the tasks
+    run replace their earlier rows and the other tasks' rows are kept (the panel can be run a few tasks at a
+    time)."""
     args = parse_args(argv)
-    rows = []
+    json_path = args.out.with_suffix(".json")
+    rows = {r["task"]: r for r in json.loads(json_path.read_text())["rows"]} if json_path.exists() else {}
     for name in args.tasks:
         task = TASKS[name]
         seeds = [run_seed(name, task, s, args.train_dir, args.reuse, args.eval_every_sec) for s in args.seeds]
-        rows.append(summarize(name, task, seeds))
-        print(json.dumps(rows[-1]), flush=True)
-    date = time.strftime("%Y-%m-%d")
-    table = markdown(rows, date)
-    print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps({"date": date, "rows": rows}, indent=2))
-    args.out.with_suffix(".md").write_text(table + "\n")
+        rows[name] = {**summarize(name, task, seeds), "date": time.strftime("%Y-%m-%d")}
+        print(json.dumps(rows[name]), flush=True)
+        ordered = [rows[t] for t in TASKS if t in rows]
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps({"rows": ordered}, indent=2))
+        args.out.with_suffix(".md").write_text(markdown(ordered) + "\n")
+    print(markdown([rows[t] for t in TASKS if t in rows]))
     return 0
 
 

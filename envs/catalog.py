@@ -78,12 +78,12 @@ MPE_RECIPE = dict(
     gamma=0.99,
     gae_lambda=0.95,
     exploration_loss_coeff=0.01,
-    train_for_env_steps=3_000_000,
     value_bootstrap=True,
     time_aware_critic=False,
 )
 """MAPPO for 25-step MPE episodes: separate actor and critic networks, a state critic, full-episode rollouts,
-linearly decaying learning rate (results on simple_spread: README "Results")."""
+linearly decaying learning rate (results on simple_spread: README "Results"). No agent-step cap of its own (the
+default 10M): a run bounded by ``--train_for_seconds`` uses all of its time, the learning rate decaying over it."""
 
 
 SIMPLE_SPREAD_RECIPE = {**MPE_RECIPE, "exploration_loss_coeff": 0.02}

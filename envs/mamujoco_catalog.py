@@ -36,7 +36,8 @@ def mamujoco_entry(env_name: str) -> EnvRegistryEntry | None:
 
 def make_mamujoco_env(scenario: str, agent_conf: str, full_env_name, cfg=None, env_config=None, render_mode=None):
     """``mamujoco_v1.parallel_env(scenario, agent_conf, render_mode=...)`` with ``max_cycles`` set to its task's time
-    limit and ``state_space`` to the space of its ``state()`` (the single-agent task's observation); a maker that pickles by reference (env workers and Ray actors rebuild it).
+    limit and ``state_space`` to the space of its ``state()`` (the single-agent task's observation); a maker that
+    pickles by reference (env workers and Ray actors rebuild it).
 
     Raises:
         ValueError: MaMuJoCo does not know the scenario or configuration (its own message, with the env name).

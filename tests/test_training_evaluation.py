@@ -4,6 +4,7 @@ checkpoint is chosen on it, ``enjoy`` measures the same policy, and training's r
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import torch
 from marl_sf.checkpoint import find_checkpoint, load_checkpoint
 from marl_sf.enjoy import enjoy
 from marl_sf.train import Trainer
-from marl_sf.utils.summary_reader import read_all_scalars
+from marl_sf.utils.summary_reader import read_all_scalars, read_scalar_events
 
 # CartPole terminates (a fall ends the episode), so sampled and greedy episodes differ in length
 CARTPOLE = ("--env=gym:CartPole-v1", "--experiment=cp_eval", "--num_envs=4", "--batch_size=512", "--rollout=64")
@@ -33,6 +34,7 @@ def _enjoy_team(make_cfg, capsys, *extra: str) -> dict:
 
 
 def test_best_checkpoint_is_chosen_on_evaluations_that_enjoy_agrees_with(make_cfg, capsys):
+    started = time.time()
     trainer = _train(make_cfg, "--eval_every_sec=1", "--eval_episodes=8")
     best = load_checkpoint(find_checkpoint(trainer.exp_dir, 0, "best"), torch.device("cpu"))
     assert best["best_metric_source"] == "evaluation"
@@ -56,6 +58,9 @@ def test_best_checkpoint_is_chosen_on_evaluations_that_enjoy_agrees_with(make_cf
         assert scalars[tag], tag
     # the final policy was evaluated too: the last evaluation is at the run's last agent-step
     assert scalars["policy_0/eval/sampled/episode_return"][-1][0] == trainer.agent_steps
+    events = read_scalar_events(trainer.exp_dir / ".summary", "team/eval/sampled/episode_return")
+    assert [(step, value) for _, step, value in events] == scalars["team/eval/sampled/episode_return"]
+    assert all(started <= wall_time <= time.time() for wall_time, _, _ in events)  # when each was measured
 
 
 def test_evaluations_leave_training_unchanged(make_cfg):
