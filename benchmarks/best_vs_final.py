@@ -5,7 +5,8 @@
 Reads the evaluation during training stored in the best checkpoint (``TrainingEvaluation``: its mode, its episodes'
 mean return per agent with a 95% interval), then plays ``--max_num_episodes`` (100) episodes in that mode with the
 best and with the latest checkpoint, as ``python -m marl_sf.enjoy`` does, and prints: the stored evaluation, the best
-checkpoint's replay (inside the stored interval or not) and the latest's, with its ratio to the best's. Per-agent
+checkpoint's replay (inside the stored interval or not) and the latest's, with its difference to the best's (and
+ratio, for positive returns). Per-agent
 returns are the mean over all agents of each episode (the team return over the number of agents).
 """
 
@@ -35,7 +36,11 @@ def replay(cfg, kind: str, deterministic: bool) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv, evaluation=True)
-    best = load_checkpoint(find_checkpoint(experiment_dir(cfg), 0, "best"), torch.device("cpu"))
+    path = find_checkpoint(experiment_dir(cfg), 0, "best")
+    if path is None:
+        print(f"no best checkpoint in {experiment_dir(cfg)}: train first")
+        return 1
+    best = load_checkpoint(path, torch.device("cpu"))
     entry = best.get("evaluation")
     if entry is None:
         print("the best checkpoint was not chosen on an evaluation during training (--eval_every_sec)")
@@ -55,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         "best_replay": {"mean": best_replay["return_mean"], "ci95": best_replay["return_ci95"]},
         "best_inside_interval": lo <= best_replay["return_mean"] <= hi,
         "final_replay": {"mean": final_replay["return_mean"], "ci95": final_replay["return_ci95"]},
-        "final_over_best": final_replay["return_mean"] / best_replay["return_mean"],
+        "final_minus_best": final_replay["return_mean"] - best_replay["return_mean"],
+        "final_over_best": final_replay["return_mean"] / best_replay["return_mean"]
+        if best_replay["return_mean"] > 0
+        else None,  # a ratio only means something for positive returns
     }
     print(json.dumps(result, indent=2))
     return 0

@@ -196,7 +196,11 @@ def markdown(rows: list[dict]) -> str:
     ]
     for r in rows:
         ref = "-" if r["reference"] is None else f"{r['reference']:g}"
-        reach = ", ".join("not reached" if m is None else f"{m:g}" for m in r["minutes_to_reference"])
+        reach = (
+            "-"
+            if r["reference"] is None
+            else ", ".join("not reached" if m is None else f"{m:g}" for m in r["minutes_to_reference"])
+        )
         lines.append(
             f"| {r['task']} | {r['metric']} | {ref} ({r['source']}) | {r['budget']} | {r['date']} | "
             f"{len(r['seeds'])} | {_fmt(r['sampled'])} | {_fmt(r['greedy'])} | "
@@ -212,7 +216,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--train_dir", type=Path, default=ROOT / "train_dir" / "learning_panel")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "learning_panel")
     p.add_argument("--reuse", action="store_true", help="evaluate finished runs again instead of training")
-    p.add_argument("--eval_every_sec", type=float, default=30.0, help="evaluations during training (resolution)")
+    p.add_argument("--eval_every_sec", type=float, default=60.0, help="evaluations during training (resolution)")
     return p.parse_args(argv)
 
 

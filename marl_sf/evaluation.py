@@ -45,9 +45,12 @@ def evaluate(
     with ``seed`` before the first step: the same weights, envs and seed give the same episodes.
     """
     device = next(models[0].parameters()).device
-    runner = envs.runner(uses_env_state(specs))
+    try:
+        runner = envs.runner(uses_env_state(specs))
+    except BaseException:
+        envs.close()
+        raise
     num_envs, num_agents = runner.tensors.active.shape
-    storages = build_storages(cfg, specs, models, num_envs, 1, device)
     returns, lengths = [], []
     quota, played = -(-num_episodes // num_envs), np.zeros(num_envs, np.int64)  # episodes per env: ceil(N / E)
     frames = 0  # env steps, summed over the envs
@@ -56,6 +59,7 @@ def evaluate(
         return video is not None and video.max_frames > 0 and video.recording
 
     try:
+        storages = build_storages(cfg, specs, models, num_envs, 1, device)
         seed_everything(seed)
         sampler = Sampler(cfg, runner, specs, models, storages, seed=seed)
         while len(returns) < num_episodes or video_wants_frames():
@@ -94,12 +98,15 @@ class TrainingEvaluation:
     """Periodic evaluation of the policies being trained, in both action modes (sampled and greedy), the way
     ``python -m marl_sf.enjoy`` evaluates a checkpoint: ``--eval_episodes`` episodes per mode in
     ``min(--num_envs, --eval_episodes)`` envs made in this process, seeded with ``--eval_seed`` (``evaluate``); the
-    global RNG states are restored afterwards (the training's random streams are not changed). ``enjoy`` with the
-    same weights, ``--max_num_episodes=<--eval_episodes>`` and seed plays the same episodes.
+    global RNG states are restored afterwards, so that the training's random streams are not changed (except with
+    ``--async_rl``, whose sampler thread draws from the same streams meanwhile: its runs are not reproducible
+    anyway). ``enjoy`` with the same weights, ``--num_envs``, ``--max_num_episodes=<--eval_episodes>`` and seed plays
+    the same episodes. The evaluation's wall time counts in ``--train_for_seconds`` (a few percent at the defaults).
 
-    An evaluation is due every ``--eval_every_sec`` seconds of training (``<= 0``: never); ``Trainer`` also evaluates
-    the final policy of a run that has evaluated before. The mode ``enjoy`` reports by default
-    (``--eval_deterministic``) is the one the best checkpoint is chosen on (``policy_metric``).
+    An evaluation is due every ``--eval_every_sec`` seconds of training (``<= 0``: never), counted from the start of
+    this ``Trainer`` (a resumed run or a PBT member's period starts afresh); ``Trainer`` also evaluates the final
+    policy of a run that has evaluated before. The mode ``enjoy`` reports by default (``--eval_deterministic``) is
+    the one the best checkpoint is chosen on (``policy_metric``; ``source`` names it).
 
     Args:
         cfg: config (the options above, ``env`` and what ``make_local_envs`` reads).
@@ -114,11 +121,17 @@ class TrainingEvaluation:
         self.last_time = time.time()
         self.latest: EvaluationResult | None = None
 
+    @property
+    def source(self) -> str:
+        """What the metric is measured on, as checkpoints record it: ``evaluation:<mode>``."""
+        return f"evaluation:{self.chosen_mode}"
+
     @staticmethod
-    def wanted(cfg, uses_pool: bool) -> bool:
-        """Whether training evaluates: ``--eval_every_sec`` > 0 and no opponent pool (self-play's best is its Elo
-        rating, a return against a changing pool compares nothing)."""
-        return cfg.eval_every_sec > 0 and not uses_pool
+    def wanted(cfg, uses_pool: bool, num_learners: int) -> bool:
+        """Whether training evaluates: ``--eval_every_sec`` > 0, no opponent pool (self-play's best is its Elo
+        rating, a return against a changing pool compares nothing) and one learner (with data-parallel learners the
+        others would wait for rank 0's evaluation in their collective calls, which time out)."""
+        return cfg.eval_every_sec > 0 and not uses_pool and num_learners == 1
 
     def due(self) -> bool:
         """Whether ``--eval_every_sec`` seconds have passed since the start or the last evaluation."""
@@ -132,15 +145,15 @@ class TrainingEvaluation:
         """
         start, rng = time.time(), capture_rng_states()
         modes = [m for m in MODES if m != self.chosen_mode] + [self.chosen_mode]
-        reports = {}
+        reports, training = {}, [model.training for model in self.models]
         try:
             for model in self.models:
                 model.eval()
             for mode in modes:
                 reports[mode] = self._episodes(mode)
         finally:
-            for model in self.models:
-                model.train()
+            for model, mode in zip(self.models, training, strict=True):
+                model.train(mode)
             restore_rng_states(rng)
         self.last_time = time.time()
         self.latest = EvaluationResult(agent_steps, reports, self.last_time - start)

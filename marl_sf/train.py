@@ -51,9 +51,7 @@ from marl_sf.utils.rng import capture_rng_states, continued_seed, restore_rng_st
 log = logging.getLogger("marl_sf")
 
 SUCCESS, FAILURE, INTERRUPTED = ExperimentStatus.SUCCESS, ExperimentStatus.FAILURE, ExperimentStatus.INTERRUPTED
-# what a best metric was measured on: an evaluation of the policy (TrainingEvaluation) outranks the training episodes
-TRAINING, EVALUATION = "training", "evaluation"
-SOURCE_RANK = {TRAINING: 0, EVALUATION: 1}
+TRAINING = "training"  # a best metric measured on training episodes (or Elo); TrainingEvaluation.source outranks it
 
 
 def remove_stale_writes(exp_dir: Path) -> None:
@@ -155,6 +153,7 @@ class Trainer:
         self.best_source = {s.policy_id: TRAINING for s in self.specs}  # what each best metric was measured on
         self.last_best_check = self.last_milestone = time.time()  # --save_best_every_sec, --save_milestones_sec
         self.before_update = None  # (agent-steps, learner states) while an update runs
+        self.evaluation = self._make_evaluation()  # before resuming: it ranks the saved best metrics' sources
         rng_states = self._maybe_resume()
         for learner in self.learners:  # data-parallel learners start from rank 0's weights
             self.reducer.broadcast_(learner.model.state_dict().values())
@@ -168,7 +167,6 @@ class Trainer:
             self.league = League(cfg, self.exp_dir, self.specs, self.models, self.agent_policy, cfg.num_envs,
                                  seed=self.env_seed, value_norms=value_norms)  # fmt: skip
             self.league.maybe_snapshot(self.agent_steps)
-        self.evaluation = self._make_evaluation()
         self.sampler = self._make_sampler()
         self.sampler.set_training_info(self.agent_steps)
         try:
@@ -191,12 +189,15 @@ class Trainer:
         Raises:
             ValueError: ``--eval_episodes`` below 1 while evaluations are on.
         """
-        if not (self.writes and TrainingEvaluation.wanted(self.cfg, self.league is not None)):
+        wanted = TrainingEvaluation.wanted(self.cfg, uses_opponents(self.cfg), self.reducer.world_size)
+        if self.cfg.eval_every_sec > 0 and self.reducer.world_size > 1 and self.writes:
+            log.info("no evaluation during training with --num_learners > 1: the training return picks the best")
+        if not (self.writes and wanted):
             return None
         if self.cfg.eval_episodes < 1:
             raise ValueError(f"--eval_episodes={self.cfg.eval_episodes}: evaluate at least 1 episode, or never "
                              "evaluate during training with --eval_every_sec=0")  # fmt: skip
-        return TrainingEvaluation(self.cfg, self.specs, self.models, self.names, self.agent_policy)
+        return TrainingEvaluation(self.cfg, self.specs, self.models, self.names, agent_policies(self.specs))
 
     def _make_sampler(self):
         """The sampler: marl_sf's ``Sampler`` over this process's envs (in a thread of its own with ``--async_rl``),
@@ -234,20 +235,27 @@ class Trainer:
             log.info("resumed policy %d from %s (%d agent-steps)", spec.policy_id, path, self.agent_steps)
         return rng_states
 
+    def _source_rank(self, source: str) -> int:
+        """1 for this run's evaluation (``TrainingEvaluation.source``: the same action mode), else 0 (training
+        episodes, Elo, or an evaluation in the other mode, which this run's evaluations replace)."""
+        return int(self.evaluation is not None and source == self.evaluation.source)
+
     def _saved_best(self, policy_id: int, latest: dict) -> tuple[float | None, str]:
         """The best metric to beat after resuming and what it was measured on: of the latest checkpoint's
         (``latest``) and the best checkpoint's own (bests are written between the latest checkpoints, so after a
-        hard kill the best file is the newer), the larger among those of the highest-ranked source."""
+        hard kill the best file is the newer), the larger among those of the highest-ranked source (checkpoints
+        without a source count as training)."""
         saved = [latest]
         path = find_checkpoint(self.exp_dir, policy_id, "best")
         if path is not None:
             saved.append(load_checkpoint(path, self.device))
-        known = [(SOURCE_RANK[s.get("best_metric_source", TRAINING)], s["best_metric"]) for s in saved
+        sources = [s.get("best_metric_source", TRAINING) for s in saved]
+        known = [(self._source_rank(src), s["best_metric"], src) for s, src in zip(saved, sources, strict=True)
                  if s.get("best_metric") is not None]  # fmt: skip
         if not known:
             return None, TRAINING
-        rank, metric = max(known)
-        return metric, next(src for src, r in SOURCE_RANK.items() if r == rank)
+        _, metric, source = max(known)
+        return metric, source
 
     def best_metric_of(self, policy_id: int) -> tuple[float | None, str]:
         """What makes a policy's checkpoint its best, and its source: once this run has evaluated
@@ -259,7 +267,7 @@ class Trainer:
             name = learner_name(policy_id)
             return (self.league.elo.rating(name) if self.league.elo.games.get(name, 0) > 0 else None), TRAINING
         if self.evaluation is not None and self.evaluation.latest is not None:
-            return self.evaluation.policy_metric(policy_id, self.agent_steps), EVALUATION
+            return self.evaluation.policy_metric(policy_id, self.agent_steps), self.evaluation.source
         return self.logger.mean_policy_return(policy_id), TRAINING
 
     def save(self) -> bool:
@@ -327,7 +335,11 @@ class Trainer:
             if metric is None or not math.isfinite(metric):
                 continue
             comparable = source == old_source or self.evaluation is None
-            if old is None or SOURCE_RANK[source] > SOURCE_RANK[old_source] or (comparable and metric > old):
+            if (
+                old is None
+                or self._source_rank(source) > self._source_rank(old_source)
+                or (comparable and metric > old)
+            ):
                 bests[pid] = (metric, source)
         return bests
 
@@ -476,6 +488,8 @@ class Trainer:
         log.warning("learner rank 0 (pid %d) is gone: rank 1 writes the exit checkpoint (%d agent-steps, the last "
                     "completed update)", self.learner_pids[0], self.agent_steps)  # fmt: skip
         self.writes = True
+        for spec in self.specs:  # the best so far is rank 0's, on disk: rank 1 never tracked it
+            self.best_metric[spec.policy_id], self.best_source[spec.policy_id] = self._saved_best(spec.policy_id, {})
 
     def _done(self, start: float) -> bool:
         """Whether the step budget or the time budget is spent (decided together by data-parallel learners, so

@@ -35,9 +35,9 @@ def _enjoy_team(make_cfg, capsys, *extra: str) -> dict:
 
 def test_best_checkpoint_is_chosen_on_evaluations_that_enjoy_agrees_with(make_cfg, capsys):
     started = time.time()
-    trainer = _train(make_cfg, "--eval_every_sec=1", "--eval_episodes=8")
+    trainer = _train(make_cfg, "--eval_every_sec=0.5", "--eval_episodes=8")
     best = load_checkpoint(find_checkpoint(trainer.exp_dir, 0, "best"), torch.device("cpu"))
-    assert best["best_metric_source"] == "evaluation"
+    assert best["best_metric_source"] == "evaluation:sampled"
     chosen = best["evaluation"]["reports"]["sampled"]  # --eval_deterministic=False: enjoy's default mode
     assert best["evaluation"]["chosen_mode"] == "sampled"
     assert best["evaluation"]["agent_steps"] == best["agent_steps"]
@@ -82,3 +82,13 @@ def test_without_evaluations_the_training_return_picks_the_best(make_cfg):
 def test_zero_evaluation_episodes_is_a_clear_error(make_cfg):
     with pytest.raises(ValueError, match="--eval_episodes=0.*--eval_every_sec=0"):
         Trainer(make_cfg(*CARTPOLE, "--eval_episodes=0"))
+
+
+def test_a_resumed_run_evaluating_in_the_other_mode_replaces_the_best(make_cfg):
+    first = _train(make_cfg, "--eval_every_sec=0.01", "--eval_episodes=2", "--train_for_env_steps=3000")
+    before = load_checkpoint(find_checkpoint(first.exp_dir, 0, "best"), torch.device("cpu"))
+    assert before["best_metric_source"] == "evaluation:sampled"
+    resumed = _train(make_cfg, "--eval_every_sec=0.01", "--eval_episodes=2", "--eval_deterministic=True",
+                     "--train_for_env_steps=5000")  # fmt: skip
+    best = load_checkpoint(find_checkpoint(resumed.exp_dir, 0, "best"), torch.device("cpu"))
+    assert best["best_metric_source"] == "evaluation:greedy" and best["agent_steps"] > before["agent_steps"]

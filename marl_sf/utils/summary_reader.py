@@ -58,18 +58,6 @@ def read_scalars(summary_dir: str | Path, tag: str) -> Series:
     return read_all_scalars(summary_dir).get(tag, [])
 
 
-def main() -> int:
-    """Print ``step value`` lines of one tag."""
-    summary_dir, tag = sys.argv[1], sys.argv[2]
-    for step, value in read_scalars(summary_dir, tag):
-        print(step, value)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def read_scalar_events(summary_dir: str | Path, tag: str) -> list[tuple[float, int, float]]:
     """``[(wall_time, agent_step, value)]`` of scalar ``tag``, sorted by wall time (seconds since the epoch, when the
     summary was written; empty for an unknown tag).
@@ -82,3 +70,15 @@ def read_scalar_events(summary_dir: str | Path, tag: str) -> list[tuple[float, i
     if tag not in accumulator.Tags()["scalars"]:
         return []
     return sorted((e.wall_time, e.step, float(e.value)) for e in accumulator.Scalars(tag))
+
+
+def main() -> int:
+    """Print ``step value`` lines of one tag."""
+    summary_dir, tag = sys.argv[1], sys.argv[2]
+    for step, value in read_scalars(summary_dir, tag):
+        print(step, value)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
