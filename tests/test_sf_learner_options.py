@@ -340,7 +340,7 @@ def test_kl_adaptive_learning_rate_persists_across_updates_and_checkpoints(make_
 
 
 def test_constant_schedule_is_unchanged_by_the_kl(make_cfg, monkeypatch):
-    trainer = _trainer(make_cfg, "--learning_rate=0.001")
+    trainer = _trainer(make_cfg, "--learning_rate=0.001", "--lr_schedule=constant")
     try:
         trainer.sampler.collect()
         learner = trainer.learners[0]
