@@ -14,7 +14,7 @@ from marl_sf.utils.rng import capture_rng_states, continued_seed, restore_rng_st
 from tests.contract_envs import ValuesEnv
 
 # 2 envs x 2 agents x 5 steps = 20 agent-steps per iteration; 2 minibatches x 2 epochs per update
-# a constant learning rate: the halves' runs are given half the budget, so a decaying rate would follow another schedule
+# a constant learning rate (the default) named: the halves' runs get half the budget, a decaying rate another schedule
 RUN = ("--env=values", "--num_envs=2", "--rollout=5", "--batch_size=10", "--num_epochs=2", "--serial_mode=True",
        "--save_every_sec=1000", "--seed=3", "--lr_schedule=constant")  # fmt: skip
 STEPS = 160  # 8 iterations; the interrupted run stops after 4

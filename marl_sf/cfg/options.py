@@ -205,7 +205,7 @@ def add_ppo_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--learning_rate", type=float, default=3e-4, help="Adam learning rate")
     g.add_argument(
-        "--lr_schedule", default="linear_decay", choices=["constant", "linear_decay", "kl_adaptive_minibatch",
+        "--lr_schedule", default="constant", choices=["constant", "linear_decay", "kl_adaptive_minibatch",
         "kl_adaptive_epoch"], help="lr schedule; kl_adaptive_*: after each minibatch (epoch) the lr is divided by 1.5 "
         "when KL(behaviour || current) > 2 x --lr_schedule_kl_threshold and multiplied by 1.5 below half of it"
     )  # fmt: skip
