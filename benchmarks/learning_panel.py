@@ -14,8 +14,8 @@ wall time per seed on this machine, and the wall time (from the launch of ``trai
 evaluation first reached the reference, per seed. The metric is the team return (the sum over agents) where the
 reference is a team figure, else the per-agent return (the mean over agents; single-agent tasks: the return).
 
-Peers (``--peers``): Sample Factory 2.1.1's APPO and BenchMARL's MAPPO, run here through ``../shared/peers`` on the
-tasks those scripts support, with the same agent-steps.
+The peers' side-by-side rows (Sample Factory 2.1.1's APPO, BenchMARL's MAPPO through ``../shared/peers``) are not
+run by this script yet.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +47,6 @@ class Task:
     team: bool  # the metric: team return (sum over agents) or per-agent return
     reference: float | None
     source: str
-    extra: list[str] = field(default_factory=list)  # measurement settings only (never tuning)
 
 
 EPYMARL = "EPyMARL (Papoudakis et al. 2021, arXiv 2006.07869v4), MAPPO with parameter sharing"
@@ -94,10 +93,6 @@ TASKS = {
 }  # fmt: skip
 
 
-def _python() -> str:
-    return sys.executable
-
-
 def _run(argv: list[str], log_path: Path) -> float:
     """Run ``python -m <argv>`` from the repository root, its output to ``log_path``; returns the wall time.
 
@@ -106,7 +101,7 @@ def _run(argv: list[str], log_path: Path) -> float:
     """
     start = time.time()
     with log_path.open("w") as log:
-        code = subprocess.call([_python(), "-m", *argv], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        code = subprocess.call([sys.executable, "-m", *argv], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                env={**os.environ, "SDL_VIDEODRIVER": "dummy"})  # fmt: skip
     if code != 0:
         raise SystemExit(f"{' '.join(argv[:3])} failed (exit {code}): see {log_path}")
@@ -143,7 +138,7 @@ def run_seed(name: str, task: Task, seed: int, train_dir: Path, reuse: bool, eva
         train_dir.mkdir(parents=True, exist_ok=True)
         launched = time.time()
         train = ["marl_sf.train", *base, f"--seed={seed}", task.budget, "--restart_behavior=restart",
-                 "--progress_bar=False", f"--eval_every_sec={eval_every}", *task.extra]  # fmt: skip
+                 "--progress_bar=False", f"--eval_every_sec={eval_every}"]  # fmt: skip
         seconds = _run(train, train_dir / f"{exp}.train.log")
         marker.write_text(json.dumps({"launched": launched, "seconds": seconds, "command": " ".join(train)}))
     run = json.loads(marker.read_text())

@@ -101,7 +101,7 @@ class TrainingEvaluation:
     global RNG states are restored afterwards, so that the training's random streams are not changed (except with
     ``--async_rl``, whose sampler thread draws from the same streams meanwhile: its runs are not reproducible
     anyway). ``enjoy`` with the same weights, ``--num_envs``, ``--max_num_episodes=<--eval_episodes>`` and seed plays
-    the same episodes. The evaluation's wall time counts in ``--train_for_seconds`` (a few percent at the defaults).
+    the same episodes. The evaluation's wall time counts in ``--train_for_seconds``.
 
     An evaluation is due every ``--eval_every_sec`` seconds of training (``<= 0``: never), counted from the start of
     this ``Trainer`` (a resumed run or a PBT member's period starts afresh); ``Trainer`` also evaluates the final
@@ -144,12 +144,11 @@ class TrainingEvaluation:
             NonFiniteError: an env returned a NaN or inf.
         """
         start, rng = time.time(), capture_rng_states()
-        modes = [m for m in MODES if m != self.chosen_mode] + [self.chosen_mode]
         reports, training = {}, [model.training for model in self.models]
         try:
             for model in self.models:
                 model.eval()
-            for mode in modes:
+            for mode in MODES:
                 reports[mode] = self._episodes(mode)
         finally:
             for model, mode in zip(self.models, training, strict=True):
@@ -167,20 +166,27 @@ class TrainingEvaluation:
         meta = {"mode": mode, "eval_seed": cfg.eval_seed}
         return build_report(self.agent_names, self.agent_policy, returns, lengths, meta)
 
+    def _of(self, agent_steps: int) -> EvaluationResult | None:
+        """The latest evaluation when it is of the policies at ``agent_steps`` (None: the weights changed since)."""
+        return self.latest if self.latest is not None and self.latest.agent_steps == agent_steps else None
+
     def policy_metric(self, policy_id: int, agent_steps: int) -> float | None:
         """Mean episode return of ``policy_id``'s agents in the chosen mode, when the latest evaluation is of the
-        policies at ``agent_steps`` (None otherwise: the weights have changed since)."""
-        if self.latest is None or self.latest.agent_steps != agent_steps:
+        policies at ``agent_steps`` (None otherwise)."""
+        result = self._of(agent_steps)
+        if result is None:
             return None
-        report = self.latest.reports[self.chosen_mode]
-        return next(p["return_mean"] for p in report["policies"] if p["policy_id"] == policy_id)
+        return next(
+            p["return_mean"] for p in result.reports[self.chosen_mode]["policies"] if p["policy_id"] == policy_id
+        )
 
     def checkpoint_entry(self, agent_steps: int) -> dict | None:
         """What a checkpoint of the policies at ``agent_steps`` records of their evaluation: ``{"agent_steps",
         "chosen_mode", "reports"}``; None when the latest evaluation is of other weights."""
-        if self.latest is None or self.latest.agent_steps != agent_steps:
+        result = self._of(agent_steps)
+        if result is None:
             return None
-        return {"agent_steps": agent_steps, "chosen_mode": self.chosen_mode, "reports": self.latest.reports}
+        return {"agent_steps": agent_steps, "chosen_mode": self.chosen_mode, "reports": result.reports}
 
     def summaries(self) -> dict[str, float]:
         """The latest evaluation as summaries: ``policy_<id>/eval/<mode>/episode_return``,
