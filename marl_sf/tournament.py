@@ -38,7 +38,7 @@ from marl_sf.selfplay.elo import bradley_terry_covariance, bradley_terry_elo
 from marl_sf.selfplay.match import MatchResult, play_match
 from marl_sf.selfplay.players import ScriptedPlayer, SnapshotPlayer
 from marl_sf.selfplay.pool import load_snapshot_model
-from marl_sf.selfplay.puct import PolicyValueNet, PUCTPlayer, checkpoint_value_norm, split_search_name
+from marl_sf.selfplay.puct import checkpoint_value_norm, puct_player, split_search_name
 from marl_sf.utils.io import check_writable, write_json, write_text
 from marl_sf.utils.types import str2bool
 
@@ -116,11 +116,9 @@ def resolve_players(cfg, specs, make_model, device: torch.device | None = None) 
                     players.append((SnapshotPlayer(label, model, spec.action_space), pid))
                     continue
                 norm = checkpoint_value_norm(path, model, cfg)
-                net = PolicyValueNet(model.eval(), norm, cfg.critic_input, cfg.obs_scale, cfg.search_prior_mix,
-                                     cfg.obs_subtract_mean)  # fmt: skip
-                net.check_spaces(spec.obs_space)
                 label = f"{label}+puct:{simulations}"
-                players.append((PUCTPlayer(label, net, simulations, cfg.search_c_puct, seed=cfg.eval_seed), pid))
+                player = puct_player(label, model.eval(), norm, cfg, simulations, spec.obs_space, seed=cfg.eval_seed)
+                players.append((player, pid))
     return players
 
 
@@ -205,7 +203,10 @@ def report_markdown(results: dict, env: str) -> str:
         "which assumes independent games (two deterministic players replay one game).",
     ]
     for name, budget in results.get("search", {}).items():
-        lines += ["", f"{name}: {budget['simulations']} simulations per move, {budget['seconds_per_move']:.3f} s per "
+        mix = budget.get("rollout_mix", 0.0)
+        playouts = f" (leaf values {mix:g} random playout, {1 - mix:g} critic)" if mix else ""
+        lines += ["", f"{name}: {budget['simulations']} simulations per move{playouts}, "
+                  f"{budget['seconds_per_move']:.3f} s per "
                   f"move ({budget['moves']} moves, searched in batches of parallel games: "
                   f"{budget['seconds_per_search']:.3f} s per batch)"]  # fmt: skip
     return "\n".join(lines) + "\n"

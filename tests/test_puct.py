@@ -90,6 +90,71 @@ def test_puct_with_exact_values_never_loses_to_perfect_play_from_either_seat():
     assert min(scores) == 0.5  # perfect play on both sides: every game drawn
 
 
+def _random_positions(rng: np.random.Generator, count: int, max_plies: int) -> list[tuple[int, int]]:
+    """Unfinished tictactoe positions after up to ``max_plies`` random moves, as ``(mine, theirs)``."""
+    out = []
+    while len(out) < count:
+        mine = theirs = 0
+        for _ in range(rng.integers(0, max_plies + 1)):
+            _, bit = TICTACTOE.moves(mine | theirs)[rng.integers(len(TICTACTOE.moves(mine | theirs)))]
+            if TICTACTOE.won(mine | bit) or (mine | bit | theirs) == TICTACTOE.full:
+                break
+            mine, theirs = theirs, mine | bit
+        else:
+            out.append((mine, theirs))
+    return out
+
+
+def test_every_proof_of_the_solver_is_the_exact_minimax_value():
+    """MCTS-Solver: every position the search proves, at any depth of its tree, has the value exhaustive minimax
+    gives it, and a root proven won stops the search early."""
+    rng = np.random.default_rng(0)
+    search = PUCTSearch(uniform_net, simulations=300, rng=rng)
+    proven = 0
+    for mine, theirs in _random_positions(rng, 60, 5):
+        root = Node(mine, theirs)
+        search._expand(TICTACTOE, [root])
+        for _ in range(300):
+            leaf, path = search._descend(TICTACTOE, root)
+            search._backup(path, leaf.proven if leaf.proven is not None else search._expand(TICTACTOE, [leaf])[0])
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            stack.extend(node.children.values())
+            if node.proven is not None and node.terminal is None:
+                proven += 1
+                assert node.proven == np.sign(_exact(TICTACTOE, node.mine, node.theirs, 9))
+    assert proven > 500
+    win_now = PUCTSearch(uniform_net, simulations=10_000)
+    root_moves = win_now.moves(TICTACTOE, [(cells(0, 1, 6), cells(3, 4, 8))])
+    assert root_moves.tolist() == [2]
+
+
+def test_the_solver_alone_never_loses_to_perfect_play():
+    """With uniform priors and value 0 the search learns only from finished games; its proofs make it play
+    perfectly from both seats with 1,600 simulations per move (without them it loses some second-seat games)."""
+    rng = np.random.default_rng(0)
+    search = PUCTSearch(uniform_net, simulations=1600, rng=rng)
+    scores = [_game_against_perfect(search, seat, rng) for seat in (0, 1) for _ in range(6)]
+    assert min(scores) == 0.5
+
+
+def test_leaf_values_mix_the_critic_with_random_playouts():
+    """``rollout_mix=1``: a position whose every playout ends the same way gets that outcome exactly; ``0.5``:
+    half the critic's value plus half the playout."""
+    def net_of(value):
+        return lambda game, nodes: (uniform_net(game, nodes)[0], np.full(len(nodes), value))
+
+    # the mover holds 0, 1 and the last empty cell, 2, wins; in the other board the last cell, 6, draws
+    won, drawn = Node(cells(0, 1, 3, 7), cells(4, 5, 6, 8)), Node(cells(0, 2, 5, 7), cells(1, 3, 4, 8))
+    search = PUCTSearch(net_of(0.4), simulations=1, rollout_mix=1.0)
+    assert search._expand(TICTACTOE, [won, drawn]) == [1.0, 0.0]
+    mixed = PUCTSearch(net_of(0.4), simulations=1, rollout_mix=0.5)
+    assert mixed._expand(TICTACTOE, [Node(won.mine, won.theirs)]) == [0.7]
+    with pytest.raises(ValueError, match="rollout mix is a fraction"):
+        PUCTSearch(uniform_net, simulations=1, rollout_mix=-0.1)
+
+
 @pytest.mark.parametrize("module", [tictactoe_v3, connect_four_v3], ids=["tictactoe", "connect_four"])
 def test_the_search_builds_the_observations_the_env_gives(module):
     """Along a random game, the model inputs of the mover's position equal the env adapter's: the mover's board,

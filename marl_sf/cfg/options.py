@@ -412,6 +412,13 @@ def add_selfplay_args(p: argparse.ArgumentParser) -> None:
         default=0.5,
         help="PUCT priors: this fraction of uniform over the legal moves mixed into the policy's probabilities",
     )
+    g.add_argument(
+        "--search_rollout_mix",
+        type=float,
+        default=0.0,
+        help="PUCT leaf values: this fraction of one random playout's outcome mixed into the critic's value "
+        "(AlphaGo's lambda; 0: the critic alone)",
+    )
 
 
 def add_appo_args(p: argparse.ArgumentParser) -> None:

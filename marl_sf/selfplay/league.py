@@ -20,7 +20,7 @@ from marl_sf.selfplay.match_opponents import MatchOpponents
 from marl_sf.selfplay.matchmaking import EpisodeResult, Matchmaker, agent_sides, draw_lineup
 from marl_sf.selfplay.players import ScriptedPlayer, SnapshotPlayer, make_player
 from marl_sf.selfplay.pool import OpponentPool, load_pool, load_snapshot_model, save_snapshot
-from marl_sf.selfplay.puct import PolicyValueNet, PUCTPlayer, split_search_name
+from marl_sf.selfplay.puct import puct_player, split_search_name
 from marl_sf.selfplay.scoring import game_score
 
 log = logging.getLogger("marl_sf")
@@ -111,11 +111,8 @@ class League:
             raise ValueError(f"pool member {name!r} searches with the learner's current weights, which Ray sampler "
                              "actors do not hold: train it without --distributed=ray")  # fmt: skip
         model = self.models[[s.policy_id for s in self.specs].index(spec.policy_id)]
-        cfg = self.cfg
-        net = PolicyValueNet(model, self.value_norms.get(spec.policy_id), cfg.critic_input, cfg.obs_scale,
-                             cfg.search_prior_mix, cfg.obs_subtract_mean)  # fmt: skip
-        net.check_spaces(spec.obs_space)
-        return PUCTPlayer(name, net, simulations, self.cfg.search_c_puct, seed=self.cfg.seed)
+        norm = self.value_norms.get(spec.policy_id)
+        return puct_player(name, model, norm, self.cfg, simulations, spec.obs_space, seed=self.cfg.seed)
 
     def _player(self, spec, name: str, path: Path | None):
         """A pool member: a snapshot loaded from ``path`` into this policy's model, or a member by name."""

@@ -8,6 +8,12 @@ finished game scores +1 / 0 / -1 instead), and backs ``v`` up the path with its 
 players alternate). The move played is the most visited root action (greedy) or one drawn in proportion to the
 visits (sampled).
 
+Game-theoretic values found in the tree are kept exact (MCTS-Solver: Winands, Bjornsson and Saito 2008,
+"Monte-Carlo Tree Search Solver"): a position is proven won for its mover when one move leads to a position proven
+lost for the opponent, and proven at the best of its moves' values when every move is proven. A proven position is
+not searched below again (it backs up its exact value), a move proven to lose is not selected while another move
+is open, and the root plays a proven win when it has one and never a proven loss when it has another move.
+
 The search runs on a game model that can be copied cheaply: the k-in-a-row bitboards of
 ``marl_sf.selfplay.search_players`` (connect_four and tictactoe), rebuilt from PettingZoo's board observations.
 A batch of ``n`` positions is searched together: every round runs one simulation in each tree and evaluates the
@@ -25,6 +31,7 @@ import torch
 
 from marl_sf.algo.storage import scale_obs
 from marl_sf.models.batch import PolicyBatch
+from marl_sf.selfplay.rollout import random_playouts
 from marl_sf.selfplay.search_players import Game, game_of
 
 
@@ -35,9 +42,12 @@ class Node:
     Attributes:
         mine, theirs: bitboards of the mover's and the opponent's pieces.
         terminal: the mover's score if the game is over here (-1: the previous mover won, 0: a draw), else None.
+        proven: the mover's exact score with best play on both sides once the search has proven it (+1 / 0 / -1;
+            a finished game is proven at ``terminal``), else None.
         actions: ``[k]`` legal actions (after expansion).
         priors, visits, value_sums: ``[k]`` float arrays over ``actions``: P, N and the summed values W (from the
             mover's side: Q = W / N).
+        exact: ``[k]`` each move's proven score for the mover (NaN while unproven).
         children: ``{index into actions: Node}``.
     """
 
@@ -48,13 +58,34 @@ class Node:
     priors: np.ndarray | None = None
     visits: np.ndarray | None = None
     value_sums: np.ndarray | None = None
+    exact: np.ndarray | None = None
     children: dict[int, Node] = field(default_factory=dict)
+    proven: float | None = None
+
+    def __post_init__(self):
+        if self.terminal is not None:
+            self.proven = self.terminal
 
     def select(self, c_puct: float) -> int:
-        """The index of ``argmax_a Q + U`` (unvisited actions have Q = 0)."""
+        """The index of ``argmax_a Q + U`` (unvisited actions have Q = 0, proven ones their exact score); a move
+        proven to lose is taken only when every move is."""
         q = np.divide(self.value_sums, self.visits, out=np.zeros_like(self.value_sums), where=self.visits > 0)
+        q = np.where(np.isnan(self.exact), q, self.exact)
         u = c_puct * self.priors * math.sqrt(max(1.0, self.visits.sum())) / (1.0 + self.visits)
-        return int(np.argmax(q + u))
+        score = q + u
+        losing = self.exact == -1.0
+        if not losing.all():
+            score[losing] = -np.inf
+        return int(np.argmax(score))
+
+    def prove(self, index: int) -> None:
+        """Record the proven score of move ``index`` (its child is proven) and prove this node when it can: won
+        as soon as one move wins, else at the best move's score once every move is proven."""
+        self.exact[index] = -self.children[index].proven
+        if self.exact[index] == 1.0:
+            self.proven = 1.0
+        elif not np.isnan(self.exact).any():
+            self.proven = float(self.exact.max())
 
 
 class PolicyValueNet:
@@ -157,13 +188,21 @@ class PUCTSearch:
         net: ``net(game, nodes) -> (priors, values)`` (a ``PolicyValueNet``).
         simulations: simulations per move (per root).
         c_puct: the exploration constant of ``U``.
-        rng: draws sampled moves (ties in the greedy choice go to the higher prior, then centre first).
+        rng: draws sampled moves and playouts (ties in the greedy choice go to the higher prior, then centre first).
+        rollout_mix: a new leaf's value is ``(1 - rollout_mix) * v + rollout_mix * z``, ``z`` the outcome of one
+            random playout from it (``marl_sf.selfplay.rollout``; AlphaGo's mixed leaf evaluation).
+
+    Raises:
+        ValueError: fewer than one simulation, a ``rollout_mix`` outside [0, 1].
     """
 
-    def __init__(self, net, simulations: int, c_puct: float = 1.25, rng: np.random.Generator | None = None):
+    def __init__(self, net, simulations: int, c_puct: float = 1.25, rng: np.random.Generator | None = None,
+                 rollout_mix: float = 0.0):  # fmt: skip
         if simulations < 1:
             raise ValueError(f"PUCT search needs at least one simulation per move, not {simulations}")
-        self.net, self.simulations, self.c_puct = net, simulations, c_puct
+        if not 0.0 <= rollout_mix <= 1.0:
+            raise ValueError(f"the PUCT rollout mix is a fraction in [0, 1], not {rollout_mix}")
+        self.net, self.simulations, self.c_puct, self.rollout_mix = net, simulations, c_puct, rollout_mix
         self.rng = rng or np.random.default_rng()
 
     def moves(self, game: Game, positions: list[tuple[int, int]], deterministic: bool = True) -> np.ndarray:
@@ -180,20 +219,34 @@ class PUCTSearch:
                 leaf, path = self._descend(game, root)
                 leaves.append(leaf)
                 paths.append(path)
-            fresh = [leaf for leaf in leaves if leaf.terminal is None and leaf.actions is None]
+            fresh = [leaf for leaf in leaves if leaf.proven is None and leaf.actions is None]
             values = dict(zip(map(id, fresh), self._expand(game, fresh), strict=True))
             for leaf, path in zip(leaves, paths, strict=True):
-                value = leaf.terminal if leaf.terminal is not None else values[id(leaf)]  # every other leaf is fresh
-                for node, index in reversed(path):  # the value flips sign at every ply up
-                    value = -value
-                    node.visits[index] += 1.0
-                    node.value_sums[index] += value
+                value = leaf.proven if leaf.proven is not None else values[id(leaf)]  # every other leaf is fresh
+                self._backup(path, value)
+            if all(root.proven is not None for root in roots):
+                break
         return np.array([self._choose(root, deterministic) for root in roots], dtype=np.int64)
 
+    @staticmethod
+    def _backup(path: list[tuple[Node, int]], value: float) -> None:
+        """Add the leaf's ``value`` (for the leaf's mover) up ``path``, its sign flipped at every ply; proofs move
+        up with it, and a node proven on the way backs up its exact score from there."""
+        proving = True
+        for node, index in reversed(path):
+            value = -value
+            node.visits[index] += 1.0
+            node.value_sums[index] += value
+            if proving and node.children[index].proven is not None:
+                node.prove(index)
+            proving = node.proven is not None
+            if proving:
+                value = node.proven
+
     def _descend(self, game: Game, node: Node) -> tuple[Node, list[tuple[Node, int]]]:
-        """From ``node`` down to a leaf (unexpanded or finished), with the ``(node, action index)`` path."""
+        """From ``node`` down to a leaf (unexpanded or proven), with the ``(node, action index)`` path."""
         path = []
-        while node.terminal is None and node.actions is not None:
+        while node.proven is None and node.actions is not None:
             index = node.select(self.c_puct)
             path.append((node, index))
             if index not in node.children:
@@ -212,13 +265,29 @@ class PUCTSearch:
             node.priors = p / max(float(p.sum()), 1e-8)
             node.visits = np.zeros(len(node.actions))
             node.value_sums = np.zeros(len(node.actions))
+            node.exact = np.full(len(node.actions), np.nan)
+        if self.rollout_mix > 0.0:
+            mine = np.array([node.mine for node in nodes], dtype=np.uint64)
+            theirs = np.array([node.theirs for node in nodes], dtype=np.uint64)
+            outcomes = random_playouts(game, mine, theirs, self.rng)
+            values = (1.0 - self.rollout_mix) * np.asarray(values) + self.rollout_mix * outcomes
         return values.tolist()
 
     def _choose(self, root: Node, deterministic: bool) -> int:
+        """The root's move among its candidates: the moves of the proven score when the root is proven, else every
+        move not proven to lose (every move when all lose)."""
+        if root.proven is not None:
+            candidates = root.exact == root.proven
+        else:
+            candidates = root.exact != -1.0
+            if not candidates.any():
+                candidates[:] = True
+        visits = np.where(candidates, root.visits, -1.0)
         if deterministic:
-            best = np.flatnonzero(root.visits == root.visits.max())
+            best = np.flatnonzero(visits == visits.max())
             return int(root.actions[best[np.argmax(root.priors[best])]])
-        return int(self.rng.choice(root.actions, p=root.visits / root.visits.sum()))
+        weights = np.where(candidates, root.visits + 1e-9, 0.0)  # a proven win may be found with few visits
+        return int(self.rng.choice(root.actions, p=weights / weights.sum()))
 
 
 def _child(game: Game, node: Node, action: int) -> Node:
@@ -238,9 +307,8 @@ class PUCTPlayer:
 
     Args:
         name: the player's name.
-        net: the ``PolicyValueNet`` of the checkpoint.
-        simulations, c_puct: see ``PUCTSearch``.
-        seed: seeds the sampled moves.
+        search: the ``PUCTSearch`` over the checkpoint's ``PolicyValueNet`` (``puct_player`` builds both from a
+            run's options).
 
     Attributes:
         moves_played, search_seconds: the moves chosen so far and the wall-clock seconds their searches took (a
@@ -248,15 +316,14 @@ class PUCTPlayer:
             amortized over the batch; ``batches`` counts the searches).
     """
 
-    def __init__(self, name: str, net: PolicyValueNet, simulations: int, c_puct: float = 1.25,
-                 seed: int | None = None):  # fmt: skip
-        self.name = name
-        self.search = PUCTSearch(net, simulations, c_puct, np.random.default_rng(seed))
+    def __init__(self, name: str, search: PUCTSearch):
+        self.name, self.search = name, search
         self.moves_played, self.batches, self.search_seconds = 0, 0, 0.0
 
     def search_budget(self) -> dict[str, float]:
         """``simulations`` per move, ``moves``, ``seconds_per_move`` (amortized) and ``seconds_per_search``."""
-        return {"simulations": self.search.simulations, "moves": self.moves_played,
+        return {"simulations": self.search.simulations, "rollout_mix": self.search.rollout_mix,
+                "moves": self.moves_played,
                 "seconds_per_move": self.search_seconds / max(1, self.moves_played),
                 "seconds_per_search": self.search_seconds / max(1, self.batches)}  # fmt: skip
 
@@ -277,6 +344,26 @@ class PUCTPlayer:
         self.search_seconds += time.perf_counter() - start
         self.moves_played, self.batches = self.moves_played + len(planes), self.batches + 1
         return torch.as_tensor(actions, device=rnn_states.device), rnn_states
+
+
+def puct_player(name: str, model: torch.nn.Module, value_norm, cfg, simulations: int, obs_space,
+                seed: int | None) -> PUCTPlayer:  # fmt: skip
+    """The ``PUCTPlayer`` named ``name`` searching ``simulations`` per move over ``model``, with the run's search
+    options (``--search_c_puct``, ``--search_prior_mix``, ``--search_rollout_mix``) and its input options.
+
+    Args:
+        value_norm: the model's ``ValueNorm`` or None (see ``PolicyValueNet``).
+        obs_space: an agent's observation space, checked before any game (``PolicyValueNet.check_spaces``).
+        seed: seeds the sampled moves and the playouts.
+
+    Raises:
+        ValueError: what ``PolicyValueNet`` and ``PUCTSearch`` refuse.
+    """
+    net = PolicyValueNet(model, value_norm, cfg.critic_input, cfg.obs_scale, cfg.search_prior_mix,
+                         cfg.obs_subtract_mean)  # fmt: skip
+    net.check_spaces(obs_space)
+    search = PUCTSearch(net, simulations, cfg.search_c_puct, np.random.default_rng(seed), cfg.search_rollout_mix)
+    return PUCTPlayer(name, search)
 
 
 def split_search_name(name: str) -> tuple[str, int | None]:

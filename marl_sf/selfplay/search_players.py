@@ -71,6 +71,11 @@ class Game:
         return out
 
     @functools.cached_property
+    def cell_bits(self) -> np.ndarray:
+        """``[rows * cols]`` uint64 bits of every cell, column by column, bottom row first."""
+        return np.array([self.bit(r, c) for c in range(self.cols) for r in range(self.rows)], dtype=np.uint64)
+
+    @functools.cached_property
     def full(self) -> int:
         return sum(self.bit(r, c) for r in range(self.rows) for c in range(self.cols))
 
