@@ -13,6 +13,7 @@ from types import ModuleType
 from pettingzoo.utils.conversions import aec_to_parallel_wrapper
 
 from marl_sf.envs.cycle_parallel import CycleToParallel
+from marl_sf.envs.random_opening import RandomOpening
 from marl_sf.envs.registry import EnvRegistryEntry, register_env
 
 GENERIC_PREFIX = "pz:"
@@ -142,6 +143,44 @@ def make_connect_four(full_env_name, cfg=None, env_config=None, render_mode=None
     return connect_four_v3.raw_env(render_mode=render_mode)
 
 
+BOARD_GAMES = {"classic_connect_four": 0, "classic_tictactoe": 3}
+"""The classic games that take ``--random_opening_plies`` (``envs.random_opening``), with its training default."""
+
+
+def add_board_game_args(env: str, parser, evaluation: bool = False) -> None:
+    """``--random_opening_plies``: in training, each game starts after that many random moves at most (default:
+    ``BOARD_GAMES``); in evaluation and tournaments an evaluation option, never read from the run's saved config,
+    0 unless given."""
+    group = parser.add_argument_group("evaluation" if evaluation else "board games")
+    group.add_argument("--random_opening_plies", type=int, default=0 if evaluation else BOARD_GAMES[env],
+                       help="training games start after 0..N uniformly random legal moves (every opening gets "
+                       "learned); evaluation: 0")  # fmt: skip
+
+
+def board_game_maker(env_name: str, module_path: str):
+    """The maker of a board game in ``BOARD_GAMES``: its env, in ``RandomOpening`` when the option asks."""
+    base = make_connect_four if env_name == "classic_connect_four" else module_env_maker(module_path)
+
+    def make(full_env_name, cfg=None, env_config=None, render_mode=None):
+        env = base(full_env_name, cfg, env_config, render_mode)
+        plies = cfg.get("random_opening_plies", 0) if cfg is not None else 0
+        return RandomOpening(env, plies) if plies else env
+
+    return make
+
+
+def tictactoe_override_defaults(_env: str, parser) -> None:
+    """The classic defaults, and self-play against the current policy (no pool opponents in training games; with
+    them the critic learns its values against weaker play). With the random openings of ``BOARD_GAMES`` it keeps
+    learning every line; without them it collapses to a few (docs/results.md, "Tictactoe self-play against
+    perfect play")."""
+    classic_override_defaults(_env, parser)
+    parser.set_defaults(opponent_prob=0.0)
+
+
 for _name, _module in CLASSIC_GAMES.items():
-    _maker = make_connect_four if _name == "classic_connect_four" else module_env_maker(_module)
-    register_env(_name, _maker, override_default_params_func=classic_override_defaults)
+    if _name in BOARD_GAMES:
+        defaults = tictactoe_override_defaults if _name == "classic_tictactoe" else classic_override_defaults
+        register_env(_name, board_game_maker(_name, _module), add_board_game_args, defaults)
+    else:
+        register_env(_name, module_env_maker(_module), override_default_params_func=classic_override_defaults)
