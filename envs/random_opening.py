@@ -13,18 +13,23 @@ from __future__ import annotations
 import numpy as np
 from pettingzoo.utils.wrappers import BaseWrapper
 
+MAX_REDRAWS = 100
+"""Openings drawn in a row before ``RandomOpening.reset`` gives up."""
+
 
 class RandomOpening(BaseWrapper):
     """A PettingZoo AEC board game whose ``reset`` plays ``k ~ U{0, ..., max_plies}`` random legal moves.
 
-    The opening's moves come from the observations' ``action_mask``; an opening that ends the game is drawn again.
+    The opening's moves come from the observations' ``action_mask``; an opening that ends the game is drawn again
+    (at most ``MAX_REDRAWS`` times in a row).
 
     Args:
         env: an AEC env with ``{"observation", "action_mask"}`` observations (PettingZoo's classic games).
         max_plies: the longest opening, in moves of either player.
 
     Raises:
-        ValueError: a negative ``max_plies``.
+        ValueError: a negative ``max_plies``; at ``reset``, openings that kept ending the game (``max_plies`` too
+            long for the board).
     """
 
     def __init__(self, env, max_plies: int):
@@ -35,13 +40,17 @@ class RandomOpening(BaseWrapper):
         self.rng = np.random.default_rng()
 
     def reset(self, seed: int | None = None, options: dict | None = None) -> None:
+        """Reset the game (``seed`` also seeds the openings) and play a random opening; the env is then at the
+        position after it, its ``agent_selection`` the player to move there."""
         if seed is not None:
             self.rng = np.random.default_rng(seed)
-        while True:
+        for _ in range(MAX_REDRAWS):
             super().reset(seed=seed, options=options)
             seed = None  # a redrawn opening continues the env's own random stream
             if self._play_opening(int(self.rng.integers(0, self.max_plies + 1))):
                 return
+        raise ValueError(f"random openings of up to {self.max_plies} moves ended {MAX_REDRAWS} games in a row: "
+                         "give a smaller --random_opening_plies")  # fmt: skip
 
     def _play_opening(self, plies: int) -> bool:
         """Play ``plies`` random legal moves; False when the game ended meanwhile."""

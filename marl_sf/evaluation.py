@@ -14,6 +14,7 @@ from marl_sf.algo.runners import LocalEnvs, make_local_envs, uses_env_state
 from marl_sf.algo.sampler import Sampler
 from marl_sf.experiment import build_storages, seed_everything
 from marl_sf.report import build_report
+from marl_sf.utils.attr_dict import AttrDict
 from marl_sf.utils.rng import capture_rng_states, restore_rng_states
 
 log = logging.getLogger("marl_sf")
@@ -101,7 +102,8 @@ class TrainingEvaluation:
     global RNG states are restored afterwards, so that the training's random streams are not changed (except with
     ``--async_rl``, whose sampler thread draws from the same streams meanwhile: its runs are not reproducible
     anyway). ``enjoy`` with the same weights, ``--num_envs``, ``--max_num_episodes=<--eval_episodes>`` and seed plays
-    the same episodes. The evaluation's wall time counts in ``--train_for_seconds``.
+    the same episodes. The evaluation's wall time counts in ``--train_for_seconds``. Board games are evaluated from
+    the empty board, as ``enjoy`` plays them, whatever ``--random_opening_plies`` training uses.
 
     An evaluation is due every ``--eval_every_sec`` seconds of training (``<= 0``: never), counted from the start of
     this ``Trainer`` (a resumed run or a PBT member's period starts afresh); ``Trainer`` also evaluates the final
@@ -116,6 +118,7 @@ class TrainingEvaluation:
 
     def __init__(self, cfg, specs, models, agent_names: list[str], agent_policy: list[int]):
         self.cfg, self.specs, self.models = cfg, specs, models
+        self.env_cfg = AttrDict({**cfg, "random_opening_plies": 0}) if cfg.get("random_opening_plies") else cfg
         self.agent_names, self.agent_policy = agent_names, agent_policy
         self.chosen_mode = "greedy" if cfg.eval_deterministic else "sampled"
         self.last_time = time.time()
@@ -161,7 +164,7 @@ class TrainingEvaluation:
     def _episodes(self, mode: str) -> dict:
         """``--eval_episodes`` episodes in ``mode``, as a ``build_report`` report."""
         cfg = self.cfg
-        envs = make_local_envs(cfg, max(1, min(cfg.num_envs, cfg.eval_episodes)))
+        envs = make_local_envs(self.env_cfg, max(1, min(cfg.num_envs, cfg.eval_episodes)))
         returns, lengths = evaluate(cfg, self.specs, self.models, envs, cfg.eval_episodes, MODES[mode], cfg.eval_seed)
         meta = {"mode": mode, "eval_seed": cfg.eval_seed}
         return build_report(self.agent_names, self.agent_policy, returns, lengths, meta)

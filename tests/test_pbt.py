@@ -146,7 +146,8 @@ def test_an_interrupted_population_resumes_without_retraining_or_forgetting_a_me
 
 @pytest.mark.slow
 def test_a_self_play_population_keeps_an_opponent_pool_per_member(make_cfg):
-    cfg = make_cfg("--env=classic_tictactoe", "--experiment=sp_pop", "--num_envs=4", "--policy_mapping=self_play",
+    cfg = make_cfg("--env=classic_tictactoe", "--opponent_prob=1.0", "--experiment=sp_pop", "--num_envs=4",
+                   "--policy_mapping=self_play",
                    "--pool_snapshot_every=200", "--with_pbt=True", "--num_policies=2", "--pbt_period_env_steps=400",
                    "--train_for_env_steps=800")  # fmt: skip
     assert PopulationBasedTraining(cfg, train_pbt_member).run() == 0

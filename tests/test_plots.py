@@ -12,8 +12,8 @@ from marl_sf.utils.summary_reader import read_all_scalars, read_scalars
 
 SPREAD = ("--env=mpe_simple_spread", "--num_envs=4", "--rollout=25", "--train_for_env_steps=900", "--save_plots=True",
           "--learner_torch_threads=1")  # fmt: skip
-TICTACTOE = ("--env=classic_tictactoe", "--num_envs=4", "--rollout=16", "--batch_size=128", "--num_epochs=1",
-             "--learner_torch_threads=1")  # fmt: skip
+TICTACTOE = ("--env=classic_tictactoe", "--opponent_prob=1.0", "--num_envs=4", "--rollout=16", "--batch_size=128",
+             "--num_epochs=1", "--learner_torch_threads=1")  # fmt: skip
 
 
 def _png_shape(path) -> tuple[int, ...]:

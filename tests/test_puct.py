@@ -18,7 +18,14 @@ from marl_sf.selfplay.search_players import CONNECT_FOUR, TICTACTOE, _exact, sea
 from marl_sf.tournament import parse_tournament_args, tournament
 from marl_sf.train import Trainer
 
-TICTACTOE_ARGS = ("--env=classic_tictactoe", "--num_envs=4", "--rollout=16", "--batch_size=128", "--num_epochs=1")
+TICTACTOE_ARGS = (
+    "--env=classic_tictactoe",
+    "--opponent_prob=1.0",
+    "--num_envs=4",
+    "--rollout=16",
+    "--batch_size=128",
+    "--num_epochs=1",
+)
 
 
 def uniform_net(game, nodes):
@@ -126,8 +133,15 @@ def test_every_proof_of_the_solver_is_the_exact_minimax_value():
                 assert node.proven == np.sign(_exact(TICTACTOE, node.mine, node.theirs, 9))
     assert proven > 500
     win_now = PUCTSearch(uniform_net, simulations=10_000)
-    root_moves = win_now.moves(TICTACTOE, [(cells(0, 1, 6), cells(3, 4, 8))])
-    assert root_moves.tolist() == [2]
+    root = Node(cells(0, 1, 6), cells(3, 4, 8))
+    win_now._expand(TICTACTOE, [root])
+    simulations = 0
+    while root.proven is None and simulations < 10_000:
+        leaf, path = win_now._descend(TICTACTOE, root)
+        win_now._backup(path, leaf.proven if leaf.proven is not None else win_now._expand(TICTACTOE, [leaf])[0])
+        simulations += 1
+    assert root.proven == 1.0 and simulations <= 4  # proven won within the first few simulations
+    assert win_now.moves(TICTACTOE, [(root.mine, root.theirs)]).tolist() == [2]
 
 
 def test_the_solver_alone_never_loses_to_perfect_play():
@@ -142,6 +156,7 @@ def test_the_solver_alone_never_loses_to_perfect_play():
 def test_leaf_values_mix_the_critic_with_random_playouts():
     """``rollout_mix=1``: a position whose every playout ends the same way gets that outcome exactly; ``0.5``:
     half the critic's value plus half the playout."""
+
     def net_of(value):
         return lambda game, nodes: (uniform_net(game, nodes)[0], np.full(len(nodes), value))
 

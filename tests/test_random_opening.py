@@ -11,6 +11,8 @@ from pettingzoo.classic import connect_four_v3, tictactoe_v3
 from pettingzoo.test import api_test
 
 from marl_sf.envs.random_opening import RandomOpening
+from marl_sf.envs.registry import registry_entry
+from marl_sf.evaluation import TrainingEvaluation
 from marl_sf.tournament import parse_tournament_args
 from marl_sf.train import parse_args
 
@@ -48,6 +50,24 @@ def test_training_reads_the_option_and_evaluation_starts_from_the_empty_board(ma
                                "--train_for_env_steps=200"))  # fmt: skip
     assert trainer.train() == 0
     saved = [f"--train_dir={tmp_path}", "--env=classic_tictactoe", "--experiment=opening"]
-    assert parse_args(saved).random_opening_plies == 2  # a resumed run keeps its openings
-    assert parse_args(saved, evaluation=True).random_opening_plies == 0
-    assert parse_tournament_args([*saved, "--players", "latest", "random"]).random_opening_plies == 0
+    make = registry_entry("classic_tictactoe").make_env_func
+    resumed = parse_args(saved)
+    assert resumed.random_opening_plies == 2  # a resumed run keeps its openings
+    assert isinstance(make("classic_tictactoe", resumed), RandomOpening)
+    for evaluation in (parse_args(saved, evaluation=True), parse_tournament_args([*saved, "--players", "latest"])):
+        assert evaluation.random_opening_plies == 0
+        assert not isinstance(make("classic_tictactoe", evaluation), RandomOpening)
+    in_training = TrainingEvaluation(resumed, trainer.specs, trainer.models, ["player_1", "player_2"], [0, 0])
+    assert not isinstance(make("classic_tictactoe", in_training.env_cfg), RandomOpening)
+
+
+def test_tictactoe_self_play_defaults_to_games_against_itself_from_random_openings(make_cfg, tmp_path):
+    from marl_sf.train import Trainer
+
+    new = [f"--train_dir={tmp_path}", "--experiment=fresh", "--policy_mapping=self_play"]
+    tictactoe = parse_args(["--env=classic_tictactoe", *new])
+    assert (tictactoe.random_opening_plies, tictactoe.opponent_prob) == (3, 0.0)
+    connect_four = parse_args(["--env=classic_connect_four", *new])
+    assert (connect_four.random_opening_plies, connect_four.opponent_prob) == (0, 1.0)
+    with pytest.raises(ValueError, match="these opponents never play with --opponent_prob=0"):
+        Trainer(make_cfg("--env=classic_tictactoe", "--experiment=unplayed", "--pool_scripted", "random"))

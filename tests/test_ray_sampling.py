@@ -146,7 +146,8 @@ def test_losing_a_node_restarts_its_sampler_and_ctrl_c_then_leaves_no_ray_proces
 def test_self_play_across_ray_samplers_scores_every_game_in_the_learners_pool(make_cfg):
     from marl_sf.train import Trainer
 
-    cfg = make_cfg("--env=classic_tictactoe", "--experiment=selfplay_ray", "--policy_mapping=self_play",
+    cfg = make_cfg("--env=classic_tictactoe", "--opponent_prob=1.0", "--experiment=selfplay_ray",
+                   "--policy_mapping=self_play",
                    "--pool_scripted", "random", "--pool_snapshot_every=300", "--distributed=ray", "--num_samplers=2",
                    "--num_envs=4", "--rollout=16", "--num_epochs=1", "--train_for_env_steps=1200",
                    "--learner_torch_threads=1")  # fmt: skip

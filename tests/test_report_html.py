@@ -17,8 +17,8 @@ from marl_sf.tournament import parse_tournament_args, tournament
 from marl_sf.train import parse_args, run_rl
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-TICTACTOE = ("--env=classic_tictactoe", "--experiment=ttt", "--num_envs=4", "--rollout=16", "--batch_size=128",
-             "--num_epochs=1", "--learner_torch_threads=1")  # fmt: skip
+TICTACTOE = ("--env=classic_tictactoe", "--opponent_prob=1.0", "--experiment=ttt", "--num_envs=4", "--rollout=16",
+             "--batch_size=128", "--num_epochs=1", "--learner_torch_threads=1")  # fmt: skip
 # appended to a copy of the page (the page itself has no script): after load, what the browser decoded
 PROBE = """<script>
 window.addEventListener("load", () => {

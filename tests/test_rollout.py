@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from marl_sf.selfplay.rollout import random_playouts
+from marl_sf.selfplay.rollout import _legal_cells, random_playouts
 from marl_sf.selfplay.search_players import CONNECT_FOUR, TICTACTOE
 
 
@@ -31,3 +31,7 @@ def test_connect_four_playouts_obey_gravity_and_end_every_game():
     theirs = np.full(2000, bit(0, 0) | bit(0, 1) | bit(0, 6), np.uint64)
     z = random_playouts(CONNECT_FOUR, mine, theirs, rng)
     assert (z == 1).mean() > 0.6  # one in seven first moves wins at once, and the threat stays open
+    five_high = np.array([sum(bit(r, 2) for r in range(5))], np.uint64)  # column 2 holds 5 of its 6 cells
+    legal = _legal_cells(CONNECT_FOUR, five_high)[0].reshape(7, 6)  # [cols, rows], bottom row first
+    assert legal[2].tolist() == [False] * 5 + [True]  # only the top cell of column 2
+    assert legal[:, 0].sum() == 6 and legal.sum() == 7  # every other column: its bottom cell

@@ -25,7 +25,14 @@ from marl_sf.tournament import parse_tournament_args, tournament
 from marl_sf.train import Trainer
 from marl_sf.utils.summary_reader import read_scalars
 
-TICTACTOE = ("--env=classic_tictactoe", "--num_envs=4", "--rollout=16", "--batch_size=128", "--num_epochs=1")
+TICTACTOE = (
+    "--env=classic_tictactoe",
+    "--opponent_prob=1.0",
+    "--num_envs=4",
+    "--rollout=16",
+    "--batch_size=128",
+    "--num_epochs=1",
+)
 FROZEN = torch.nn.Linear(1, 1)  # pool-bookkeeping tests: these snapshots are never asked to act
 
 
@@ -243,7 +250,14 @@ def _score_vs_random(trainer, cfg) -> list[float]:
 @pytest.mark.slow
 def test_training_against_a_scripted_opponent_beats_it_from_both_seats(make_cfg):
     opponent = _seeded_random(0)  # the training opponent's draws are the same in every run
-    argv = ("--env=classic_tictactoe", "--experiment=vs_random", "--pool_scripted", opponent, "--num_envs=64")
+    argv = (
+        "--env=classic_tictactoe",
+        "--opponent_prob=1.0",
+        "--experiment=vs_random",
+        "--pool_scripted",
+        opponent,
+        "--num_envs=64",
+    )
     cfg = make_cfg(*argv, "--train_for_env_steps=30000", "--encoder_mlp_layers", "128", "128", "--num_workers=-1")
     trainer = Trainer(cfg)
     before = _score_vs_random(trainer, cfg)

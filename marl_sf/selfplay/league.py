@@ -49,11 +49,17 @@ class League:
 
     Raises:
         ValueError: an explicit ``--pool_dir`` that does not exist, an unreadable or incompatible pool
-            checkpoint, an unknown scripted policy.
+            checkpoint, an unknown scripted policy, ``--pool_scripted`` members that ``--opponent_prob=0`` would
+            never play.
     """
 
     def __init__(self, cfg, exp_dir: Path, specs, models, agent_policy: list[int], num_envs: int, seed=None,
                  value_norms=None):  # fmt: skip
+        if cfg.pool_scripted and cfg.opponent_prob <= 0:
+            raise ValueError(f"--pool_scripted {' '.join(cfg.pool_scripted)}: these opponents never play with "
+                             "--opponent_prob=0 (classic_tictactoe's default: every training game against the "
+                             "current policy); give --opponent_prob=<fraction of games against the pool>, "
+                             "e.g. 1.0")  # fmt: skip
         self.cfg, self.specs, self.models = cfg, specs, models
         self.value_norms = value_norms or {}
         self.snapshots_on = bool(cfg.self_play or cfg.policy_mapping == "self_play")

@@ -63,6 +63,7 @@ class Node:
     proven: float | None = None
 
     def __post_init__(self):
+        """A finished game is proven at its score."""
         if self.terminal is not None:
             self.proven = self.terminal
 
@@ -212,7 +213,7 @@ class PUCTSearch:
         for root in roots:
             if game.won(root.theirs) or (root.mine | root.theirs) == game.full:
                 raise ValueError("PUCT search needs positions with a move to play, not a finished game")
-        self._expand(game, roots)
+        self._expand(game, roots, playouts=False)  # the roots' own values are never used
         for _ in range(self.simulations):
             leaves, paths = [], []
             for root in roots:
@@ -254,8 +255,9 @@ class PUCTSearch:
             node = node.children[index]
         return node, path
 
-    def _expand(self, game: Game, nodes: list[Node]) -> list[float]:
-        """Give ``nodes`` their legal actions and the net's priors; returns the net's values (``[n]``)."""
+    def _expand(self, game: Game, nodes: list[Node], playouts: bool = True) -> list[float]:
+        """Give ``nodes`` their legal actions and the net's priors; returns their values (``[n]``): the net's,
+        mixed with a random playout's outcome when ``rollout_mix`` > 0 and ``playouts``."""
         if not nodes:
             return []
         for node in nodes:
@@ -266,7 +268,7 @@ class PUCTSearch:
             node.visits = np.zeros(len(node.actions))
             node.value_sums = np.zeros(len(node.actions))
             node.exact = np.full(len(node.actions), np.nan)
-        if self.rollout_mix > 0.0:
+        if self.rollout_mix > 0.0 and playouts:
             mine = np.array([node.mine for node in nodes], dtype=np.uint64)
             theirs = np.array([node.theirs for node in nodes], dtype=np.uint64)
             outcomes = random_playouts(game, mine, theirs, self.rng)
@@ -321,7 +323,8 @@ class PUCTPlayer:
         self.moves_played, self.batches, self.search_seconds = 0, 0, 0.0
 
     def search_budget(self) -> dict[str, float]:
-        """``simulations`` per move, ``moves``, ``seconds_per_move`` (amortized) and ``seconds_per_search``."""
+        """``simulations`` per move, ``rollout_mix``, ``moves``, ``seconds_per_move`` (amortized) and
+        ``seconds_per_search``."""
         return {"simulations": self.search.simulations, "rollout_mix": self.search.rollout_mix,
                 "moves": self.moves_played,
                 "seconds_per_move": self.search_seconds / max(1, self.moves_played),

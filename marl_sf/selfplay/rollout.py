@@ -45,8 +45,13 @@ def random_playouts(game: Game, mine: np.ndarray, theirs: np.ndarray, rng: np.ra
 
     Returns:
         ``[n]`` float outcomes for the player to move at the start: +1 won, 0 drawn, -1 lost.
+
+    Raises:
+        ValueError: a position that is already finished.
     """
     n = len(mine)
+    if _won(game, theirs.astype(np.uint64)).any() or ((mine | theirs) == np.uint64(game.full)).any():
+        raise ValueError("random playouts start from positions with a move to play, not finished games")
     mover, other = mine.astype(np.uint64), theirs.astype(np.uint64)
     outcome = np.zeros(n)
     sign = np.ones(n)  # +1 while the starting player is to move
