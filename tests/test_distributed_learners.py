@@ -56,6 +56,7 @@ def _learner_process(rank, world, port, cfg, model, st, out):
         assert learner.reducer.world_size == world
         stats = learner.train(_shard(st, rank, world))
         out.put((rank, {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}, stats))  # by value
+        dist.barrier()  # neither rank tears gloo down while the other still talks to it (an abort at exit)
     finally:
         dist.destroy_process_group()
 
