@@ -21,3 +21,8 @@ def full_cfg(**overrides) -> AttrDict:
         raise KeyError(f"full_cfg: {unknown} are not declared options")
     cfg.update(overrides)
     return cfg
+
+
+TICTACTOE_POOL_ARGS = ("--env=classic_tictactoe", "--opponent_prob=1.0", "--num_envs=4", "--rollout=16",
+                       "--batch_size=128", "--num_epochs=1")  # fmt: skip
+"""A small tictactoe run whose self-play games go to the opponent pool (tictactoe's own default plays none)."""

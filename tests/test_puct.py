@@ -17,15 +17,9 @@ from marl_sf.selfplay.puct import Node, PolicyValueNet, PUCTSearch, split_search
 from marl_sf.selfplay.search_players import CONNECT_FOUR, TICTACTOE, _exact, search_move
 from marl_sf.tournament import parse_tournament_args, tournament
 from marl_sf.train import Trainer
+from tests.configs import TICTACTOE_POOL_ARGS
 
-TICTACTOE_ARGS = (
-    "--env=classic_tictactoe",
-    "--opponent_prob=1.0",
-    "--num_envs=4",
-    "--rollout=16",
-    "--batch_size=128",
-    "--num_epochs=1",
-)
+TICTACTOE_ARGS = TICTACTOE_POOL_ARGS
 
 
 def uniform_net(game, nodes):

@@ -24,15 +24,9 @@ from marl_sf.selfplay.scripted import random_legal_actions, register_scripted_po
 from marl_sf.tournament import parse_tournament_args, tournament
 from marl_sf.train import Trainer
 from marl_sf.utils.summary_reader import read_scalars
+from tests.configs import TICTACTOE_POOL_ARGS
 
-TICTACTOE = (
-    "--env=classic_tictactoe",
-    "--opponent_prob=1.0",
-    "--num_envs=4",
-    "--rollout=16",
-    "--batch_size=128",
-    "--num_epochs=1",
-)
+TICTACTOE = TICTACTOE_POOL_ARGS
 FROZEN = torch.nn.Linear(1, 1)  # pool-bookkeeping tests: these snapshots are never asked to act
 
 
