@@ -80,7 +80,6 @@ RECIPE = [
     "random",
     "connect_four_lookahead",
     "--pool_snapshot_every=50000",
-    "--opponent_prob=1.0",
     "--num_envs=64",
     "--critic_input=local",
     "--encoder_mlp_layers",
