@@ -205,7 +205,10 @@ def report_markdown(results: dict, env: str) -> str:
     for name, budget in results.get("search", {}).items():
         mix = budget.get("rollout_mix", 0.0)
         playouts = f" (leaf values {mix:g} random playout, {1 - mix:g} critic)" if mix else ""
-        lines += ["", f"{name}: {budget['simulations']} simulations per move{playouts}, "
+        empties = budget.get("solve_empties", 0)
+        solver = (f", endgame solver from {empties} empty cells ({budget['solve_nodes']} positions per move at most)"
+                  if empties else "")  # fmt: skip
+        lines += ["", f"{name}: {budget['simulations']} simulations per move{playouts}{solver}, "
                   f"{budget['seconds_per_move']:.3f} s per "
                   f"move ({budget['moves']} moves, searched in batches of parallel games: "
                   f"{budget['seconds_per_search']:.3f} s per batch)"]  # fmt: skip

@@ -419,6 +419,19 @@ def add_selfplay_args(p: argparse.ArgumentParser) -> None:
         help="PUCT leaf values: this fraction of one random playout's outcome mixed into the critic's value "
         "(AlphaGo's lambda; 0: the critic alone)",
     )
+    g.add_argument(
+        "--search_solve_empties",
+        type=int,
+        default=0,
+        help="PUCT endgame solver: a position with at most this many empty cells has its moves solved to the end "
+        "of the game by alpha-beta before the search (0: never)",
+    )
+    g.add_argument(
+        "--search_solve_nodes",
+        type=int,
+        default=100_000,
+        help="the endgame solver's budget per move, in positions searched (some 20 microseconds each on a CPU core)",
+    )
 
 
 def add_appo_args(p: argparse.ArgumentParser) -> None:

@@ -33,6 +33,7 @@ from marl_sf.algo.storage import scale_obs
 from marl_sf.models.batch import PolicyBatch
 from marl_sf.selfplay.rollout import random_playouts
 from marl_sf.selfplay.search_players import Game, game_of
+from marl_sf.selfplay.solver import solve_moves
 
 
 @dataclass
@@ -192,18 +193,27 @@ class PUCTSearch:
         rng: draws sampled moves and playouts (ties in the greedy choice go to the higher prior, then centre first).
         rollout_mix: a new leaf's value is ``(1 - rollout_mix) * v + rollout_mix * z``, ``z`` the outcome of one
             random playout from it (``marl_sf.selfplay.rollout``; AlphaGo's mixed leaf evaluation).
+        solve_empties: a root with at most this many empty cells has its moves solved to the end of the game
+            first (``marl_sf.selfplay.solver``, the moves of higher prior first) and the scores found are proofs
+            of the tree; 0: never.
+        solve_nodes: the solver's budget per root, in positions searched.
 
     Raises:
-        ValueError: fewer than one simulation, a ``rollout_mix`` outside [0, 1].
+        ValueError: fewer than one simulation, a ``rollout_mix`` outside [0, 1], a negative ``solve_empties``, a
+            ``solve_nodes`` below 1.
     """
 
     def __init__(self, net, simulations: int, c_puct: float = 1.25, rng: np.random.Generator | None = None,
-                 rollout_mix: float = 0.0):  # fmt: skip
+                 rollout_mix: float = 0.0, solve_empties: int = 0, solve_nodes: int = 100_000):  # fmt: skip
         if simulations < 1:
             raise ValueError(f"PUCT search needs at least one simulation per move, not {simulations}")
         if not 0.0 <= rollout_mix <= 1.0:
             raise ValueError(f"the PUCT rollout mix is a fraction in [0, 1], not {rollout_mix}")
+        if solve_empties < 0 or solve_nodes < 1:
+            raise ValueError(f"the endgame solver needs solve_empties >= 0 and solve_nodes >= 1, not "
+                             f"{solve_empties} and {solve_nodes}")  # fmt: skip
         self.net, self.simulations, self.c_puct, self.rollout_mix = net, simulations, c_puct, rollout_mix
+        self.solve_empties, self.solve_nodes = solve_empties, solve_nodes
         self.rng = rng or np.random.default_rng()
 
     def moves(self, game: Game, positions: list[tuple[int, int]], deterministic: bool = True) -> np.ndarray:
@@ -214,6 +224,8 @@ class PUCTSearch:
             if game.won(root.theirs) or (root.mine | root.theirs) == game.full:
                 raise ValueError("PUCT search needs positions with a move to play, not a finished game")
         self._expand(game, roots, playouts=False)  # the roots' own values are never used
+        for root in roots:
+            self._solve(game, root)
         for _ in range(self.simulations):
             leaves, paths = [], []
             for root in roots:
@@ -228,6 +240,19 @@ class PUCTSearch:
             if all(root.proven is not None for root in roots):
                 break
         return np.array([self._choose(root, deterministic) for root in roots], dtype=np.int64)
+
+    def _solve(self, game: Game, root: Node) -> None:
+        """Prove the expanded ``root``'s moves by the endgame solver when few enough cells are empty."""
+        empty = game.rows * game.cols - (root.mine | root.theirs).bit_count()
+        if empty > self.solve_empties:
+            return
+        order = np.argsort(-root.priors, kind="stable")  # [k] the likeliest moves first
+        scores = solve_moves(game, root.mine, root.theirs, root.actions[order].tolist(), self.solve_nodes)
+        for index, score in zip(order.tolist(), scores.tolist(), strict=True):
+            if not math.isnan(score):
+                child = root.children.setdefault(index, _child(game, root, int(root.actions[index])))
+                child.proven = -score
+                root.prove(index)
 
     @staticmethod
     def _backup(path: list[tuple[Node, int]], value: float) -> None:
@@ -323,9 +348,11 @@ class PUCTPlayer:
         self.moves_played, self.batches, self.search_seconds = 0, 0, 0.0
 
     def search_budget(self) -> dict[str, float]:
-        """``simulations`` per move, ``rollout_mix``, ``moves``, ``seconds_per_move`` (amortized) and
+        """``simulations`` per move, ``rollout_mix``, ``solve_empties``, ``solve_nodes``, ``moves``,
+        ``seconds_per_move`` (amortized) and
         ``seconds_per_search``."""
         return {"simulations": self.search.simulations, "rollout_mix": self.search.rollout_mix,
+                "solve_empties": self.search.solve_empties, "solve_nodes": self.search.solve_nodes,
                 "moves": self.moves_played,
                 "seconds_per_move": self.search_seconds / max(1, self.moves_played),
                 "seconds_per_search": self.search_seconds / max(1, self.batches)}  # fmt: skip
@@ -352,7 +379,8 @@ class PUCTPlayer:
 def puct_player(name: str, model: torch.nn.Module, value_norm, cfg, simulations: int, obs_space,
                 seed: int | None) -> PUCTPlayer:  # fmt: skip
     """The ``PUCTPlayer`` named ``name`` searching ``simulations`` per move over ``model``, with the run's search
-    options (``--search_c_puct``, ``--search_prior_mix``, ``--search_rollout_mix``) and its input options.
+    options (``--search_c_puct``, ``--search_prior_mix``, ``--search_rollout_mix``, ``--search_solve_empties``,
+    ``--search_solve_nodes``) and its input options.
 
     Args:
         value_norm: the model's ``ValueNorm`` or None (see ``PolicyValueNet``).
@@ -365,7 +393,8 @@ def puct_player(name: str, model: torch.nn.Module, value_norm, cfg, simulations:
     net = PolicyValueNet(model, value_norm, cfg.critic_input, cfg.obs_scale, cfg.search_prior_mix,
                          cfg.obs_subtract_mean)  # fmt: skip
     net.check_spaces(obs_space)
-    search = PUCTSearch(net, simulations, cfg.search_c_puct, np.random.default_rng(seed), cfg.search_rollout_mix)
+    search = PUCTSearch(net, simulations, cfg.search_c_puct, np.random.default_rng(seed), cfg.search_rollout_mix,
+                        cfg.search_solve_empties, cfg.search_solve_nodes)  # fmt: skip
     return PUCTPlayer(name, search)
 
 
