@@ -1,15 +1,17 @@
 """Self-play on connect_four_v3, then a tournament of the result against baselines and its own pool.
 
-One learning policy plays both seats; every episode one seat (at random) goes to a member of its pool, drawn by
-prioritized fictitious self-play: frozen snapshots of the policy (one joins every ``--pool_snapshot_every``
-agent-steps) and two scripted baselines, ``random`` and ``connect_four_lookahead`` (PFSP keeps drawing the
-members the learner still loses to). ``--pool_scripted`` with no names gives pure self-play. Afterwards the
-latest checkpoint, a few pool snapshots, ``random`` and the one-step-lookahead heuristic play a round-robin from
-both seats, actions sampled (``<experiment>/tournament/report.md``), the latest checkpoint plays the two
-baselines with greedy actions, 200 games per seat (``<experiment>/vs_baselines/report.md``), and last the latest
-checkpoint with decision-time search (``latest+puct:<--search_simulations>``, MCTS guided by its policy and
-value, ``marl_sf.selfplay.puct``) plays depth-4 alpha-beta and OpenSpiel's MCTS with 1,000 simulations, 100 games
-per seat, greedy (``<experiment>/gauntlet/report.md``). README.md "Results" has the figures.
+One learning policy plays both seats against itself (``--opponent_prob=0``: no pool opponents in training
+games, so the critic learns its values against the policy it trains), and every training game starts after 0 to
+4 random legal moves (``--random_opening_plies=4``: the openings get explored; evaluation and tournaments start
+from the empty board). A frozen snapshot joins the pool every ``--pool_snapshot_every`` agent-steps, for the
+tournament. Afterwards the latest checkpoint, a few pool snapshots, ``random`` and the one-step-lookahead heuristic
+play a round-robin from both seats, actions sampled (``<experiment>/tournament/report.md``), the latest checkpoint
+plays the two baselines with greedy actions, 200 games per seat (``<experiment>/vs_baselines/report.md``), and
+last the latest checkpoint with decision-time search (``latest+puct:<--search_simulations>``: MCTS guided by its
+policy and value, ``marl_sf.selfplay.puct``, with half of each leaf value from a random playout and the endgame
+solved exactly from 28 empty cells, ``SEARCH`` below) plays depth-4 alpha-beta and OpenSpiel's MCTS with 1,000
+simulations, 100 games per seat, greedy (``<experiment>/gauntlet/report.md``). README.md "Results" has the
+figures.
 
 The policy encodes the board with ``FourInARowEncoder`` (one 4x4 convolution: every possible line of four lies
 in one 4x4 window), registered through ``global_model_factory()`` as a Sample Factory user would. A checkpoint of
@@ -75,10 +77,8 @@ def make_encoder(cfg, obs_space):
 RECIPE = [
     "--env=classic_connect_four",
     "--policy_mapping=self_play",
-    "--pool_sampling=pfsp",
-    "--pool_scripted",
-    "random",
-    "connect_four_lookahead",
+    "--opponent_prob=0",
+    "--random_opening_plies=4",
     "--pool_snapshot_every=50000",
     "--num_envs=64",
     "--critic_input=local",
@@ -90,6 +90,8 @@ RECIPE = [
     "--learning_rate=6e-4",
     "--train_for_seconds=1140",
 ]
+SEARCH = ["--search_rollout_mix=0.5", "--search_solve_empties=28"]
+"""The gauntlet's search options (any of them on the command line overrides these)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     own.add_argument("--tournaments_only", action="store_true", help="replay the tournaments of a trained run")
     own.add_argument("--games_per_pair", type=int, default=200, help="games per pair in the main tournament")
     own.add_argument("--gauntlet_only", action="store_true", help="replay only the gauntlet of a trained run")
-    own.add_argument("--search_simulations", type=int, default=400, help="PUCT simulations per move in the gauntlet")
+    own.add_argument("--search_simulations", type=int, default=800, help="PUCT simulations per move in the gauntlet")
     own.add_argument(
         "--gauntlet_games", type=int, default=200, help="games per opponent in the gauntlet (half per seat)"
     )
@@ -136,7 +138,7 @@ def gauntlet(argv: list[str], simulations: int, games: int) -> None:
     else:
         logging.getLogger("marl_sf").info("no OpenSpiel (pip install 'marl-sf[openspiel]'): the gauntlet skips MCTS")
     players = ["--players", f"latest+puct:{simulations}", *opponents, "--gauntlet=True", "--eval_deterministic=True"]
-    tournament(parse_tournament_args([*RECIPE, *argv, *players, f"--games_per_pair={games}",
+    tournament(parse_tournament_args([*RECIPE, *SEARCH, *argv, *players, f"--games_per_pair={games}",
                                       "--tournament_name=gauntlet", "--num_envs=50"]))  # fmt: skip
 
 

@@ -44,6 +44,16 @@ def test_solver_agrees_with_minimax_to_the_end_of_the_game():
     assert len(scores) > 1  # the positions are not all of one kind
 
 
+def test_winning_cells_on_known_positions():
+    assert CONNECT_FOUR.winning_cells(bit(0, 1) | bit(0, 2) | bit(0, 3)) == bit(0, 0) | bit(0, 4)
+    assert CONNECT_FOUR.winning_cells(bit(0, 3) | bit(1, 3) | bit(2, 3)) == bit(3, 3)
+    diagonal = bit(0, 0) | bit(1, 1) | bit(2, 2)
+    assert CONNECT_FOUR.winning_cells(diagonal) == bit(3, 3)
+    assert CONNECT_FOUR.winning_cells(bit(5, 0) | bit(5, 1) | bit(5, 2)) == bit(5, 3)  # the top row: no wrap
+    assert CONNECT_FOUR.winning_cells(bit(3, 6) | bit(4, 6) | bit(5, 6)) == bit(2, 6)  # nothing above the top
+    assert TICTACTOE.winning_cells(TICTACTOE.bit(0, 0) | TICTACTOE.bit(1, 1)) == TICTACTOE.bit(2, 2)
+
+
 def test_solver_on_known_connect_four_positions():
     # the mover has three in the bottom row, open at both ends: it wins now
     assert solve(CONNECT_FOUR, bit(0, 1) | bit(0, 2) | bit(0, 3), bit(1, 1) | bit(1, 2) | bit(1, 3), 100) == 1.0

@@ -59,6 +59,26 @@ class Game:
         return False
 
     @functools.cached_property
+    def _line_shifts(self) -> list[list[int]]:
+        """Per line direction and per place of the missing cell in a line, the signed shifts (in bits) that
+        bring the line's other cells onto that cell: ``winning_cells`` ANDs the pieces over them."""
+        out = []
+        for step in (1, self.rows + 1, self.rows, self.rows + 2):
+            for missing in range(self.connect):
+                out.append([(i - missing) * step for i in range(self.connect) if i != missing])
+        return out
+
+    def winning_cells(self, pieces: int) -> int:
+        """The cells of the board (occupied or not) that would complete a line of ``connect`` with ``pieces``."""
+        cells = 0
+        for shifts in self._line_shifts:
+            line = -1  # every bit
+            for shift in shifts:
+                line &= pieces >> shift if shift > 0 else pieces << -shift
+            cells |= line
+        return cells & self.full
+
+    @functools.cached_property
     def windows(self) -> list[int]:
         """Every line of ``connect`` cells, as a bitmask."""
         out = []
@@ -79,20 +99,24 @@ class Game:
     def full(self) -> int:
         return sum(self.bit(r, c) for r in range(self.rows) for c in range(self.cols))
 
+    @functools.cached_property
+    def _move_masks(self) -> list[tuple[int, int]]:
+        """``[(action, mask)]`` centre first: a column's cells (gravity) or the action's one cell."""
+        if self.gravity:
+            centre = (self.cols - 1) / 2
+            columns = sorted(range(self.cols), key=lambda c: abs(c - centre))
+            return [(c, sum(self.bit(r, c) for r in range(self.rows))) for c in columns]
+        cells = sorted(range(self.rows * self.cols), key=lambda a: abs(a // self.cols - 1) + abs(a % self.cols - 1))
+        return [(a, self.bit(a // self.cols, a % self.cols)) for a in cells]
+
     def moves(self, occupied: int) -> list[tuple[int, int]]:
         """``[(action, bit)]`` of the legal moves, centre first."""
-        centre = (self.cols - 1) / 2
-        if self.gravity:
-            out = []
-            for col in sorted(range(self.cols), key=lambda c: abs(c - centre)):
-                for row in range(self.rows):
-                    if not occupied & self.bit(row, col):
-                        out.append((col, self.bit(row, col)))
-                        break
-            return out
-        cells = sorted(range(self.rows * self.cols), key=lambda a: abs(a // self.cols - 1) + abs(a % self.cols - 1))
-        return [(a, self.bit(a // self.cols, a % self.cols)) for a in cells
-                if not occupied & self.bit(a // self.cols, a % self.cols)]  # fmt: skip
+        out = []
+        for action, mask in self._move_masks:
+            free = mask & ~occupied
+            if free:
+                out.append((action, free & -free))  # the lowest free cell of a column (bits run bottom-up)
+        return out
 
     def from_planes(self, planes: np.ndarray) -> tuple[int, int]:
         """``(mine, theirs)`` bitboards of one observation ``[rows, cols, 2]``."""

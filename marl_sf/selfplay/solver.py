@@ -6,8 +6,9 @@ pruning (Knuth and Moore 1975) over the three outcomes (+1 win, 0 draw, -1 loss 
 
 * a transposition table of bounds per position;
 * forced moves: a move that wins at once scores +1; when the opponent threatens to win on a playable cell the
-  mover must block there (two such threats lose);
-* moves searched centre first (``Game.moves``).
+  mover must block there (two such threats lose); in a gravity game a move right below a cell that wins for the
+  opponent is never played (it loses at once);
+* moves that make the most new winning cells for the mover searched first, then centre first (``Game.moves``).
 
 A win is not told from a slower win: the solver answers who wins, not how fast.
 """
@@ -30,7 +31,7 @@ def solve(game: Game, mine: int, theirs: int, max_nodes: int) -> float | None:
     Args:
         game: the board game (``marl_sf.selfplay.search_players``).
         mine, theirs: bitboards of the mover's and the opponent's pieces; the game must not be over.
-        max_nodes: the most positions searched (each costs some 20 microseconds here).
+        max_nodes: the most positions searched (each costs some 15-20 microseconds on a CPU core).
 
     Raises:
         ValueError: the game is already over, or ``max_nodes`` is below 1.
@@ -99,13 +100,21 @@ class _Search:
         if low >= beta or high <= alpha or low == high:
             return low if low >= beta or low == high else high
         alpha, beta = max(alpha, low), min(beta, high)
-        moves = game.moves(occupied)
-        if any(game.won(mine | bit) for _, bit in moves):
+        playable = [bit for _, bit in game.moves(occupied)]
+        if game.winning_cells(mine) & sum(playable):
             return 1
-        threats = [bit for _, bit in moves if game.won(theirs | bit)]
+        wins_for_them = game.winning_cells(theirs) & ~occupied
+        threats = [bit for bit in playable if bit & wins_for_them]
         if len(threats) > 1:
             return -1
-        candidates = threats or [bit for _, bit in moves]
+        candidates = threats or playable
+        if game.gravity:  # a move right below a cell that wins for the opponent loses at once
+            candidates = [bit for bit in candidates if not (bit << 1) & wins_for_them]
+            if not candidates:
+                return -1
+        if len(candidates) > 1:  # the moves that make the most cells winning for the mover first
+            free = ~occupied
+            candidates.sort(key=lambda bit: -(game.winning_cells(mine | bit) & free & ~bit).bit_count())
         start, best = alpha, -1
         for bit in candidates:
             after = mine | bit
