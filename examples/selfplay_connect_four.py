@@ -4,14 +4,14 @@ One learning policy plays both seats against itself (``--opponent_prob=0``: no p
 games, so the critic learns its values against the policy it trains), and every training game starts after 0 to
 4 random legal moves (``--random_opening_plies=4``: the openings get explored; evaluation and tournaments start
 from the empty board). A frozen snapshot joins the pool every ``--pool_snapshot_every`` agent-steps, for the
-tournament. Afterwards the latest checkpoint, a few pool snapshots, ``random`` and the one-step-lookahead heuristic
-play a round-robin from both seats, actions sampled (``<experiment>/tournament/report.md``), the latest checkpoint
-plays the two baselines with greedy actions, 200 games per seat (``<experiment>/vs_baselines/report.md``), and
-last the latest checkpoint with decision-time search (``latest+puct:<--search_simulations>``: MCTS guided by its
-policy and value, ``marl_sf.selfplay.puct``, with half of each leaf value from a random playout and the endgame
-solved exactly from 28 empty cells, ``SEARCH`` below) plays depth-4 alpha-beta and OpenSpiel's MCTS with 1,000
-simulations, 100 games per seat, greedy (``<experiment>/gauntlet/report.md``). README.md "Results" has the
-figures.
+tournament. Afterwards the latest checkpoint, a few pool snapshots, ``random`` and the one-step-lookahead
+heuristic play a round-robin from both seats, actions sampled (``<experiment>/tournament/report.md``), the latest
+checkpoint plays the two baselines with greedy actions, 200 games per seat (``<experiment>/vs_baselines/report.md``),
+and last the latest checkpoint with decision-time search (``latest+puct:<--search_simulations>``, 1,600 by default:
+MCTS guided by its policy and value, ``marl_sf.selfplay.puct``, with half of each leaf value from a random playout
+and the endgame solved exactly from 32 empty cells, ``SEARCH`` below) plays depth-4 alpha-beta and OpenSpiel's MCTS
+with 1,000 simulations, 100 games per seat, greedy (``<experiment>/gauntlet/report.md``). README.md "Results" has
+the figures.
 
 The policy encodes the board with ``FourInARowEncoder`` (one 4x4 convolution: every possible line of four lies
 in one 4x4 window), registered through ``global_model_factory()`` as a Sample Factory user would. A checkpoint of
@@ -90,7 +90,7 @@ RECIPE = [
     "--learning_rate=6e-4",
     "--train_for_seconds=1140",
 ]
-SEARCH = ["--search_rollout_mix=0.5", "--search_solve_empties=28"]
+SEARCH = ["--search_c_puct=2.5", "--search_prior_mix=0.25", "--search_rollout_mix=0.5", "--search_solve_empties=32"]
 """The gauntlet's search options (any of them on the command line overrides these)."""
 
 
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     own.add_argument("--tournaments_only", action="store_true", help="replay the tournaments of a trained run")
     own.add_argument("--games_per_pair", type=int, default=200, help="games per pair in the main tournament")
     own.add_argument("--gauntlet_only", action="store_true", help="replay only the gauntlet of a trained run")
-    own.add_argument("--search_simulations", type=int, default=800, help="PUCT simulations per move in the gauntlet")
+    own.add_argument("--search_simulations", type=int, default=1600, help="PUCT simulations per move in the gauntlet")
     own.add_argument(
         "--gauntlet_games", type=int, default=200, help="games per opponent in the gauntlet (half per seat)"
     )

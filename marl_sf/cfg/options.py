@@ -424,13 +424,13 @@ def add_selfplay_args(p: argparse.ArgumentParser) -> None:
         type=int,
         default=0,
         help="PUCT endgame solver: a position with at most this many empty cells has its moves solved to the end "
-        "of the game by alpha-beta before the search (0: never)",
+        "of the game by alpha-beta before the search, within --search_solve_nodes (0: never)",
     )
     g.add_argument(
         "--search_solve_nodes",
         type=int,
         default=100_000,
-        help="the endgame solver's budget per move, in positions searched (some 20 microseconds each on a CPU core)",
+        help="the endgame solver's budget per move played, in positions searched (15-20 microseconds each on a core)",
     )
 
 

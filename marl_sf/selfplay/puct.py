@@ -14,6 +14,9 @@ lost for the opponent, and proven at the best of its moves' values when every mo
 not searched below again (it backs up its exact value), a move proven to lose is not selected while another move
 is open, and the root plays a proven win when it has one and never a proven loss when it has another move.
 
+Near the end of the game the root's moves can first be solved exactly (``solve_empties``,
+``marl_sf.selfplay.solver``): the wins and losses found are proofs of the tree.
+
 The search runs on a game model that can be copied cheaply: the k-in-a-row bitboards of
 ``marl_sf.selfplay.search_players`` (connect_four and tictactoe), rebuilt from PettingZoo's board observations.
 A batch of ``n`` positions is searched together: every round runs one simulation in each tree and evaluates the
@@ -194,9 +197,11 @@ class PUCTSearch:
         rollout_mix: a new leaf's value is ``(1 - rollout_mix) * v + rollout_mix * z``, ``z`` the outcome of one
             random playout from it (``marl_sf.selfplay.rollout``; AlphaGo's mixed leaf evaluation).
         solve_empties: a root with at most this many empty cells has its moves solved to the end of the game
-            first (``marl_sf.selfplay.solver``, the moves of higher prior first) and the scores found are proofs
-            of the tree; 0: never.
-        solve_nodes: the solver's budget per root, in positions searched.
+            first (``marl_sf.selfplay.solver``, the moves of higher prior first, while the budget lasts): the wins
+            and losses found become proofs of the tree, so the search plays a proven win and never a proven loss;
+            draws stay open to the search, and a root lost whatever it plays is searched as usual. 0: never.
+        solve_nodes: the solver's budget per root (per move played, shared by its candidate moves), in positions
+            searched.
 
     Raises:
         ValueError: fewer than one simulation, a ``rollout_mix`` outside [0, 1], a negative ``solve_empties``, a
@@ -248,10 +253,13 @@ class PUCTSearch:
             return
         order = np.argsort(-root.priors, kind="stable")  # [k] the likeliest moves first
         scores = solve_moves(game, root.mine, root.theirs, root.actions[order].tolist(), self.solve_nodes)
+        if (scores == -1.0).all():
+            return  # lost with best play: searched as usual, for the move that leaves the opponent most to find
         for index, score in zip(order.tolist(), scores.tolist(), strict=True):
-            if not math.isnan(score):
-                child = root.children.setdefault(index, _child(game, root, int(root.actions[index])))
-                child.proven = -score
+            if score in (1.0, -1.0):  # a draw stays open: the search prefers the draws the opponent may yet lose
+                if index not in root.children:
+                    root.children[index] = _child(game, root, int(root.actions[index]))
+                root.children[index].proven = -score
                 root.prove(index)
 
     @staticmethod

@@ -8,7 +8,7 @@ pruning (Knuth and Moore 1975) over the three outcomes (+1 win, 0 draw, -1 loss 
 * forced moves: a move that wins at once scores +1; when the opponent threatens to win on a playable cell the
   mover must block there (two such threats lose); in a gravity game a move right below a cell that wins for the
   opponent is never played (it loses at once);
-* moves that make the most new winning cells for the mover searched first, then centre first (``Game.moves``).
+* moves after which the mover has the most empty winning cells searched first, then centre first (``Game.moves``).
 
 A win is not told from a slower win: the solver answers who wins, not how fast.
 """
@@ -87,7 +87,7 @@ class _Search:
 
     def negamax(self, mine: int, theirs: int, alpha: int, beta: int) -> int:
         """The mover's score of a position with a move to play, exact when inside ``(alpha, beta)``, else a bound
-        on the side of the window it falls (fail-hard)."""
+        on the side of the window it falls (fail-soft)."""
         game = self.game
         occupied = mine | theirs
         if occupied == game.full:
