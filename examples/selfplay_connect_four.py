@@ -9,7 +9,7 @@ heuristic play a round-robin from both seats, actions sampled (``<experiment>/to
 checkpoint plays the two baselines with greedy actions, 200 games per seat (``<experiment>/vs_baselines/report.md``),
 and last the latest checkpoint with decision-time search (``latest+puct:<--search_simulations>``, 1,600 by default:
 MCTS guided by its policy and value, ``marl_sf.selfplay.puct``, with half of each leaf value from a random playout
-and the endgame solved exactly from 32 empty cells, ``SEARCH`` below) plays depth-4 alpha-beta and OpenSpiel's MCTS
+and the endgame solver tried from 32 empty cells, ``SEARCH`` below) plays depth-4 alpha-beta and OpenSpiel's MCTS
 with 1,000 simulations, 100 games per seat, greedy (``<experiment>/gauntlet/report.md``). README.md "Results" has
 the figures.
 
