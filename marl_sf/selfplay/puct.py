@@ -257,8 +257,7 @@ class PUCTSearch:
             return  # lost with best play: searched as usual, for the move that leaves the opponent most to find
         for index, score in zip(order.tolist(), scores.tolist(), strict=True):
             if score in (1.0, -1.0):  # a draw stays open: the search prefers the draws the opponent may yet lose
-                if index not in root.children:
-                    root.children[index] = _child(game, root, int(root.actions[index]))
+                root.children[index] = _child(game, root, int(root.actions[index]))  # a fresh root has no child
                 root.children[index].proven = -score
                 root.prove(index)
 
@@ -357,8 +356,7 @@ class PUCTPlayer:
 
     def search_budget(self) -> dict[str, float]:
         """``simulations`` per move, ``rollout_mix``, ``solve_empties``, ``solve_nodes``, ``moves``,
-        ``seconds_per_move`` (amortized) and
-        ``seconds_per_search``."""
+        ``seconds_per_move`` (amortized) and ``seconds_per_search``."""
         return {"simulations": self.search.simulations, "rollout_mix": self.search.rollout_mix,
                 "solve_empties": self.search.solve_empties, "solve_nodes": self.search.solve_nodes,
                 "moves": self.moves_played,
