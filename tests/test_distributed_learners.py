@@ -59,6 +59,9 @@ def _learner_process(rank, world, port, cfg, model, st, out):
         dist.barrier()  # neither rank tears gloo down while the other still talks to it (an abort at exit)
     finally:
         dist.destroy_process_group()
+    out.close()
+    out.join_thread()  # the results are sent before the process ends
+    os._exit(0)  # skip the interpreter's teardown, where gloo's threads can still abort a finished learner
 
 
 def _one_and_two_learners(make_cfg, *argv):
