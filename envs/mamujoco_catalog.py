@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import functools
 
-from marl_sf.envs.registry import EnvRegistryEntry
+from marl_sf.envs.registry import EnvRegistryEntry, recipe_defaults
 from marl_sf.utils.extras import require
 
 MAMUJOCO_PREFIX = "mamujoco:"
+
+MAMUJOCO_RECIPE = dict(normalize_input=True, actor_critic_share_weights=False)
+"""Defaults for MaMuJoCo tasks: observations normalized by their running mean and variance (joint angles,
+velocities and contact forces differ in scale by orders of magnitude; rl-baselines3-zoo normalizes every MuJoCo
+task) and separate actor and critic networks (CleanRL's and MAPPO's continuous-control layout). The runs that
+chose it: docs/results.md, "Learning panel against published results"."""
 
 
 def mamujoco_entry(env_name: str) -> EnvRegistryEntry | None:
@@ -31,7 +37,10 @@ def mamujoco_entry(env_name: str) -> EnvRegistryEntry | None:
         raise ValueError(f"--env={env_name}: give a scenario and an agent configuration, as in "
                          "--env=mamujoco:HalfCheetah:2x3 or --env=mamujoco:Walker2d:2x3")  # fmt: skip
     require("gymnasium_robotics", "mamujoco", f"--env={env_name}")
-    return EnvRegistryEntry(functools.partial(make_mamujoco_env, scenario, agent_conf))
+    return EnvRegistryEntry(
+        functools.partial(make_mamujoco_env, scenario, agent_conf),
+        override_default_params_func=recipe_defaults(MAMUJOCO_RECIPE),
+    )
 
 
 def make_mamujoco_env(scenario: str, agent_conf: str, full_env_name, cfg=None, env_config=None, render_mode=None):

@@ -7,6 +7,7 @@ from env name to how to build it (and, optionally, how to add and default its co
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -74,14 +75,8 @@ def registry_entry(env_name: str) -> EnvRegistryEntry:
         ValueError: the name is not registered (the message lists the registered names), or a ``pz:`` module
             path that does not import.
     """
-    from marl_sf.envs.gym_catalog import gym_entry  # the catalogs register through this module
-    from marl_sf.envs.mamujoco_catalog import mamujoco_entry
-    from marl_sf.envs.pettingzoo_catalog import generic_entry
-
-    generic = generic_entry(env_name) or gym_entry(env_name) or mamujoco_entry(env_name)
-    if generic is not None:
-        return generic
-    if env_name not in _ENV_REGISTRY:
+    entry = find_entry(env_name)
+    if entry is None:
         known = ", ".join(sorted(_ENV_REGISTRY)) or "(none)"
         raise ValueError(
             f"unknown env {env_name!r}. Registered envs: {known}. "
@@ -89,7 +84,30 @@ def registry_entry(env_name: str) -> EnvRegistryEntry:
             "wrap any PettingZoo env by module path: --env=pz:pettingzoo.classic.tictactoe_v3, or name a gymnasium "
             "env: --env=gym:CartPole-v1, --env=gym:lbforaging:Foraging-8x8-2p-2f-coop-v3"
         )
-    return _ENV_REGISTRY[env_name]
+    return entry
+
+
+def recipe_defaults(recipe: dict) -> Callable[[str, argparse.ArgumentParser], None]:
+    """An ``override_default_params_func`` that makes ``recipe`` (option name -> value) the defaults; the command line
+    still overrides each value. Pickles by reference (spawned workers and Ray actors rebuild it)."""
+    return functools.partial(_set_recipe_defaults, recipe)
+
+
+def _set_recipe_defaults(recipe: dict, _env_name: str, parser: argparse.ArgumentParser) -> None:
+    parser.set_defaults(**recipe)
+
+
+def find_entry(env_name: str) -> EnvRegistryEntry | None:
+    """The entry for ``env_name`` as ``registry_entry`` finds it, or None where the name is not registered.
+
+    Raises:
+        ValueError: a ``pz:``, ``gym:`` or ``mamujoco:`` name whose module or env does not exist.
+    """
+    from marl_sf.envs.gym_catalog import gym_entry  # the catalogs register through this module
+    from marl_sf.envs.mamujoco_catalog import mamujoco_entry
+    from marl_sf.envs.pettingzoo_catalog import generic_entry
+
+    return generic_entry(env_name) or gym_entry(env_name) or mamujoco_entry(env_name) or _ENV_REGISTRY.get(env_name)
 
 
 def create_env(full_env_name: str, cfg: Any = None, env_config: Any = None, render_mode: str | None = None):

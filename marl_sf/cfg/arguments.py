@@ -53,7 +53,7 @@ def parse_sf_args(argv: list[str] | None = None, evaluation: bool = False):
         options (``add_custom_env_args(partial_cfg.env, parser)``) before ``parse_full_cfg``.
     """
     import marl_sf.envs  # noqa: F401  (registers the built-in envs)
-    from marl_sf.envs.registry import env_registry
+    from marl_sf.envs.registry import find_entry
 
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(
@@ -61,7 +61,7 @@ def parse_sf_args(argv: list[str] | None = None, evaluation: bool = False):
     )
     add_all_args(parser)
     partial_cfg, _ = parser.parse_known_args(argv)
-    entry = env_registry().get(partial_cfg.env)
+    entry = find_entry(partial_cfg.env)
     if entry is not None:
         if entry.add_extra_params_func is not None:
             entry.add_extra_params_func(partial_cfg.env, parser, evaluation)
