@@ -16,11 +16,13 @@ from marl_sf.utils.extras import require
 
 MAMUJOCO_PREFIX = "mamujoco:"
 
-MAMUJOCO_RECIPE = dict(normalize_input=True, actor_critic_share_weights=False)
-"""Defaults for MaMuJoCo tasks: observations normalized by their running mean and variance (joint angles,
-velocities and contact forces differ in scale by orders of magnitude; rl-baselines3-zoo normalizes every MuJoCo
-task) and separate actor and critic networks (CleanRL's and MAPPO's continuous-control layout). The runs that
-chose it: docs/results.md, "Learning panel against published results"."""
+MAMUJOCO_RECIPE = dict(
+    normalize_input=True, actor_critic_share_weights=False, exploration_loss_coeff=0.0, num_epochs=10, num_minibatches=8
+)
+"""Defaults for MaMuJoCo tasks, CleanRL's PPO layout for MuJoCo (``ppo_continuous_action.py``): observations
+normalized by their running mean and variance (joint angles, velocities and contact forces differ in scale by orders
+of magnitude), separate actor and critic networks, no entropy bonus, and 10 epochs of 8 minibatches over each
+rollout. The runs that chose it: docs/results.md, "Learning panel against published results"."""
 
 
 def mamujoco_entry(env_name: str) -> EnvRegistryEntry | None:

@@ -32,6 +32,13 @@ def test_a_centralized_critic_trains_on_walker2d(make_cfg):
     assert trainer.train() == 0 and trainer.agent_steps >= 512
 
 
+def test_the_mamujoco_recipe_normalizes_inputs_with_separate_networks_unless_told_otherwise(make_cfg):
+    cfg = make_cfg("--env=mamujoco:HalfCheetah:2x3")
+    assert cfg.normalize_input is True and cfg.actor_critic_share_weights is False
+    cfg = make_cfg("--env=mamujoco:HalfCheetah:2x3", "--normalize_input=False", "--actor_critic_share_weights=True")
+    assert cfg.normalize_input is False and cfg.actor_critic_share_weights is True
+
+
 def test_an_unknown_configuration_names_the_env_and_the_form():
     with pytest.raises(ValueError, match="mamujoco:Walker2d:9x9.*9x9"):
         create_env("mamujoco:Walker2d:9x9")
