@@ -61,7 +61,7 @@ def parse_sf_args(argv: list[str] | None = None, evaluation: bool = False):
     )
     add_all_args(parser)
     partial_cfg, _ = parser.parse_known_args(argv)
-    entry = find_entry(partial_cfg.env)
+    entry = find_entry(partial_cfg.env) if partial_cfg.env else None  # no --env: parse_full_cfg says so
     if entry is not None:
         if entry.add_extra_params_func is not None:
             entry.add_extra_params_func(partial_cfg.env, parser, evaluation)
