@@ -7,7 +7,7 @@ import argparse
 import numpy as np
 from pettingzoo.utils.wrappers import BaseParallelWrapper
 
-from marl_sf.envs.registry import register_env
+from marl_sf.envs.registry import recipe_defaults, register_env
 from marl_sf.utils.attr_dict import AttrDict
 from marl_sf.utils.types import str2bool
 
@@ -91,14 +91,9 @@ SIMPLE_SPREAD_RECIPE = {**MPE_RECIPE, "exploration_loss_coeff": 0.02}
 does not collapse the policy's entropy (the runs: docs/results.md, "Measurements behind the catalog")."""
 
 
-def mpe_simple_spread_override_defaults(_env: str, parser: argparse.ArgumentParser) -> None:
-    """Defaults for simple_spread (25-step episodes, 3 agents): ``SIMPLE_SPREAD_RECIPE``."""
-    parser.set_defaults(**SIMPLE_SPREAD_RECIPE)
-
-
 register_env(
     "mpe_simple_spread",
     make_mpe_simple_spread,
     add_mpe_simple_spread_args,
-    mpe_simple_spread_override_defaults,
+    recipe_defaults(SIMPLE_SPREAD_RECIPE),
 )

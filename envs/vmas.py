@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from marl_sf.envs.agent_spaces import transport_action_space, transport_obs_space
-from marl_sf.envs.registry import register_env
+from marl_sf.envs.registry import recipe_defaults, register_env
 from marl_sf.utils.attr_dict import AttrDict
 from marl_sf.utils.types import str2bool
 
@@ -216,11 +216,6 @@ def add_vmas_args(_env: str, p: argparse.ArgumentParser, evaluation: bool = Fals
     )
 
 
-def vmas_override_defaults(_env: str, parser: argparse.ArgumentParser) -> None:
-    """``VMAS_RECIPE``."""
-    parser.set_defaults(**VMAS_RECIPE)
-
-
 def register_vmas_envs() -> list[str]:
     """Register ``vmas_<scenario>`` for every VMAS scenario (none when ``vmas`` is not installed); returns the names."""
     try:
@@ -230,7 +225,7 @@ def register_vmas_envs() -> list[str]:
     names = []
     for scenario in [*vmas.scenarios, *vmas.mpe_scenarios]:
         names.append(f"vmas_{scenario}")
-        register_env(names[-1], vmas_maker(scenario), add_vmas_args, vmas_override_defaults)
+        register_env(names[-1], vmas_maker(scenario), add_vmas_args, recipe_defaults(VMAS_RECIPE))
     return names
 
 
