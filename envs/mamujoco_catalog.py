@@ -10,6 +10,7 @@ gives the adapter as ``max_cycles`` so that a time-aware critic sees the episode
 from __future__ import annotations
 
 import functools
+import math
 
 from marl_sf.envs.registry import EnvRegistryEntry, recipe_defaults
 from marl_sf.utils.extras import require
@@ -17,12 +18,21 @@ from marl_sf.utils.extras import require
 MAMUJOCO_PREFIX = "mamujoco:"
 
 MAMUJOCO_RECIPE = dict(
-    normalize_input=True, actor_critic_share_weights=False, exploration_loss_coeff=0.0, num_epochs=10, num_minibatches=8
+    normalize_input=True,
+    actor_critic_share_weights=False,
+    exploration_loss_coeff=0.0,
+    num_epochs=10,
+    num_minibatches=8,
+    initial_stddev=math.exp(-2.0),
+    learning_rate=1e-4,
+    lr_schedule="linear_decay",
 )
-"""Defaults for MaMuJoCo tasks, CleanRL's PPO layout for MuJoCo (``ppo_continuous_action.py``): observations
+"""Defaults for MaMuJoCo tasks: CleanRL's PPO layout for MuJoCo (``ppo_continuous_action.py``): observations
 normalized by their running mean and variance (joint angles, velocities and contact forces differ in scale by orders
-of magnitude), separate actor and critic networks, no entropy bonus, and 10 epochs of 8 minibatches over each
-rollout. The runs that chose it: docs/results.md, "Learning panel against published results"."""
+of magnitude), separate actor and critic networks, no entropy bonus, 10 epochs of 8 minibatches over each rollout,
+and the learning rate decaying linearly to 0 over the budget; with rl-baselines3-zoo's initial action standard
+deviation for MuJoCo PPO (e^-2, ``log_std_init=-2``) and a learning rate of 1e-4 (3e-4 collapsed the policy within
+5 minutes). The runs that chose it: docs/results.md, "Learning panel against published results"."""
 
 
 def mamujoco_entry(env_name: str) -> EnvRegistryEntry | None:

@@ -35,6 +35,7 @@ def test_a_centralized_critic_trains_on_walker2d(make_cfg):
 def test_the_mamujoco_recipe_normalizes_inputs_with_separate_networks_unless_told_otherwise(make_cfg):
     cfg = make_cfg("--env=mamujoco:HalfCheetah:2x3")
     assert cfg.normalize_input is True and cfg.actor_critic_share_weights is False
+    assert cfg.initial_stddev == pytest.approx(0.1353, abs=1e-4) and cfg.lr_schedule == "linear_decay"
     cfg = make_cfg("--env=mamujoco:HalfCheetah:2x3", "--normalize_input=False", "--actor_critic_share_weights=True")
     assert cfg.normalize_input is False and cfg.actor_critic_share_weights is True
 
