@@ -3,6 +3,7 @@
     python benchmarks/learning_panel.py                                    # every task, seeds 0 1 2
     python benchmarks/learning_panel.py --tasks lbf_8x8_2p_2f_coop cartpole --seeds 0
     python benchmarks/learning_panel.py --reuse                            # evaluate finished runs again
+    python benchmarks/learning_panel.py --tasks rware_tiny_2ag --seeds 2 --add_seeds  # one more seed for a row
 
 Each task trains with ``python -m marl_sf.train --env=<env> --seed=<s>`` and nothing else but its budget (agent-steps
 or seconds) and ``--eval_every_sec`` (how often the training evaluates, the resolution of the time to the reference),
@@ -211,6 +212,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--train_dir", type=Path, default=ROOT / "train_dir" / "learning_panel")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "learning_panel")
     p.add_argument("--reuse", action="store_true", help="evaluate finished runs again instead of training")
+    p.add_argument(
+        "--add_seeds",
+        action="store_true",
+        help="keep the seeds of a task's earlier row that this run "
+        "does not run (a row grows a seed at a time; without it the row holds the seeds run now)",
+    )
     p.add_argument("--eval_every_sec", type=float, default=60.0, help="evaluations during training (resolution)")
     return p.parse_args(argv)
 
@@ -225,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.tasks:
         task = TASKS[name]
         seeds = [run_seed(name, task, s, args.train_dir, args.reuse, args.eval_every_sec) for s in args.seeds]
+        if args.add_seeds and name in rows:
+            seeds += [r for r in rows[name]["seeds"] if r["seed"] not in args.seeds]
+            seeds.sort(key=lambda r: r["seed"])
         rows[name] = {**summarize(name, task, seeds), "date": time.strftime("%Y-%m-%d")}
         print(json.dumps(rows[name]), flush=True)
         ordered = [rows[t] for t in TASKS if t in rows]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 
 from marl_sf.envs.registry import EnvRegistryEntry, recipe_defaults
 from marl_sf.utils.extras import require
@@ -58,15 +59,20 @@ def mamujoco_entry(env_name: str) -> EnvRegistryEntry | None:
 def make_mamujoco_env(scenario: str, agent_conf: str, full_env_name, cfg=None, env_config=None, render_mode=None):
     """``mamujoco_v1.parallel_env(scenario, agent_conf, render_mode=...)`` with ``max_cycles`` set to its task's time
     limit and ``state_space`` to the space of its ``state()`` (the single-agent task's observation); a maker that
-    pickles by reference (env workers and Ray actors rebuild it).
+    pickles by reference (env workers and Ray actors rebuild it). Frames (``render_mode="rgb_array"``) come from the
+    model's ``track`` camera, which follows the robot; without a display, through EGL unless ``MUJOCO_GL`` names
+    another backend.
 
     Raises:
         ValueError: MaMuJoCo does not know the scenario or configuration (its own message, with the env name).
     """
     from gymnasium_robotics import mamujoco_v1
 
+    if render_mode is not None and not os.environ.get("DISPLAY"):
+        os.environ.setdefault("MUJOCO_GL", "egl")  # headless: MuJoCo's GPU-less off-screen backend, not a window's
     try:
-        env = mamujoco_v1.parallel_env(scenario, agent_conf, render_mode=render_mode)
+        # the models' "track" camera follows the robot; Gymnasium's default free camera stays where it starts
+        env = mamujoco_v1.parallel_env(scenario, agent_conf, render_mode=render_mode, camera_name="track")
     except Exception as exc:  # noqa: BLE001 - MaMuJoCo raises a bare Exception for an unknown configuration
         raise ValueError(f"--env={full_env_name}: MaMuJoCo cannot build {scenario!r} with agent configuration "
                          f"{agent_conf!r} ({exc})") from exc  # fmt: skip

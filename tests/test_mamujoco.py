@@ -45,3 +45,31 @@ def test_an_unknown_configuration_names_the_env_and_the_form():
         create_env("mamujoco:Walker2d:9x9")
     with pytest.raises(ValueError, match="--env=mamujoco:HalfCheetah:2x3"):
         create_env("mamujoco:HalfCheetah")
+
+
+def _robot_pixels(frame: np.ndarray) -> int:
+    """Pixels of the robot's orange and pink bodies (the floor is black and pale green: green above red)."""
+    red, green = frame[..., 0].astype(int), frame[..., 1].astype(int)
+    return int(np.count_nonzero(red - green > 30))
+
+
+def test_frames_follow_the_robot_headless():
+    import mujoco
+
+    from marl_sf.envs.mamujoco_catalog import make_mamujoco_env
+
+    env = make_mamujoco_env("HalfCheetah", "2x3", "mamujoco:HalfCheetah:2x3", render_mode="rgb_array")
+    try:
+        env.reset(seed=0)
+        try:
+            at_start = _robot_pixels(env.render())
+        except (ImportError, RuntimeError, mujoco.FatalError) as exc:  # no EGL, OSMesa or display
+            pytest.skip(f"no OpenGL library for MuJoCo's off-screen rendering here: {exc}")
+        robot = env.single_agent_env.unwrapped
+        qpos = robot.data.qpos.copy()
+        qpos[0] += 30.0  # 30 m further on: out of the picture of a camera that stays where it started
+        robot.set_state(qpos, robot.data.qvel.copy())
+        far_on = _robot_pixels(env.render())
+        assert at_start > 1000 and far_on > at_start / 2
+    finally:
+        env.close()
