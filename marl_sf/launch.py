@@ -18,6 +18,7 @@ import logging
 import multiprocessing as mp
 import os
 import socket
+import time
 
 import torch
 import torch.distributed as dist
@@ -109,8 +110,15 @@ def _as_learner(cfg, train_one, rank: int, world_size: int) -> int:
         dist.destroy_process_group()
 
 
+STOP_GRACE_SEC = 30.0
+"""Seconds the other learners get, after one failed, to end on their own (a lost peer breaks their next collective;
+rank 1 then writes the exit checkpoint in rank 0's place) before they are terminated."""
+
+
 def _wait(procs: list) -> int:
-    """Wait for every learner; the first that fails stops the others. Returns rank 0's exit code, or the failure's."""
+    """Wait for every learner; when one fails, the others end on their own or are terminated after
+    ``STOP_GRACE_SEC`` (a SIGTERM sooner could cut short the exit checkpoint that rank 1 writes in a dead rank 0's
+    place). Returns rank 0's exit code, or the failure's."""
     remaining = list(procs)
     while remaining:
         for p in list(remaining):
@@ -119,9 +127,13 @@ def _wait(procs: list) -> int:
                 continue
             remaining.remove(p)
             if p.exitcode != 0 and not (p is procs[0] and p.exitcode == 2):
-                log.error("%s exited with code %s: stopping the other learner processes", p.name, p.exitcode)
+                log.error("%s exited with code %s: the other learner processes stop (terminated after %.0f s)",
+                          p.name, p.exitcode, STOP_GRACE_SEC)  # fmt: skip
+                deadline = time.monotonic() + STOP_GRACE_SEC
                 for other in remaining:
-                    other.terminate()
+                    other.join(timeout=max(0.0, deadline - time.monotonic()))
+                    if other.is_alive():
+                        other.terminate()
                 return p.exitcode
     return procs[0].exitcode
 

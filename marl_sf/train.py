@@ -51,6 +51,7 @@ from marl_sf.utils.rng import capture_rng_states, continued_seed, restore_rng_st
 log = logging.getLogger("marl_sf")
 
 SUCCESS, FAILURE, INTERRUPTED = ExperimentStatus.SUCCESS, ExperimentStatus.FAILURE, ExperimentStatus.INTERRUPTED
+_RANK0_EXIT_SEC = 5.0  # a learner's sockets close while it exits, before the kernel marks it dead
 TRAINING = "training"  # a best metric measured on training episodes (or Elo); TrainingEvaluation.source outranks it
 
 
@@ -402,7 +403,7 @@ class Trainer:
         except BaseException as exc:  # noqa: BLE001 - saved, closed, then raised again below
             failure = exc
         self._rewind_partial_update()
-        self._take_over_writes()
+        self._take_over_writes(failed=failure is not None)
         try:
             if self.writes and not isinstance(failure, CheckpointWriteError):
                 self.save()
@@ -480,11 +481,17 @@ class Trainer:
         log.warning("stopped during an update: the checkpoint holds the last completed update (%d agent-steps)",
                     self.agent_steps)  # fmt: skip
 
-    def _take_over_writes(self) -> None:
+    def _take_over_writes(self, failed: bool) -> None:
         """When rank 0 of data-parallel learners died, rank 1 (whose weights are the same, rewound to the last
-        completed update) writes the exit checkpoint in its place."""
-        if self.reducer.rank != 1 or process_alive(self.learner_pids[0]):
+        completed update) writes the exit checkpoint in its place. After a failure (a collective broken by the lost
+        peer) rank 0 may still be exiting: its death is awaited for up to ``_RANK0_EXIT_SEC``."""
+        if self.reducer.rank != 1:
             return
+        deadline = time.monotonic() + (_RANK0_EXIT_SEC if failed else 0.0)
+        while process_alive(self.learner_pids[0]):
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.05)
         log.warning("learner rank 0 (pid %d) is gone: rank 1 writes the exit checkpoint (%d agent-steps, the last "
                     "completed update)", self.learner_pids[0], self.agent_steps)  # fmt: skip
         self.writes = True
