@@ -32,8 +32,8 @@ MAMUJOCO_RECIPE = dict(
 normalized by their running mean and variance (joint angles, velocities and contact forces differ in scale by orders
 of magnitude), separate actor and critic networks, no entropy bonus, 10 epochs of 8 minibatches over each rollout,
 and the learning rate decaying linearly to 0 over the budget; with rl-baselines3-zoo's initial action standard
-deviation for MuJoCo PPO (e^-2, ``log_std_init=-2``) and a learning rate of 1e-4 (3e-4 collapsed the policy within
-5 minutes). The runs that chose it: docs/results.md, "Learning panel against published results"."""
+deviation for MuJoCo PPO (e^-2, ``log_std_init=-2``) and a learning rate of 1e-4. The runs that chose it:
+docs/results.md, "Learning panel against published results"."""
 
 
 def mamujoco_entry(env_name: str) -> EnvRegistryEntry | None:
@@ -69,7 +69,7 @@ def make_mamujoco_env(scenario: str, agent_conf: str, full_env_name, cfg=None, e
     from gymnasium_robotics import mamujoco_v1
 
     if render_mode is not None and not os.environ.get("DISPLAY"):
-        os.environ.setdefault("MUJOCO_GL", "egl")  # headless: MuJoCo's GPU-less off-screen backend, not a window's
+        os.environ.setdefault("MUJOCO_GL", "egl")  # headless: MuJoCo's off-screen backend (glfw needs a display)
     try:
         # the models' "track" camera follows the robot; Gymnasium's default free camera stays where it starts
         env = mamujoco_v1.parallel_env(scenario, agent_conf, render_mode=render_mode, camera_name="track")
