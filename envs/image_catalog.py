@@ -18,7 +18,7 @@ from pettingzoo.utils.wrappers import BaseParallelWrapper
 
 from marl_sf.envs.cycle_parallel import CycleToParallel
 from marl_sf.envs.pettingzoo_catalog import default_render_mode, import_env_module, make_pettingzoo_env
-from marl_sf.envs.registry import register_env
+from marl_sf.envs.registry import recipe_defaults, register_env
 
 IMAGE_ENVS = {  # name: (module, the env's keyword arguments from the config)
     "butterfly_pistonball": (
@@ -160,10 +160,6 @@ PISTONBALL_RECIPE = {
 (README "Results"; the runs that chose separate networks and the red channel: docs/results.md)."""
 
 
-def image_env_override_defaults(env: str, parser: argparse.ArgumentParser) -> None:
-    """``PISTONBALL_RECIPE`` for pistonball, ``IMAGE_DEFAULTS`` for the other image envs."""
-    parser.set_defaults(**(PISTONBALL_RECIPE if "pistonball" in env else IMAGE_DEFAULTS))
-
-
-for _name, (_module, _kwargs) in IMAGE_ENVS.items():
-    register_env(_name, _image_env_maker(_module, _kwargs), add_image_env_args, image_env_override_defaults)
+for _name, (_module, _kwargs) in IMAGE_ENVS.items():  # pistonball's recipe, IMAGE_DEFAULTS for the others
+    _recipe = PISTONBALL_RECIPE if "pistonball" in _name else IMAGE_DEFAULTS
+    register_env(_name, _image_env_maker(_module, _kwargs), add_image_env_args, recipe_defaults(_recipe))

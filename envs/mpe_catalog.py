@@ -22,7 +22,7 @@ import argparse
 import numpy as np
 
 from marl_sf.envs.catalog import MPE_RECIPE, StateFromObservations
-from marl_sf.envs.registry import register_env
+from marl_sf.envs.registry import recipe_defaults, register_env
 from marl_sf.selfplay.scoring import register_game_score
 from marl_sf.utils.attr_dict import AttrDict
 from marl_sf.utils.types import str2bool
@@ -74,10 +74,9 @@ def add_mpe_args(_env: str, p: argparse.ArgumentParser, evaluation: bool = False
     )  # fmt: skip
 
 
-def mpe_override_defaults(_env: str, parser: argparse.ArgumentParser) -> None:
-    """One policy per agent group; ``MPE_RECIPE`` (MAPPO on the global state), with minibatches of 800 that
-    divide every group's rollout (25 steps x 32 envs x 1, 2 or 3 agents)."""
-    parser.set_defaults(**{**MPE_RECIPE, "batch_size": 800}, policy_mapping="per_group")
+MPE_CATALOG_RECIPE = {**MPE_RECIPE, "batch_size": 800, "policy_mapping": "per_group"}
+"""One policy per agent group; ``MPE_RECIPE`` (MAPPO on the global state), with minibatches of 800 that divide
+every group's rollout (25 steps x 32 envs x 1, 2 or 3 agents)."""
 
 
 def predators_catch_the_prey(side_returns: np.ndarray) -> np.ndarray:
@@ -87,5 +86,5 @@ def predators_catch_the_prey(side_returns: np.ndarray) -> np.ndarray:
 
 
 for _name, _module in MPE_SCENARIOS.items():
-    register_env(_name, mpe_maker(_module), add_mpe_args, mpe_override_defaults)
+    register_env(_name, mpe_maker(_module), add_mpe_args, recipe_defaults(MPE_CATALOG_RECIPE))
 register_game_score("mpe_simple_tag", predators_catch_the_prey)
