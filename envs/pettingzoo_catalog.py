@@ -14,7 +14,7 @@ from pettingzoo.utils.conversions import aec_to_parallel_wrapper
 
 from marl_sf.envs.cycle_parallel import CycleToParallel
 from marl_sf.envs.random_opening import RandomOpening
-from marl_sf.envs.registry import EnvRegistryEntry, register_env
+from marl_sf.envs.registry import EnvRegistryEntry, recipe_defaults, register_env
 
 GENERIC_PREFIX = "pz:"
 
@@ -112,27 +112,26 @@ def add_kaz_args(_env: str, parser, evaluation: bool = False) -> None:
     parser.add_argument("--kaz_max_cycles", default=900, type=int, help="steps per episode at most")
 
 
-def kaz_override_defaults(_env: str, parser) -> None:
-    """A centralized critic on KAZ's global state."""
-    parser.set_defaults(
-        critic_input="state",
-        actor_critic_share_weights=False,
-        rollout=32,
-        num_envs=16,
-        batch_size=1024,
-        value_bootstrap=True,
-        time_aware_critic=False,
-    )
+KAZ_RECIPE = dict(
+    critic_input="state",
+    actor_critic_share_weights=False,
+    rollout=32,
+    num_envs=16,
+    batch_size=1024,
+    value_bootstrap=True,
+    time_aware_critic=False,
+)
+"""A centralized critic on KAZ's global state."""
+
+register_env(
+    "butterfly_knights_archers_zombies", make_knights_archers_zombies, add_kaz_args, recipe_defaults(KAZ_RECIPE)
+)
 
 
-register_env("butterfly_knights_archers_zombies", make_knights_archers_zombies, add_kaz_args, kaz_override_defaults)
-
-
-def classic_override_defaults(_env: str, parser) -> None:
-    """Defaults for short turn-based games: a joint-observation critic, whole games in a rollout."""
-    parser.set_defaults(
-        critic_input="joint_obs", rollout=32, num_envs=16, batch_size=256, gamma=0.99, value_bootstrap=True
-    )
+CLASSIC_RECIPE = dict(
+    critic_input="joint_obs", rollout=32, num_envs=16, batch_size=256, gamma=0.99, value_bootstrap=True
+)
+"""Defaults for short turn-based games: a joint-observation critic, whole games in a rollout."""
 
 
 def make_connect_four(full_env_name, cfg=None, env_config=None, render_mode=None):
@@ -169,18 +168,15 @@ def board_game_maker(env_name: str, module_path: str):
     return make
 
 
-def tictactoe_override_defaults(_env: str, parser) -> None:
-    """The classic defaults, and self-play against the current policy (no pool opponents in training games; with
-    them the critic learns its values against weaker play). With the random openings of ``BOARD_GAMES`` it keeps
-    learning every line; without them it collapses to a few (docs/results.md, "Tictactoe self-play against
-    perfect play")."""
-    classic_override_defaults(_env, parser)
-    parser.set_defaults(opponent_prob=0.0)
+TICTACTOE_RECIPE = {**CLASSIC_RECIPE, "opponent_prob": 0.0}
+"""The classic defaults, and self-play against the current policy (no pool opponents in training games; with them
+the critic learns its values against weaker play). With the random openings of ``BOARD_GAMES`` it keeps learning
+every line; without them it collapses to a few (docs/results.md, "Tictactoe self-play against perfect play")."""
 
 
 for _name, _module in CLASSIC_GAMES.items():
     if _name in BOARD_GAMES:
-        defaults = tictactoe_override_defaults if _name == "classic_tictactoe" else classic_override_defaults
+        defaults = recipe_defaults(TICTACTOE_RECIPE if _name == "classic_tictactoe" else CLASSIC_RECIPE)
         register_env(_name, board_game_maker(_name, _module), add_board_game_args, defaults)
     else:
-        register_env(_name, module_env_maker(_module), override_default_params_func=classic_override_defaults)
+        register_env(_name, module_env_maker(_module), override_default_params_func=recipe_defaults(CLASSIC_RECIPE))

@@ -15,7 +15,7 @@ import argparse
 from pettingzoo.utils import BaseParallelWrapper
 
 from marl_sf.envs.pettingzoo_catalog import make_pettingzoo_env
-from marl_sf.envs.registry import register_env
+from marl_sf.envs.registry import recipe_defaults, register_env
 
 SISL_ENVS = {
     "sisl_multiwalker": ("pettingzoo.sisl.multiwalker_v9", 500),
@@ -48,18 +48,17 @@ def add_sisl_args(env: str, p: argparse.ArgumentParser, evaluation: bool = False
     p.add_argument("--pz_max_cycles", type=int, default=SISL_ENVS[env][1], help="episode steps at most")
 
 
-def sisl_override_defaults(_env: str, parser: argparse.ArgumentParser) -> None:
-    """One shared policy, separate actor and critic, the critic on the joined observations."""
-    parser.set_defaults(
-        critic_input="joint_obs",
-        actor_critic_share_weights=False,
-        rollout=32,
-        num_envs=16,
-        batch_size=1024,
-        value_bootstrap=True,
-        time_aware_critic=False,
-    )
+SISL_RECIPE = dict(
+    critic_input="joint_obs",
+    actor_critic_share_weights=False,
+    rollout=32,
+    num_envs=16,
+    batch_size=1024,
+    value_bootstrap=True,
+    time_aware_critic=False,
+)
+"""One shared policy, separate actor and critic, the critic on the joined observations."""
 
 
 for _name, (_module, _cycles) in SISL_ENVS.items():
-    register_env(_name, _sisl_maker(_module, _cycles), add_sisl_args, sisl_override_defaults)
+    register_env(_name, _sisl_maker(_module, _cycles), add_sisl_args, recipe_defaults(SISL_RECIPE))
