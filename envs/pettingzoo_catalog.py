@@ -112,8 +112,7 @@ def add_kaz_args(_env: str, parser, evaluation: bool = False) -> None:
     parser.add_argument("--kaz_max_cycles", default=900, type=int, help="steps per episode at most")
 
 
-KAZ_RECIPE = dict(
-    critic_input="state",
+LONG_EPISODE_RECIPE = dict(
     actor_critic_share_weights=False,
     rollout=32,
     num_envs=16,
@@ -121,6 +120,10 @@ KAZ_RECIPE = dict(
     value_bootstrap=True,
     time_aware_critic=False,
 )
+"""Separate actor and critic, 32-step rollouts of 16 envs, truncations bootstrapped: the envs whose episodes run to
+hundreds of steps (KAZ, SISL); each recipe adds what its critic sees."""
+
+KAZ_RECIPE = {**LONG_EPISODE_RECIPE, "critic_input": "state"}
 """A centralized critic on KAZ's global state."""
 
 register_env(

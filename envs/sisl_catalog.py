@@ -14,7 +14,7 @@ import argparse
 
 from pettingzoo.utils import BaseParallelWrapper
 
-from marl_sf.envs.pettingzoo_catalog import make_pettingzoo_env
+from marl_sf.envs.pettingzoo_catalog import LONG_EPISODE_RECIPE, make_pettingzoo_env
 from marl_sf.envs.registry import recipe_defaults, register_env
 
 SISL_ENVS = {
@@ -48,15 +48,7 @@ def add_sisl_args(env: str, p: argparse.ArgumentParser, evaluation: bool = False
     p.add_argument("--pz_max_cycles", type=int, default=SISL_ENVS[env][1], help="episode steps at most")
 
 
-SISL_RECIPE = dict(
-    critic_input="joint_obs",
-    actor_critic_share_weights=False,
-    rollout=32,
-    num_envs=16,
-    batch_size=1024,
-    value_bootstrap=True,
-    time_aware_critic=False,
-)
+SISL_RECIPE = {**LONG_EPISODE_RECIPE, "critic_input": "joint_obs"}
 """One shared policy, separate actor and critic, the critic on the joined observations."""
 
 
