@@ -130,7 +130,11 @@ def _metric(report: dict, team: bool) -> float:
 
 def _eval_curve(exp_dir: Path, task: Task, launched: float) -> list[list[float]]:
     """The training's evaluations ``[[seconds since launch, agent-steps, sampled, greedy], ...]`` in time order (the
-    task's metric: team or per-agent return)."""
+    task's metric: team or per-agent return).
+
+    Raises:
+        ValueError: the summaries hold a different number of sampled and greedy evaluations.
+    """
     scope = "team" if task.team else "policy_0"
     sampled, greedy = (read_scalar_events(exp_dir / ".summary", f"{scope}/eval/{mode}/episode_return")
                        for mode in ("sampled", "greedy"))  # fmt: skip

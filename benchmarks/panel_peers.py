@@ -2,12 +2,13 @@
 the panel's tasks they support, through the scripts in ``../shared/peers`` (each peer in its own venv under
 ``/tmp/peers``: ``bash ../shared/peers/setup_venvs.sh sf benchmarl``).
 
-A peer trains for about the wall time of marl_sf's row (its own defaults: BenchMARL's YAML configs, Sample Factory's
-APPO with a 64x64 MLP), then evaluates 100 episodes greedy and sampled. The row puts beside it marl_sf's own
-evaluation during training (``--eval_every_sec``, 10 sampled and 10 greedy episodes) at the same agent-steps: per
-seed, the latest evaluation at or before the peer's agent-steps (so marl_sf never had more experience than the
-peer), and the minutes marl_sf took to first reach the peer's return in the peer's default evaluation mode
-(BenchMARL: greedy, Sample Factory: sampled).
+A peer trains with its own defaults (BenchMARL's YAML configs, Sample Factory's APPO with a 64x64 MLP): BenchMARL for
+about the wall time of marl_sf's row, Sample Factory for marl_sf's agent-steps on simple_spread; then it evaluates
+100 episodes greedy and sampled. The row puts beside it marl_sf's own evaluation during training
+(``--eval_every_sec``, 10 sampled and 10 greedy episodes) at the same agent-steps: per seed, the latest evaluation
+at or before the peer's agent-steps (so marl_sf never had more experience than the peer), and the minutes marl_sf
+took to first reach the peer's return in the peer's default evaluation mode (BenchMARL: greedy, Sample Factory:
+sampled).
 """
 
 from __future__ import annotations
@@ -85,8 +86,10 @@ def run_peer(name: str, peer: Peer, log_dir: Path) -> dict:
     """Run one peer to the end; returns its parsed SUMMARY with the command and the date.
 
     Raises:
-        SystemExit: the peer's venv is missing or its script failed (the log names why).
+        SystemExit: ``../shared/peers`` or the peer's venv is missing, or its script failed (the log names why).
     """
+    if not PEERS_DIR.is_dir():
+        raise SystemExit(f"{name}: the peers' scripts are not at {PEERS_DIR} (this checkout beside ../shared)")
     if peer.command[0] != "bash" and not Path(peer.command[0]).exists():
         raise SystemExit(f"{name}: {peer.command[0]} is missing: bash ../shared/peers/setup_venvs.sh sf benchmarl")
     log_dir.mkdir(parents=True, exist_ok=True)
